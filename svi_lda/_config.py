@@ -1,0 +1,15 @@
+"""Numerical tunables in one place."""
+
+# fastmath without nnan/ninf: reassociation lets LLVM vectorise the dot products over
+# topics, while NaN/inf checks stay meaningful for input validation and debugging.
+FASTMATH_FLAGS = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
+
+# Added to every phinorm so a word whose topic weights all underflow cannot divide by zero
+# (the same guard as Hoffman's onlineldavb and scikit-learn).
+PHINORM_EPS = 1e-100
+
+# The lazy form lambda = eta + scale * W folds the scalar back into W when it gets this small,
+# keeping W's entries well inside the dtype's range (rare: amortised O(K V)).
+RESCALE_THRESHOLD = {"float64": 1e-30, "float32": 1e-8}
+
+DEFAULT_DTYPE = "float64"
