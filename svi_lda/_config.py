@@ -2,7 +2,7 @@
 
 # fastmath without nnan/ninf: reassociation lets LLVM vectorise the dot products over
 # topics, while NaN/inf checks stay meaningful for input validation and debugging.
-FASTMATH_FLAGS = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
+FASTMATH_FLAGS = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 # Added to every phinorm so a word whose topic weights all underflow cannot divide by zero
 # (the same guard as Hoffman's onlineldavb and scikit-learn).

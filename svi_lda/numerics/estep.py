@@ -1,0 +1,238 @@
+"""The local (E-step) update of mean-field LDA, compiled with Numba.
+
+Per document d with word counts n_w, Hoffman et al. (2010, Algorithm 2; 2013, Figure 6)
+iterate until the mean absolute change in gamma falls below ``tol``::
+
+    expElogtheta = exp(digamma(gamma) - digamma(sum(gamma)))
+    phinorm_w    = sum_k expElogtheta_k * expElogbeta_kw
+    gamma        = alpha + expElogtheta * sum_w (n_w / phinorm_w) * expElogbeta_kw
+
+and the minibatch's sufficient statistics are
+``sstats_kw = sum_d expElogtheta_dk * (n_dw / phinorm_dw) * expElogbeta_kw``.
+
+Layout and determinism
+----------------------
+``exp_elog_beta`` holds only the minibatch's words, word-major: shape (n_batch_words, K), so
+each word's K topic weights are one contiguous row. Its rows may be scaled by any positive
+per-word factor (we scale each to a maximum of 1 so float32 never underflows): the factor
+cancels in phi and in the sufficient statistics, and ``log_shift`` restores it in the
+log-likelihood.
+
+``estep_documents`` writes only per-document outputs (gamma, expElogtheta, n/phinorm), so
+threads given disjoint document ranges never race. ``accumulate_sstats`` then sums over
+documents in document order for each word, with threads given disjoint word ranges: the
+result is bitwise the same for any number of threads.
+"""
+
+from __future__ import annotations
+
+import math
+import numpy as np
+from numba import njit
+
+from svi_lda._config import FASTMATH_FLAGS, PHINORM_EPS
+from svi_lda.numerics.special import digamma, exp_dirichlet_expectation
+from svi_lda.parallel import parallel_ranges, split_by_weight
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS)
+def estep_documents(
+    indptr,
+    word_index,
+    counts,
+    exp_elog_beta,
+    log_shift,
+    alpha,
+    gamma,
+    exp_elog_theta,
+    elog_theta,
+    ratio,
+    doc_bound,
+    n_iter,
+    doc_start,
+    doc_stop,
+    max_iter,
+    tol,
+):
+    """Run the mean-field document update for documents ``doc_start:doc_stop`` in place.
+
+    Parameters
+    ----------
+    indptr : int64 array, shape (n_docs + 1,), starting at 0
+    word_index : int array, shape (nnz,)
+        Row of ``exp_elog_beta`` for each non-zero.
+    counts : float64 array, shape (nnz,)
+    exp_elog_beta : float32 or float64 array, shape (n_batch_words, K)
+        exp(E[log beta]) for the minibatch's words, each row scaled by exp(-log_shift).
+    log_shift : float64 array, shape (n_batch_words,)
+    alpha : float64 array, shape (K,)
+    gamma : float64 array, shape (n_docs, K)
+        Initial gamma on entry, converged gamma on exit.
+    exp_elog_theta : float64 array, shape (n_docs, K)
+        Output: exp(E[log theta]) at the final gamma.
+    elog_theta : float64 array, shape (n_docs, K)
+        Output: E[log theta] at the final gamma.
+    ratio : float64 array, shape (nnz,)
+        Output: n_w / phinorm_w at the final gamma (scaled rows).
+    doc_bound : float64 array, shape (n_docs,)
+        Output: the document's ELBO terms in nats with phi at its optimum,
+        ``sum_w n_w log sum_k exp(E[log theta_k] + E[log beta_kw])``
+        ``+ E[log p(theta|alpha)] - E[log q(theta|gamma)]``.
+    n_iter : int64 array, shape (n_docs,)
+        Output: gamma updates made per document.
+
+    Equivalent to: the per-document loop of ``tests/reference.py::estep_reference``.
+    """
+    n_topics = alpha.shape[0]
+    acc = np.empty(n_topics, dtype=np.float64)
+    alpha_sum = 0.0
+    lgamma_alpha = 0.0
+    for k in range(n_topics):
+        alpha_sum += alpha[k]
+        lgamma_alpha += math.lgamma(alpha[k])
+    for d in range(doc_start, doc_stop):
+        lo = indptr[d]
+        hi = indptr[d + 1]
+        g = gamma[d]
+        et = exp_elog_theta[d]
+        if hi == lo:
+            # An empty document's optimum is the prior itself.
+            for k in range(n_topics):
+                g[k] = alpha[k]
+            exp_dirichlet_expectation(g, et)
+            _theta_terms(g, alpha, alpha_sum, lgamma_alpha, elog_theta[d])
+            doc_bound[d] = 0.0
+            n_iter[d] = 0
+            continue
+        exp_dirichlet_expectation(g, et)
+        converged = False
+        it = 0
+        while True:
+            # One fused pass: phinorm for each word, then accumulate its contribution.
+            for k in range(n_topics):
+                acc[k] = 0.0
+            for j in range(lo, hi):
+                row = exp_elog_beta[word_index[j]]
+                p = 0.0
+                for k in range(n_topics):
+                    p += et[k] * row[k]
+                r = counts[j] / (p + PHINORM_EPS)
+                ratio[j] = r
+                for k in range(n_topics):
+                    acc[k] += r * row[k]
+            # ratio now matches et; stop here so the sufficient statistics use the final gamma.
+            if converged or it == max_iter:
+                break
+            change = 0.0
+            for k in range(n_topics):
+                new = alpha[k] + et[k] * acc[k]
+                change += abs(new - g[k])
+                g[k] = new
+            exp_dirichlet_expectation(g, et)
+            it += 1
+            converged = change / n_topics < tol
+        ll = 0.0
+        for j in range(lo, hi):
+            c = counts[j]
+            if c > 0.0:
+                # phinorm = c / ratio, shifted back to the unscaled exp(E[log beta]).
+                ll += c * (math.log(c / ratio[j]) + log_shift[word_index[j]])
+        doc_bound[d] = ll + _theta_terms(g, alpha, alpha_sum, lgamma_alpha, elog_theta[d])
+        n_iter[d] = it
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS)
+def _theta_terms(g, alpha, alpha_sum, lgamma_alpha, elog_out):
+    """Write E[log theta] into ``elog_out``; return E[log p(theta|alpha) - log q(theta|g)]."""
+    g_sum = 0.0
+    for k in range(g.shape[0]):
+        g_sum += g[k]
+    psi_sum = digamma(g_sum)
+    total = math.lgamma(alpha_sum) - lgamma_alpha - math.lgamma(g_sum)
+    for k in range(g.shape[0]):
+        e = digamma(g[k]) - psi_sum
+        elog_out[k] = e
+        total += (alpha[k] - g[k]) * e + math.lgamma(g[k])
+    return total
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS)
+def accumulate_sstats(
+    indptr, word_index, ratio, exp_elog_theta, exp_elog_beta, word_start, word_stop, sstats
+):
+    """Sufficient statistics for batch words ``word_start:word_stop``, in document order.
+
+    Equivalent to: ``sstats[w] = exp_elog_beta[w] * sum_d ratio[d, w] * exp_elog_theta[d]``
+    for each w in the range (rows outside the range are left untouched).
+    """
+    n_topics = exp_elog_theta.shape[1]
+    for w in range(word_start, word_stop):
+        for k in range(n_topics):
+            sstats[w, k] = 0.0
+    n_docs = indptr.shape[0] - 1
+    for d in range(n_docs):
+        et = exp_elog_theta[d]
+        for j in range(indptr[d], indptr[d + 1]):
+            w = word_index[j]
+            if w < word_start or w >= word_stop:
+                continue
+            r = ratio[j]
+            row = sstats[w]
+            for k in range(n_topics):
+                row[k] += r * et[k]
+    for w in range(word_start, word_stop):
+        row = sstats[w]
+        eb = exp_elog_beta[w]
+        for k in range(n_topics):
+            row[k] *= eb[k]
+
+
+def run_estep(
+    indptr: np.ndarray,
+    word_index: np.ndarray,
+    counts: np.ndarray,
+    exp_elog_beta: np.ndarray,
+    log_shift: np.ndarray,
+    alpha: np.ndarray,
+    gamma: np.ndarray,
+    *,
+    max_iter: int,
+    tol: float,
+    n_threads: int = 1,
+) -> dict[str, np.ndarray]:
+    """Run the E-step over a CSR minibatch, optionally on several threads.
+
+    ``gamma`` (n_docs, K) is updated in place. Returns a dict with ``exp_elog_theta``
+    and ``elog_theta`` (n_docs, K), ``sstats`` (n_batch_words, K), ``doc_bound`` (n_docs,)
+    and ``n_iter`` (n_docs,). Results are bitwise identical for any ``n_threads``.
+    """
+    n_docs, n_topics = gamma.shape
+    n_words = exp_elog_beta.shape[0]
+    exp_elog_theta = np.empty((n_docs, n_topics), dtype=np.float64)
+    elog_theta = np.empty((n_docs, n_topics), dtype=np.float64)
+    ratio = np.empty(len(counts), dtype=np.float64)
+    doc_bound = np.empty(n_docs, dtype=np.float64)
+    n_iter = np.empty(n_docs, dtype=np.int64)
+    sstats = np.empty((n_words, n_topics), dtype=np.float64)
+    args = (indptr, word_index, counts, exp_elog_beta, log_shift, alpha, gamma)
+    outs = (exp_elog_theta, elog_theta, ratio, doc_bound, n_iter)
+    # Several chunks per thread: documents converge at different speeds.
+    doc_bounds = split_by_weight(indptr + np.arange(n_docs + 1), 4 * max(1, n_threads))
+    parallel_ranges(
+        lambda lo, hi: estep_documents(*args, *outs, lo, hi, max_iter, tol), doc_bounds, n_threads
+    )
+    word_bounds = np.linspace(0, n_words, max(1, n_threads) + 1).astype(np.int64)
+    parallel_ranges(
+        lambda lo, hi: accumulate_sstats(
+            indptr, word_index, ratio, exp_elog_theta, exp_elog_beta, lo, hi, sstats
+        ),
+        word_bounds,
+        n_threads,
+    )
+    return {
+        "exp_elog_theta": exp_elog_theta,
+        "elog_theta": elog_theta,
+        "sstats": sstats,
+        "doc_bound": doc_bound,
+        "n_iter": n_iter,
+    }

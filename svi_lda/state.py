@@ -1,0 +1,224 @@
+"""The global variational parameters and the natural-gradient step.
+
+lambda (K x V, Dirichlet over words per topic) is kept in the lazy form of the design
+notes, section 2::
+
+    lambda[k, w] = eta + scale * word_topic[w, k]
+
+so the Robbins-Monro step of Hoffman et al. (2013, eq. 25)::
+
+    lambda <- (1 - rho) * lambda + rho * (eta + (D / S) * sstats)
+
+costs one scalar multiply for the (1 - rho) decay plus an update of the minibatch's own
+columns: O(K x words in the minibatch), not O(K x V). ``topic_sums`` tracks
+``sum_w word_topic[w, k]`` the same way, which is all E[log beta] needs besides the
+minibatch's columns. ``word_topic`` is stored word-major (V, K) so a word's K weights are
+contiguous, the layout the E-step kernel reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import math
+
+import numpy as np
+from numba import njit
+from scipy.special import digamma, polygamma
+
+from svi_lda._config import FASTMATH_FLAGS, RESCALE_THRESHOLD
+from svi_lda.numerics.special import digamma as nb_digamma
+from svi_lda.parallel import parallel_ranges
+
+
+@dataclass
+class GlobalState:
+    """Global parameters of LDA under stochastic variational inference.
+
+    Attributes
+    ----------
+    word_topic : ndarray of shape (n_features, n_components)
+        W in ``lambda = eta + scale * W.T`` (float32 or float64).
+    scale : float
+        The lazy decay factor.
+    topic_sums : ndarray of shape (n_components,), float64
+        ``W.sum(axis=0)``, kept up to date incrementally.
+    alpha : ndarray of shape (n_components,), float64
+        Document-topic Dirichlet prior (alpha in Hoffman et al.).
+    eta : float
+        Symmetric topic-word Dirichlet prior (eta in Hoffman et al.).
+    step : int
+        Natural-gradient steps taken.
+    n_docs_seen : int
+        Documents processed by those steps.
+    """
+
+    word_topic: np.ndarray
+    scale: float
+    topic_sums: np.ndarray
+    alpha: np.ndarray
+    eta: float
+    step: int = 0
+    n_docs_seen: int = 0
+
+    @classmethod
+    def initialize(
+        cls,
+        n_components: int,
+        n_features: int,
+        *,
+        alpha: np.ndarray,
+        eta: float,
+        seed: int,
+        dtype: str = "float64",
+    ) -> GlobalState:
+        """Random start lambda ~ Gamma(100, 1/100) (Hoffman's and scikit-learn's choice)."""
+        rng = np.random.default_rng(seed)
+        lam = rng.gamma(100.0, 0.01, size=(n_features, n_components))
+        word_topic = (lam - eta).astype(dtype)
+        return cls(
+            word_topic=word_topic,
+            scale=1.0,
+            topic_sums=word_topic.sum(axis=0, dtype=np.float64),
+            alpha=np.asarray(alpha, dtype=np.float64).copy(),
+            eta=float(eta),
+        )
+
+    @property
+    def n_components(self) -> int:
+        """Number of topics K."""
+        return self.word_topic.shape[1]
+
+    @property
+    def n_features(self) -> int:
+        """Vocabulary size V."""
+        return self.word_topic.shape[0]
+
+    def lambda_(self) -> np.ndarray:
+        """Dense lambda, shape (n_components, n_features), float64. O(K V)."""
+        return self.eta + self.scale * self.word_topic.T.astype(np.float64)
+
+    def topic_totals(self) -> np.ndarray:
+        """``sum_w lambda[k, w]`` for each topic, shape (n_components,)."""
+        return self.n_features * self.eta + self.scale * self.topic_sums
+
+    def exp_elog_beta_rows(
+        self, word_ids: np.ndarray, n_threads: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """exp(E[log beta]) for the given words, word-major and row-scaled.
+
+        Returns ``(rows, log_shift)``: ``rows`` has shape (len(word_ids), K) and the
+        state's dtype, each row divided by its maximum; ``log_shift`` (float64) is the log
+        of that maximum, so ``exp(E[log beta[k, w]]) = rows[i, k] * exp(log_shift[i])``.
+        Costs O(K x len(word_ids)).
+        """
+        word_ids = np.asarray(word_ids, dtype=np.int64)
+        rows = np.empty((len(word_ids), self.n_components), dtype=self.word_topic.dtype)
+        log_shift = np.empty(len(word_ids), dtype=np.float64)
+        psi_totals = digamma(self.topic_totals())
+        args = (self.word_topic, word_ids, self.scale, self.eta, psi_totals, rows, log_shift)
+        bounds = np.linspace(0, len(word_ids), max(1, n_threads) + 1).astype(np.int64)
+        parallel_ranges(lambda lo, hi: _exp_elog_beta_rows(*args, lo, hi), bounds, n_threads)
+        return rows, log_shift
+
+    def copy(self) -> GlobalState:
+        """A deep copy."""
+        return GlobalState(
+            word_topic=self.word_topic.copy(),
+            scale=self.scale,
+            topic_sums=self.topic_sums.copy(),
+            alpha=self.alpha.copy(),
+            eta=self.eta,
+            step=self.step,
+            n_docs_seen=self.n_docs_seen,
+        )
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS)
+def _exp_elog_beta_rows(
+    word_topic, word_ids, scale, eta, psi_totals, rows, log_shift, row_start, row_stop
+):
+    """Equivalent to: ``e = digamma(eta + scale * W[ids]) - psi_totals``;
+    ``log_shift = e.max(1)``; ``rows = exp(e - log_shift[:, None])``, for rows
+    ``row_start:row_stop``.
+    """
+    n_topics = word_topic.shape[1]
+    elog = np.empty(n_topics, dtype=np.float64)
+    for i in range(row_start, row_stop):
+        src = word_topic[word_ids[i]]
+        for k in range(n_topics):
+            elog[k] = nb_digamma(eta + scale * src[k]) - psi_totals[k]
+        best = elog[0]
+        for k in range(1, n_topics):
+            best = max(best, elog[k])
+        log_shift[i] = best
+        dst = rows[i]
+        for k in range(n_topics):
+            dst[k] = math.exp(elog[k] - best)
+
+
+def natural_gradient_step(
+    state: GlobalState,
+    word_ids: np.ndarray,
+    sstats: np.ndarray,
+    *,
+    batch_n_docs: int,
+    total_samples: float,
+    rho: float,
+) -> None:
+    """Apply ``lambda <- (1 - rho) lambda + rho (eta + (D/S) sstats)`` in place.
+
+    Parameters
+    ----------
+    state : GlobalState
+        Updated in place (``step`` and ``n_docs_seen`` advance).
+    word_ids : ndarray of int, shape (n,)
+        Sorted, unique global ids of the minibatch's words.
+    sstats : ndarray, shape (n, n_components)
+        Sufficient statistics for those words (word-major).
+    batch_n_docs : int
+        S, documents in the minibatch.
+    total_samples : float
+        D, the (effective) corpus size.
+    rho : float
+        Step size in (0, 1]; ``rho == 1`` with ``S == D`` is batch CAVI.
+    """
+    if rho >= 1.0:
+        # Nothing of the old lambda survives: reset instead of scaling by zero.
+        state.word_topic[...] = 0
+        state.topic_sums[...] = 0.0
+        state.scale = 1.0
+    else:
+        state.scale *= 1.0 - rho
+    increment = (rho * total_samples / (batch_n_docs * state.scale)) * sstats
+    state.word_topic[word_ids] += increment.astype(state.word_topic.dtype, copy=False)
+    state.topic_sums += increment.sum(axis=0)
+    if state.scale < RESCALE_THRESHOLD[state.word_topic.dtype.name]:
+        # Fold the scalar back into W (amortised: once every many steps).
+        state.word_topic *= state.word_topic.dtype.type(state.scale)
+        state.topic_sums = state.word_topic.sum(axis=0, dtype=np.float64)
+        state.scale = 1.0
+    state.step += 1
+    state.n_docs_seen += int(batch_n_docs)
+
+
+def update_alpha(
+    alpha: np.ndarray, elog_theta_sum: np.ndarray, n_docs: int, rho: float
+) -> np.ndarray:
+    """One damped Newton step on an asymmetric Dirichlet prior alpha.
+
+    The linear-time Newton step for a Dirichlet (Minka 2000), damped by ``rho`` as in
+    Hoffman's onlineldavb and gensim's ``alpha='auto'``. ``elog_theta_sum`` is
+    ``sum_d E[log theta_d]`` over the ``n_docs`` documents of the minibatch; being a sum, it
+    merges across workers exactly. Returns the old alpha if the step would leave it
+    non-positive.
+    """
+    if n_docs == 0:
+        return alpha
+    logphat = elog_theta_sum / n_docs
+    gradf = n_docs * (digamma(alpha.sum()) - digamma(alpha) + logphat)
+    c = n_docs * polygamma(1, alpha.sum())
+    q = -n_docs * polygamma(1, alpha)
+    b = np.sum(gradf / q) / (1.0 / c + np.sum(1.0 / q))
+    updated = alpha - rho * (gradf - b) / q
+    return updated if np.all(updated > 0) else alpha

@@ -1,0 +1,253 @@
+"""One SVI step, in pieces every engine shares.
+
+A minibatch is a list of units (a CSR matrix, or Parquet row groups). For each unit:
+``unit_vocabulary`` finds its words, the coordinator computes exp(E[log beta]) rows for the
+union of the minibatch's words, ``estep_unit`` runs the kernel on the unit's rows, and
+``merge_unit_stats`` sums the units' statistics in unit order. ``apply_step`` then makes the
+natural-gradient update. The in-process estimator and the Dask engine call exactly these
+functions, which is why they agree bitwise.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from svi_lda.batch import Batch
+from svi_lda.numerics.estep import run_estep
+from svi_lda.schedule import RobbinsMonro
+from svi_lda.state import GlobalState, natural_gradient_step, update_alpha
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser on a uint64 array (wraps mod 2**64 by design)."""
+    with np.errstate(over="ignore"):
+        z = x + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def initial_gamma(doc_ids: np.ndarray, n_components: int, seed: int) -> np.ndarray:
+    """Initial gamma, a pure function of (seed, document id, topic).
+
+    Values are uniform on [0.8, 1.2) (mean 1 as Hoffman's Gamma(100, 1/100)): enough to
+    break the symmetry between topics. Being a hash rather than a random stream, a
+    document starts from the same point on any worker, in any minibatch, on any run.
+    """
+    seed_key = _splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
+    doc_key = _splitmix64(np.asarray(doc_ids).astype(np.uint64) ^ seed_key)
+    keys = doc_key[:, None] + np.arange(n_components, dtype=np.uint64)[None, :]
+    bits = _splitmix64(keys) >> np.uint64(11)
+    return 0.8 + 0.4 * (bits.astype(np.float64) * 2.0**-53)
+
+
+@dataclass(frozen=True)
+class EStepSettings:
+    """Settings of the local update (scikit-learn names)."""
+
+    max_doc_update_iter: int = 100
+    mean_change_tol: float = 1e-3
+    seed: int = 0
+
+
+@dataclass
+class UnitStats:
+    """Additive E-step output of one unit (or of a merged minibatch).
+
+    Attributes
+    ----------
+    word_ids : ndarray of int64, shape (n,)
+        Sorted, unique global word ids with statistics.
+    sstats : ndarray of float64, shape (n, n_components)
+        Sufficient statistics, word-major.
+    n_docs, n_tokens : int, float
+    elog_theta_sum : ndarray of float64, shape (n_components,)
+        sum_d E[log theta_d], for learning alpha.
+    doc_bound : float
+        Sum of the documents' ELBO terms (nats), before the update.
+    n_iter : int
+        Total gamma updates over the unit's documents.
+    """
+
+    word_ids: np.ndarray
+    sstats: np.ndarray
+    n_docs: int
+    n_tokens: float
+    elog_theta_sum: np.ndarray
+    doc_bound: float
+    n_iter: int
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """What one SVI step reports to callbacks and logs."""
+
+    step: int
+    rho: float
+    n_docs: int
+    n_tokens: float
+    seconds: float
+    docs_per_second: float
+    mean_doc_iterations: float
+    bound_per_token: float
+    """Minibatch ELBO terms of the documents per token (nats), with lambda before the step."""
+
+
+def unit_vocabulary(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique word ids of a unit and each non-zero's row in that list."""
+    start, stop = int(batch.indptr[0]), int(batch.indptr[-1])
+    word_ids, word_index = np.unique(batch.indices[start:stop], return_inverse=True)
+    return word_ids.astype(np.int64, copy=False), word_index.astype(np.int64, copy=False)
+
+
+def estep_unit(
+    batch: Batch,
+    word_index: np.ndarray,
+    word_ids: np.ndarray,
+    exp_elog_beta: np.ndarray,
+    log_shift: np.ndarray,
+    alpha: np.ndarray,
+    settings: EStepSettings,
+    *,
+    n_threads: int = 1,
+    gamma: np.ndarray | None = None,
+) -> tuple[UnitStats, np.ndarray]:
+    """Run the E-step on one unit; return its statistics and its gamma (n_docs, K).
+
+    ``exp_elog_beta``/``log_shift`` are the rows for ``word_ids`` (from
+    :meth:`GlobalState.exp_elog_beta_rows`). ``gamma`` overrides the seeded start (warm
+    starts in batch mode); it is updated in place.
+    """
+    start = int(batch.indptr[0])
+    indptr = np.asarray(batch.indptr, dtype=np.int64) - start
+    counts = np.asarray(batch.counts[start : start + int(indptr[-1])], dtype=np.float64)
+    if gamma is None:
+        gamma = initial_gamma(batch.doc_ids, len(alpha), settings.seed)
+    out = run_estep(
+        indptr,
+        word_index,
+        counts,
+        exp_elog_beta,
+        log_shift,
+        alpha,
+        gamma,
+        max_iter=settings.max_doc_update_iter,
+        tol=settings.mean_change_tol,
+        n_threads=n_threads,
+    )
+    stats = UnitStats(
+        word_ids=word_ids,
+        sstats=out["sstats"],
+        n_docs=batch.n_docs,
+        n_tokens=float(counts.sum()),
+        elog_theta_sum=out["elog_theta"].sum(axis=0),
+        doc_bound=float(out["doc_bound"].sum()),
+        n_iter=int(out["n_iter"].sum()),
+    )
+    return stats, gamma
+
+
+def merge_unit_stats(parts: list[UnitStats]) -> UnitStats:
+    """Sum units' statistics in the order given (the order fixes the rounding)."""
+    if len(parts) == 1:
+        return parts[0]
+    word_ids = np.unique(np.concatenate([p.word_ids for p in parts]))
+    sstats = np.zeros((len(word_ids), parts[0].sstats.shape[1]), dtype=np.float64)
+    elog_theta_sum = np.zeros_like(parts[0].elog_theta_sum)
+    doc_bound = 0.0
+    for p in parts:
+        sstats[np.searchsorted(word_ids, p.word_ids)] += p.sstats
+        elog_theta_sum += p.elog_theta_sum
+        doc_bound += p.doc_bound
+    return UnitStats(
+        word_ids=word_ids,
+        sstats=sstats,
+        n_docs=sum(p.n_docs for p in parts),
+        n_tokens=sum(p.n_tokens for p in parts),
+        elog_theta_sum=elog_theta_sum,
+        doc_bound=doc_bound,
+        n_iter=sum(p.n_iter for p in parts),
+    )
+
+
+def apply_step(
+    state: GlobalState,
+    stats: UnitStats,
+    schedule: RobbinsMonro,
+    *,
+    total_samples: float,
+    learn_alpha: bool,
+    seconds: float,
+    rho: float | None = None,
+) -> StepMetrics:
+    """The global update for a merged minibatch: lambda, then alpha if it is learned."""
+    rho = schedule.rho(state.step) if rho is None else rho
+    natural_gradient_step(
+        state,
+        stats.word_ids,
+        stats.sstats,
+        batch_n_docs=stats.n_docs,
+        total_samples=total_samples,
+        rho=rho,
+    )
+    if learn_alpha:
+        state.alpha = update_alpha(state.alpha, stats.elog_theta_sum, stats.n_docs, rho)
+    return StepMetrics(
+        step=state.step,
+        rho=rho,
+        n_docs=stats.n_docs,
+        n_tokens=stats.n_tokens,
+        seconds=seconds,
+        docs_per_second=stats.n_docs / seconds if seconds > 0 else float("inf"),
+        mean_doc_iterations=stats.n_iter / max(stats.n_docs, 1),
+        bound_per_token=stats.doc_bound / stats.n_tokens if stats.n_tokens else 0.0,
+    )
+
+
+def minibatch_estep(
+    state: GlobalState,
+    units: list[Batch],
+    settings: EStepSettings,
+    *,
+    n_threads: int = 1,
+) -> UnitStats:
+    """E-step over a minibatch made of ``units`` in one process, merged in unit order."""
+    vocabularies = [unit_vocabulary(u) for u in units]
+    union = np.unique(np.concatenate([ids for ids, _ in vocabularies]))
+    rows, log_shift = state.exp_elog_beta_rows(union, n_threads=n_threads)
+    parts = []
+    for unit, (ids, index) in zip(units, vocabularies, strict=True):
+        pos = np.searchsorted(union, ids)
+        stats, _ = estep_unit(
+            unit, index, ids, rows[pos], log_shift[pos], state.alpha, settings, n_threads=n_threads
+        )
+        parts.append(stats)
+    return merge_unit_stats(parts)
+
+
+def svi_step(
+    state: GlobalState,
+    units: list[Batch],
+    settings: EStepSettings,
+    schedule: RobbinsMonro,
+    *,
+    total_samples: float,
+    learn_alpha: bool = False,
+    n_threads: int = 1,
+) -> StepMetrics:
+    """One full in-process SVI step on a minibatch made of ``units``."""
+    started = time.perf_counter()
+    stats = minibatch_estep(state, units, settings, n_threads=n_threads)
+    return apply_step(
+        state,
+        stats,
+        schedule,
+        total_samples=total_samples,
+        learn_alpha=learn_alpha,
+        seconds=time.perf_counter() - started,
+    )

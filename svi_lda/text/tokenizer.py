@@ -1,0 +1,260 @@
+"""The tokenizer: text to words, with a plain-Python path and a vectorised Arrow path.
+
+:meth:`Tokenizer.tokenize` is the definition (Python's ``re`` on one string).
+:meth:`Tokenizer.tokenize_arrow` gives the same words for a whole block of documents at
+once: Arrow lowercases, then a Numba kernel cuts maximal runs of word characters straight
+out of the UTF-8 buffer, when the token pattern is such a run (the default, and the usual
+``\\w+`` / ``\\w\\w+`` / ``\\w{n,}`` forms). Other patterns fall back to ``re`` per document.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from svi_lda.text import _kernels
+from svi_lda.text.stopwords import ENGLISH_STOP_WORDS
+
+DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+
+# Token patterns that mean "a maximal run of at least n word characters".
+_WORD_RUN = re.compile(r"^(?:\(\?u\))?(\\b)?\\w(?:\\w\+|\+|\{(\d+),\})(\\b)?$")
+
+
+def _word_run_min(pattern: str) -> int | None:
+    """Minimum run length if ``pattern`` is a plain word-character run, else None."""
+    m = _WORD_RUN.match(pattern)
+    if m is None or bool(m.group(1)) != bool(m.group(3)):
+        return None
+    if m.group(2) is not None:
+        return max(int(m.group(2)), 1)
+    return 2 if r"\w\w+" in pattern else 1
+
+
+@functools.lru_cache(maxsize=1)
+def _word_table() -> np.ndarray:
+    """``table[code point]`` is True where Python's ``re`` matches ``\\w``."""
+    table = np.fromiter(
+        (chr(c).isalnum() for c in range(0x110000)), dtype=np.bool_, count=0x110000
+    )
+    table[ord("_")] = True
+    return table
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Tokens of a block of documents, flat, as Arrow-style buffers.
+
+    ``data[offsets[t]:offsets[t + 1]]`` is token ``t`` (UTF-8) and document ``d`` owns
+    tokens ``doc_offsets[d]:doc_offsets[d + 1]``.
+    """
+
+    data: np.ndarray
+    offsets: np.ndarray
+    doc_offsets: np.ndarray
+
+    @property
+    def n_docs(self) -> int:
+        """Number of documents."""
+        return len(self.doc_offsets) - 1
+
+    @property
+    def n_tokens(self) -> int:
+        """Number of tokens over all documents."""
+        return len(self.offsets) - 1
+
+    def as_arrow(self) -> pa.LargeStringArray:
+        """The flat tokens as an Arrow array (zero copy)."""
+        return pa.LargeStringArray.from_buffers(
+            self.n_tokens, pa.py_buffer(self.offsets), pa.py_buffer(self.data)
+        )
+
+
+def _string_buffers(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 data, int64 absolute offsets) of a string/binary array; nulls read as ''."""
+    if texts.null_count:
+        texts = pc.fill_null(texts, "")
+    _, off_buf, data_buf = texts.buffers()[:3]
+    large = pa.types.is_large_string(texts.type) or pa.types.is_large_binary(texts.type)
+    off_type = np.int64 if large else np.int32
+    offsets = np.frombuffer(off_buf, dtype=off_type)[texts.offset : texts.offset + len(texts) + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.empty(0, "u1")
+    return data, offsets.astype(np.int64, copy=False)
+
+
+def _compact(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Buffers of ``arr`` rebased so that offsets start at 0."""
+    data, offsets = _string_buffers(arr)
+    return data[offsets[0] : offsets[-1]], offsets - offsets[0]
+
+
+def _to_arrow_strings(texts: Any) -> pa.Array:
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
+    if not isinstance(texts, pa.Array):
+        texts = pa.array(list(texts), type=pa.large_string())
+    if pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type):
+        return texts
+    raise TypeError(f"texts must be strings; got an Arrow array of type {texts.type}")
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    """Split text into words.
+
+    Parameters
+    ----------
+    lowercase : bool, default True
+        Lowercase the text before matching.
+    token_pattern : str, default ``r"(?u)\\b\\w\\w+\\b"``
+        A regular expression (Python ``re`` syntax) whose matches are the tokens, as in
+        scikit-learn's ``CountVectorizer``.
+    min_length : int, default 2
+        Drop tokens shorter than this many characters.
+    max_length : int or None, default None
+        Drop tokens longer than this many characters (None: no limit).
+    stop_words : None, "english" or sequence of str
+        Words to drop after lowercasing; "english" is :data:`ENGLISH_STOP_WORDS`.
+    """
+
+    lowercase: bool = True
+    token_pattern: str = DEFAULT_TOKEN_PATTERN
+    min_length: int = 2
+    max_length: int | None = None
+    stop_words: str | tuple[str, ...] | None = None
+    _regex: re.Pattern = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            regex = re.compile(self.token_pattern)
+        except re.error as exc:
+            raise ValueError(f"token_pattern {self.token_pattern!r} is not a valid regex: {exc}")
+        object.__setattr__(self, "_regex", regex)
+        if not isinstance(self.min_length, int) or self.min_length < 1:
+            raise ValueError(f"min_length must be an int >= 1; got {self.min_length!r}")
+        if self.max_length is not None and self.max_length < self.min_length:
+            raise ValueError(
+                f"max_length must be None or >= min_length; got {self.max_length!r}"
+            )
+        sw = self.stop_words
+        if isinstance(sw, str):
+            if sw != "english":
+                raise ValueError(f"stop_words must be None, 'english' or a list; got {sw!r}")
+        elif sw is not None:
+            object.__setattr__(self, "stop_words", tuple(sorted(set(sw))))
+
+    # -- settings --------------------------------------------------------------------------
+    @functools.cached_property
+    def stop_word_set(self) -> frozenset[str]:
+        """The stop words as a set (empty when none)."""
+        if self.stop_words is None:
+            return frozenset()
+        if self.stop_words == "english":
+            return ENGLISH_STOP_WORDS
+        return frozenset(self.stop_words)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings; ``Tokenizer.from_dict(t.to_dict()) == t``."""
+        sw = self.stop_words
+        return {
+            "lowercase": self.lowercase,
+            "token_pattern": self.token_pattern,
+            "min_length": self.min_length,
+            "max_length": self.max_length,
+            "stop_words": list(sw) if isinstance(sw, tuple) else sw,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Tokenizer:
+        """Inverse of :meth:`to_dict` (unknown keys are an error)."""
+        unknown = set(d) - {"lowercase", "token_pattern", "min_length", "max_length", "stop_words"}
+        if unknown:
+            raise ValueError(f"unknown tokenizer settings {sorted(unknown)}")
+        return cls(**d)
+
+    # -- tokenizing --------------------------------------------------------------------------
+    def tokenize(self, text: str) -> list[str]:
+        """The tokens of one text, in order (the reference behaviour).
+
+        Examples
+        --------
+        >>> Tokenizer(stop_words="english").tokenize("The Cat sat on 2 mats!")
+        ['cat', 'sat', 'mats']
+        """
+        if self.lowercase:
+            text = text.lower()
+        lo, hi = self.min_length, self.max_length
+        stop = self.stop_word_set
+        return [
+            t
+            for t in self._regex.findall(text)
+            if len(t) >= lo and (hi is None or len(t) <= hi) and t not in stop
+        ]
+
+    def tokenize_arrow(self, texts: Any, *, drop_stop_words: bool = True) -> Tokens:
+        """Tokenize many documents at once; same tokens as :meth:`tokenize` on each.
+
+        Parameters
+        ----------
+        texts : Arrow string array, chunked array, or iterable of str
+            Nulls count as empty documents.
+        drop_stop_words : bool, default True
+            Callers that map tokens through a vocabulary without the stop words may skip
+            this step (it is a hash lookup per token).
+        """
+        texts = _to_arrow_strings(texts)
+        run_min = _word_run_min(self.token_pattern)
+        if run_min is None:
+            tokens = self._tokenize_regex(texts)
+        else:
+            if self.lowercase:
+                texts = pc.utf8_lower(texts)
+            data, offsets = _string_buffers(texts)
+            hi = self.max_length if self.max_length is not None else np.iinfo(np.int64).max
+            tokens = Tokens(
+                *_kernels.word_runs(
+                    data, offsets, _word_table(), max(run_min, self.min_length), hi
+                )
+            )
+        if drop_stop_words and self.stop_word_set and tokens.n_tokens:
+            tokens = self._drop(tokens, pc.is_in(tokens.as_arrow(), self._stop_array()))
+        return tokens
+
+    def _stop_array(self) -> pa.Array:
+        return pa.array(sorted(self.stop_word_set), type=pa.large_string())
+
+    def _tokenize_regex(self, texts: pa.Array) -> Tokens:
+        lo, hi = self.min_length, self.max_length
+        words: list[str] = []
+        doc_offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        for d, text in enumerate(texts.to_pylist()):
+            text = text or ""
+            if self.lowercase:
+                text = text.lower()
+            words.extend(
+                t for t in self._regex.findall(text) if len(t) >= lo and (hi is None or len(t) <= hi)
+            )
+            doc_offsets[d + 1] = len(words)
+        data, offsets = _compact(pa.array(words, type=pa.large_string()))
+        return Tokens(data, offsets, doc_offsets)
+
+    @staticmethod
+    def _drop(tokens: Tokens, mask: pa.Array) -> Tokens:
+        """Remove the tokens where ``mask`` is true."""
+        drop = mask.to_numpy(zero_copy_only=False)
+        keep = ~drop
+        kept_per_doc = np.add.reduceat(
+            np.append(keep, False).astype(np.int64), tokens.doc_offsets[:-1]
+        ) if tokens.n_docs else np.zeros(0, np.int64)
+        # reduceat misreads empty documents (start == next start); fix them up.
+        empty = tokens.doc_offsets[1:] == tokens.doc_offsets[:-1]
+        kept_per_doc[empty] = 0
+        doc_offsets = np.concatenate([[0], np.cumsum(kept_per_doc)]).astype(np.int64)
+        data, offsets = _compact(tokens.as_arrow().filter(pa.array(keep)))
+        return Tokens(data, offsets, doc_offsets)
