@@ -18,9 +18,8 @@ contiguous, the layout the E-step kernel reads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit

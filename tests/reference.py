@@ -48,7 +48,7 @@ def estep_reference(X, exp_elog_beta, alpha, gamma0, max_iter, tol, eps=1e-100):
         exp_elog_betad = exp_elog_beta[:, ids]
         phinorm = exp_elog_thetad @ exp_elog_betad + eps
         it = 0
-        for it in range(1, max_iter + 1):
+        for it in range(1, max_iter + 1):  # noqa: B007 (it is the count reported)
             lastgamma = gammad
             gammad = alpha + exp_elog_thetad * ((cts / phinorm) @ exp_elog_betad.T)
             exp_elog_thetad = np.exp(dirichlet_expectation(gammad))

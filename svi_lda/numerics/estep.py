@@ -27,6 +27,7 @@ result is bitwise the same for any number of threads.
 from __future__ import annotations
 
 import math
+
 import numpy as np
 from numba import njit
 

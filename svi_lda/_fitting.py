@@ -1,0 +1,216 @@
+"""How ``OnlineLDA.fit`` walks each kind of input: which documents go into which step.
+
+In memory, documents are shuffled between passes with a seeded permutation (corpora are
+often sorted, e.g. by label, and SVI assumes random minibatches). A Parquet corpus is
+walked as :func:`svi_lda.corpus.plan_minibatches` says, the same plan the Dask engine
+follows.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from svi_lda._validation import check_doc_term_matrix
+from svi_lda.batch import Batch
+
+if TYPE_CHECKING:
+    from svi_lda.estimator import Callback, OnlineLDA
+
+logger = logging.getLogger("svi_lda.estimator")
+
+
+def fit_any(
+    model: OnlineLDA, X: Any, *, vocabulary: Any, callbacks: Sequence[Callback]
+) -> None:
+    """Dispatch ``fit`` on the kind of ``X``."""
+    corpus = _as_corpus(X)
+    if corpus is not None:
+        model.vocabulary_ = vocabulary if vocabulary is not None else corpus.vocabulary
+        _fit_corpus(model, corpus, callbacks)
+    elif _is_minibatch_list(X):
+        model.vocabulary_ = vocabulary
+        batches = _minibatch_list(X)
+        _fit_units(model, lambda epoch: [[b] for b in batches], batches, callbacks)
+    elif _is_minibatch_iterator(X):
+        model.vocabulary_ = vocabulary
+        _fit_iterator(model, X, callbacks)
+    else:
+        model.vocabulary_ = vocabulary
+        if isinstance(X, list | tuple) and X and isinstance(X[0], str):
+            raise ValueError(
+                "fit does not take raw strings: ingest them first ('svi-lda ingest' or "
+                "svi_lda.corpus.ingest) and fit on the corpus folder."
+            )
+        _fit_matrix(model, check_doc_term_matrix(X, n_features=None), callbacks)
+    _check_vocabulary(model)
+
+
+def _check_vocabulary(model: OnlineLDA) -> None:
+    vocab = model.vocabulary_
+    if vocab is not None and len(vocab) != model.n_features_in_:
+        raise ValueError(
+            f"vocabulary has {len(vocab)} words but the data has {model.n_features_in_} "
+            "columns; pass the vocabulary the matrix was built with."
+        )
+
+
+def _fit_matrix(model: OnlineLDA, X: sp.csr_matrix, callbacks: Sequence[Callback]) -> None:
+    n_docs = X.shape[0]
+    model._init_state(X.shape[1])
+    batch_size = int(model.batch_size)
+    if model.learning_method == "batch":
+        units = [
+            Batch.from_csr(X[i : i + batch_size], first_doc_id=i)
+            for i in range(0, n_docs, batch_size)
+        ]
+        _fit_batch_mode(model, units)
+        return
+    total = float(model.total_samples or n_docs)
+    for epoch in range(int(model.max_iter)):
+        order = np.random.default_rng([model.random_seed_, epoch]).permutation(n_docs)
+        for start in range(0, n_docs, batch_size):
+            rows = np.sort(order[start : start + batch_size])
+            unit = Batch.from_csr(X[rows], doc_ids=rows)
+            model._step([unit], total_samples=total, callbacks=callbacks)
+        model.n_iter_ += 1
+        _log_pass(model, epoch)
+
+
+def _fit_units(model, plan, units_for_shape, callbacks) -> None:
+    """Online or batch fit over units already in memory; ``plan(epoch)`` groups them."""
+    model._init_state(units_for_shape[0].n_features)
+    if model.learning_method == "batch":
+        _fit_batch_mode(model, units_for_shape)
+        return
+    total = float(model.total_samples or sum(u.n_docs for u in units_for_shape))
+    for epoch in range(int(model.max_iter)):
+        for group in plan(epoch):
+            model._step(group, total_samples=total, callbacks=callbacks)
+        model.n_iter_ += 1
+        _log_pass(model, epoch)
+
+
+def _fit_batch_mode(model: OnlineLDA, units: Sequence[Batch]) -> None:
+    gammas: dict[int, np.ndarray] = {}
+    for epoch in range(int(model.max_iter)):
+        bound = model._batch_pass(units, gammas)
+        model.bound_history_.append(bound)
+        model.n_iter_ += 1
+        if model.verbose:
+            logger.info("pass %d: ELBO %.6e nats", epoch + 1, bound)
+
+
+def _fit_corpus(model: OnlineLDA, corpus: Any, callbacks: Sequence[Callback]) -> None:
+    from svi_lda.corpus import plan_minibatches
+
+    model._init_state(corpus.n_features)
+    if model.learning_method == "batch":
+        _fit_batch_mode(model, _LazyUnits(corpus))
+        return
+    total = float(model.total_samples or corpus.n_docs)
+    for epoch in range(int(model.max_iter)):
+        plan = plan_minibatches(
+            corpus.units, int(model.batch_size), epoch=epoch, seed=model.random_seed_
+        )
+        for group in plan:
+            units = [corpus.read_unit(u) for u in group]
+            model._step(units, total_samples=total, callbacks=callbacks)
+        model.n_iter_ += 1
+        _log_pass(model, epoch)
+
+
+class _LazyUnits(Sequence):
+    """A corpus's row groups as a sequence of Batches, read when iterated (batch mode)."""
+
+    def __init__(self, corpus: Any) -> None:
+        self._corpus = corpus
+
+    def __len__(self) -> int:
+        return len(self._corpus.units)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self._corpus.read_unit(self._corpus.units[i])
+
+
+def _fit_iterator(model: OnlineLDA, batches: Iterator[Any], callbacks) -> None:
+    if model.total_samples is None:
+        raise ValueError(
+            "Fitting on an iterator of minibatches needs total_samples (D, the number of "
+            "documents the stream stands for): OnlineLDA(total_samples=...)."
+        )
+    first_doc = 0
+    for X in batches:
+        if getattr(model, "state_", None) is None:
+            Xc = check_doc_term_matrix(X, n_features=None)
+            model._init_state(Xc.shape[1])
+        else:
+            Xc = check_doc_term_matrix(X, n_features=model.n_features_in_)
+        unit = Batch.from_csr(Xc, first_doc_id=first_doc)
+        first_doc += unit.n_docs
+        model._step([unit], total_samples=float(model.total_samples), callbacks=callbacks)
+    if getattr(model, "state_", None) is None:
+        raise ValueError("The iterator of minibatches was empty: nothing to fit.")
+    model.n_iter_ = 1
+
+
+def _log_pass(model: OnlineLDA, epoch: int) -> None:
+    if model.verbose:
+        recent = model.bound_history_[-10:]
+        logger.info(
+            "pass %d done: %d steps, recent bound/token %.4f",
+            epoch + 1,
+            model.state_.step,
+            float(np.mean(recent)) if recent else float("nan"),
+        )
+
+
+def _as_corpus(X: Any) -> Any:
+    if isinstance(X, str | os.PathLike):
+        from svi_lda.corpus import ParquetCorpus
+
+        return ParquetCorpus(X)
+    if type(X).__name__ == "ParquetCorpus":
+        return X
+    return None
+
+
+def _is_minibatch_list(X: Any) -> bool:
+    return isinstance(X, list | tuple) and len(X) > 0 and all(
+        sp.issparse(x) or isinstance(x, Batch) for x in X
+    )
+
+
+def _minibatch_list(X: Sequence[Any]) -> list[Batch]:
+    batches: list[Batch] = []
+    first_doc = 0
+    n_features = None
+    for i, x in enumerate(X):
+        if isinstance(x, Batch):
+            batch = x
+        else:
+            batch = Batch.from_csr(
+                check_doc_term_matrix(x, n_features=n_features, name=f"minibatch {i}"),
+                first_doc_id=first_doc,
+            )
+        if n_features is not None and batch.n_features != n_features:
+            raise ValueError(
+                f"minibatch {i} has {batch.n_features} columns, minibatch 0 has {n_features}."
+            )
+        n_features = batch.n_features
+        first_doc += batch.n_docs
+        batches.append(batch)
+    return batches
+
+
+def _is_minibatch_iterator(X: Any) -> bool:
+    return isinstance(X, Iterator) or (
+        isinstance(X, Iterable)
+        and not isinstance(X, list | tuple | str | bytes | np.ndarray)
+        and not sp.issparse(X)
+    )

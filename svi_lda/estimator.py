@@ -1,0 +1,489 @@
+"""OnlineLDA: a scikit-learn-style estimator over the SVI core.
+
+The estimator only decides which documents go into which step; the math lives in
+``step.py`` (shared with the Dask engine), ``state.py`` and ``numerics/``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from svi_lda._validation import check_doc_term_matrix, check_positive_float, check_positive_int
+from svi_lda.batch import Batch
+from svi_lda.bounds import topic_bound
+from svi_lda.schedule import RobbinsMonro
+from svi_lda.state import GlobalState, natural_gradient_step
+from svi_lda.step import EStepSettings, StepMetrics, estep_unit, svi_step, unit_vocabulary
+
+logger = logging.getLogger(__name__)
+
+Callback = Callable[[StepMetrics], object]
+
+
+class OnlineLDA:
+    """Latent Dirichlet Allocation by stochastic variational inference (SVI) or batch CAVI.
+
+    Parameter and attribute names follow scikit-learn's ``LatentDirichletAllocation`` so
+    code can switch by changing the import. All log quantities are natural logs (nats).
+
+    Parameters
+    ----------
+    n_components : int, default=10
+        Number of topics K.
+    doc_topic_prior : float, array of shape (n_components,), "auto" or None, default=None
+        alpha. None means 1 / n_components. "auto" learns an asymmetric alpha by damped
+        Newton steps (as gensim's ``alpha="auto"`` and Hoffman's code), also when training
+        on a cluster.
+    topic_word_prior : float or None, default=None
+        eta, a symmetric Dirichlet prior on each topic's words. None means 1 / n_components.
+    learning_method : {"online", "batch"}, default="online"
+        "online" is SVI: one natural-gradient step per minibatch with step size
+        rho_t = (learning_offset + t) ** -learning_decay. "batch" is coordinate ascent over
+        the whole corpus each pass (rho = 1), with gamma warm-started, so the ELBO never
+        decreases; for small corpora.
+    learning_decay : float, default=0.7
+        kappa in (0.5, 1].
+    learning_offset : float, default=10.0
+        tau0 >= 0.
+    max_iter : int, default=10
+        Passes over the data that ``fit`` makes.
+    batch_size : int, default=2048
+        Documents per minibatch (online). With a Parquet corpus, minibatches are whole row
+        groups holding at least this many documents.
+    total_samples : float or None, default=None
+        D, the corpus size the minibatch gradient is scaled to. ``fit`` uses the number of
+        documents it is given when None; ``partial_fit`` requires it.
+    max_doc_update_iter : int, default=100
+        Maximum gamma updates per document in the E-step.
+    mean_change_tol : float, default=1e-3
+        The E-step stops when the mean absolute change in gamma falls below this.
+    dtype : {"float64", "float32"}, default="float64"
+        Storage of lambda (and of the exp(E[log beta]) columns the E-step reads). The
+        kernel accumulates in float64 either way; float32 halves memory and traffic.
+    n_jobs : int or None, default=None
+        Threads for the E-step. None or -1 means all available cores.
+    random_state : int, numpy.random.Generator or None, default=None
+        Seeds lambda's initialisation, each document's initial gamma (by document id) and
+        the shuffling of documents between passes.
+    verbose : int, default=0
+        Log each step at INFO level when > 0 (logger ``svi_lda.estimator``).
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        Variational topic-word parameters lambda.
+    state_ : GlobalState
+        The global parameters in their lazy form (shared with the distributed engine).
+    n_batch_iter_ : int
+        Natural-gradient steps taken.
+    n_iter_ : int
+        Passes over the data made by ``fit``.
+    n_features_in_ : int
+        Vocabulary size V.
+    vocabulary_ : Vocabulary or None
+        Words for the columns, when known; enables raw-text ``transform`` and word output.
+    bound_history_ : list of float
+        Batch mode: the exact ELBO after each pass (nats). Online: the per-token document
+        bound of each minibatch.
+    """
+
+    def __init__(
+        self,
+        n_components: int = 10,
+        *,
+        doc_topic_prior: float | np.ndarray | str | None = None,
+        topic_word_prior: float | None = None,
+        learning_method: str = "online",
+        learning_decay: float = 0.7,
+        learning_offset: float = 10.0,
+        max_iter: int = 10,
+        batch_size: int = 2048,
+        total_samples: float | None = None,
+        max_doc_update_iter: int = 100,
+        mean_change_tol: float = 1e-3,
+        dtype: str = "float64",
+        n_jobs: int | None = None,
+        random_state: int | np.random.Generator | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.n_components = n_components
+        self.doc_topic_prior = doc_topic_prior
+        self.topic_word_prior = topic_word_prior
+        self.learning_method = learning_method
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.total_samples = total_samples
+        self.max_doc_update_iter = max_doc_update_iter
+        self.mean_change_tol = mean_change_tol
+        self.dtype = dtype
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- scikit-learn protocol ---------------------------------------------------------
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor parameters (scikit-learn protocol, so ``clone`` works)."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {name: getattr(self, name) for name in names}
+
+    def set_params(self, **params: Any) -> OnlineLDA:
+        """Set constructor parameters; returns self."""
+        valid = self.get_params()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"Invalid parameter {name!r} for OnlineLDA.")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {
+            name: p.default
+            for name, p in inspect.signature(type(self).__init__).parameters.items()
+            if name != "self"
+        }
+        changed = [
+            f"{k}={v!r}"
+            for k, v in self.get_params().items()
+            if not (isinstance(v, np.ndarray) or v is defaults[k] or v == defaults[k])
+        ]
+        return f"OnlineLDA({', '.join(changed)})"
+
+    # -- configuration resolved at fit time --------------------------------------------
+    def _check_params(self) -> None:
+        check_positive_int(self.n_components, "n_components")
+        check_positive_int(self.max_iter, "max_iter")
+        check_positive_int(self.batch_size, "batch_size")
+        check_positive_int(self.max_doc_update_iter, "max_doc_update_iter")
+        check_positive_float(self.mean_change_tol, "mean_change_tol")
+        if self.learning_method not in ("online", "batch"):
+            raise ValueError(
+                "The 'learning_method' parameter of OnlineLDA must be a str among "
+                f"{{'online', 'batch'}}. Got {self.learning_method!r} instead."
+            )
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(
+                "The 'dtype' parameter of OnlineLDA must be a str among "
+                f"{{'float32', 'float64'}}. Got {self.dtype!r} instead."
+            )
+        if self.total_samples is not None:
+            check_positive_float(self.total_samples, "total_samples")
+        if self.topic_word_prior is not None:
+            check_positive_float(self.topic_word_prior, "topic_word_prior")
+        self._schedule()  # validates kappa and tau0
+
+    def _schedule(self) -> RobbinsMonro:
+        return RobbinsMonro(tau0=float(self.learning_offset), kappa=float(self.learning_decay))
+
+    def _initial_alpha(self) -> np.ndarray:
+        k = self.n_components
+        prior = self.doc_topic_prior
+        if prior is None or (isinstance(prior, str) and prior == "auto"):
+            return np.full(k, 1.0 / k)
+        alpha = np.asarray(prior, dtype=np.float64)
+        if alpha.ndim == 0:
+            alpha = np.full(k, float(alpha))
+        if alpha.shape != (k,) or not np.all(np.isfinite(alpha)) or np.any(alpha <= 0):
+            raise ValueError(
+                "The 'doc_topic_prior' parameter of OnlineLDA must be 'auto', a float > 0 or "
+                f"an array of {k} positive floats. Got {prior!r} instead."
+            )
+        return alpha
+
+    @property
+    def _learn_alpha(self) -> bool:
+        return isinstance(self.doc_topic_prior, str) and self.doc_topic_prior == "auto"
+
+    def _n_threads(self) -> int:
+        if self.n_jobs is None or self.n_jobs == -1:
+            return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+                os.cpu_count() or 1
+            )
+        return check_positive_int(self.n_jobs, "n_jobs")
+
+    def _resolve_seed(self) -> int:
+        rs = self.random_state
+        if rs is None:
+            return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> 1)
+        if isinstance(rs, np.random.Generator):
+            return int(rs.integers(0, 2**63 - 1))
+        if isinstance(rs, int | np.integer) and not isinstance(rs, bool):
+            return int(rs)
+        raise ValueError(
+            "The 'random_state' parameter of OnlineLDA must be an int, a numpy Generator or "
+            f"None. Got {rs!r} instead."
+        )
+
+    def _settings(self) -> EStepSettings:
+        return EStepSettings(
+            max_doc_update_iter=int(self.max_doc_update_iter),
+            mean_change_tol=float(self.mean_change_tol),
+            seed=self.random_seed_,
+        )
+
+    def _init_state(self, n_features: int) -> None:
+        self._check_params()
+        self.random_seed_ = self._resolve_seed()
+        eta = (
+            1.0 / self.n_components if self.topic_word_prior is None else self.topic_word_prior
+        )
+        self.state_ = GlobalState.initialize(
+            self.n_components,
+            n_features,
+            alpha=self._initial_alpha(),
+            eta=float(eta),
+            seed=self.random_seed_,
+            dtype=self.dtype,
+        )
+        self.n_features_in_ = n_features
+        self.n_iter_ = 0
+        self.bound_history_: list[float] = []
+
+    def _check_fitted(self) -> None:
+        if getattr(self, "state_", None) is None:
+            raise RuntimeError(
+                "This OnlineLDA instance is not fitted yet. Call 'fit' or 'partial_fit' first."
+            )
+
+    # -- fitting ------------------------------------------------------------------------
+    def fit(
+        self,
+        X: Any,
+        y: object = None,
+        *,
+        vocabulary: Any = None,
+        callbacks: Sequence[Callback] = (),
+    ) -> OnlineLDA:
+        """Fit the model from scratch.
+
+        Parameters
+        ----------
+        X : sparse matrix, array-like, bag-of-words list, ParquetCorpus, corpus folder path,
+            or an iterable of sparse minibatches
+            Document-term counts of shape (n_documents, n_features). An iterator of
+            minibatches is consumed once (set ``total_samples``); a list of them is passed
+            over ``max_iter`` times.
+        y : ignored
+        vocabulary : Vocabulary or list of str, optional
+            Words for the columns (taken from the corpus when X is one).
+        callbacks : sequence of callables
+            Each is called with a :class:`~svi_lda.step.StepMetrics` after every step.
+
+        Returns
+        -------
+        self
+        """
+        from svi_lda._fitting import fit_any
+
+        self.state_ = None
+        fit_any(self, X, vocabulary=vocabulary, callbacks=callbacks)
+        return self
+
+    def partial_fit(self, X: Any, y: object = None) -> OnlineLDA:
+        """One SVI step on the minibatch ``X`` (requires ``total_samples``).
+
+        Documents get ids continuing from the documents seen so far; pass a
+        :class:`~svi_lda.batch.Batch` to give your own.
+        """
+        if self.total_samples is None:
+            raise ValueError(
+                "partial_fit needs total_samples (D, the corpus size the minibatch gradient "
+                "is scaled to): OnlineLDA(total_samples=...). For a stream, use the number "
+                "of documents you expect the model to summarise."
+            )
+        batch = self._as_batch(X, first_doc_id=None)
+        if getattr(self, "state_", None) is None:
+            self._init_state(batch.n_features)
+        self._step([batch], total_samples=float(self.total_samples), callbacks=())
+        return self
+
+    def _as_batch(self, X: Any, *, first_doc_id: int | None) -> Batch:
+        if isinstance(X, Batch):
+            if getattr(self, "state_", None) is not None and X.n_features != self.n_features_in_:
+                raise ValueError(
+                    f"Batch has {X.n_features} features but the model has {self.n_features_in_}."
+                )
+            return X
+        n_features = getattr(self, "n_features_in_", None) if getattr(
+            self, "state_", None
+        ) is not None else None
+        if _is_text(X):
+            X = self._encode_texts(X)
+        Xc = check_doc_term_matrix(X, n_features=n_features)
+        if first_doc_id is None:
+            first_doc_id = self.state_.n_docs_seen if getattr(self, "state_", None) else 0
+        return Batch.from_csr(Xc, first_doc_id=first_doc_id)
+
+    def _step(
+        self, units: list[Batch], *, total_samples: float, callbacks: Sequence[Callback]
+    ) -> StepMetrics:
+        metrics = svi_step(
+            self.state_,
+            units,
+            self._settings(),
+            self._schedule(),
+            total_samples=total_samples,
+            learn_alpha=self._learn_alpha,
+            n_threads=self._n_threads(),
+        )
+        self.bound_history_.append(metrics.bound_per_token)
+        if self.verbose:
+            logger.info(
+                "step %d: rho=%.4f docs=%d %.0f docs/s iters/doc=%.1f bound/token=%.4f",
+                metrics.step,
+                metrics.rho,
+                metrics.n_docs,
+                metrics.docs_per_second,
+                metrics.mean_doc_iterations,
+                metrics.bound_per_token,
+            )
+        for callback in callbacks:
+            callback(metrics)
+        return metrics
+
+    def _batch_pass(self, units: Iterable[Batch], gammas: dict[int, np.ndarray]) -> float:
+        """One CAVI pass: E-step on every unit (warm gamma), then lambda := eta + sstats.
+
+        Returns the exact ELBO at the pass's final gamma and the lambda it started from.
+        """
+        state = self.state_
+        sstats = np.zeros((state.n_features, state.n_components), dtype=np.float64)
+        elog_theta_sum = np.zeros(state.n_components)
+        bound = topic_bound(state)
+        n_docs = 0
+        for i, unit in enumerate(units):
+            ids, index = unit_vocabulary(unit)
+            rows, shift = state.exp_elog_beta_rows(ids, n_threads=self._n_threads())
+            stats, gammas[i] = estep_unit(
+                unit, index, ids, rows, shift, state.alpha, self._settings(),
+                n_threads=self._n_threads(), gamma=gammas.get(i),
+            )
+            sstats[ids] += stats.sstats
+            elog_theta_sum += stats.elog_theta_sum
+            bound += stats.doc_bound
+            n_docs += stats.n_docs
+        natural_gradient_step(
+            state, np.arange(state.n_features), sstats,
+            batch_n_docs=n_docs, total_samples=n_docs, rho=1.0,
+        )
+        if self._learn_alpha:
+            from svi_lda.state import update_alpha
+
+            state.alpha = update_alpha(state.alpha, elog_theta_sum, n_docs, 1.0)
+        return bound
+
+    # -- inference ----------------------------------------------------------------------
+    def _infer(self, X: Any) -> tuple[np.ndarray, float, float]:
+        """E-step without updating the model: (gamma, document bound, token count)."""
+        self._check_fitted()
+        batch = self._as_batch(X, first_doc_id=0)
+        state = self.state_
+        ids, index = unit_vocabulary(batch)
+        rows, shift = state.exp_elog_beta_rows(ids, n_threads=self._n_threads())
+        stats, gamma = estep_unit(
+            batch, index, ids, rows, shift, state.alpha, self._settings(),
+            n_threads=self._n_threads(),
+        )
+        return gamma, stats.doc_bound, stats.n_tokens
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Topic distribution of each document, shape (n_documents, n_components).
+
+        Rows are E_q[theta_d] = gamma_d / sum(gamma_d) and sum to 1; an empty document
+        gets the normalised prior. Accepts the same inputs as ``fit``'s matrices, gensim
+        bag-of-words lists, and raw strings when the model carries a vocabulary.
+        """
+        gamma, _, _ = self._infer(X)
+        return gamma / gamma.sum(axis=1, keepdims=True)
+
+    def fit_transform(self, X: Any, y: object = None, **fit_params: Any) -> np.ndarray:
+        """``fit(X)`` then ``transform(X)``."""
+        return self.fit(X, **fit_params).transform(X)
+
+    def score(self, X: Any, y: object = None) -> float:
+        """Evidence lower bound of X under the model, in nats (higher is better).
+
+        The documents' terms plus the topics' prior terms (scikit-learn's ``score``).
+        """
+        _, doc_bound, _ = self._infer(X)
+        return doc_bound + topic_bound(self.state_)
+
+    def perplexity(self, X: Any) -> float:
+        """exp(-score(X) / number of tokens in X), scikit-learn's definition.
+
+        For held-out evaluation by document completion, see
+        :func:`svi_lda.evaluation.completion_perplexity`.
+        """
+        _, doc_bound, n_tokens = self._infer(X)
+        if n_tokens <= 0:
+            raise ValueError("perplexity needs documents with at least one token.")
+        return float(np.exp(-(doc_bound + topic_bound(self.state_)) / n_tokens))
+
+    # -- topics -------------------------------------------------------------------------
+    @property
+    def components_(self) -> np.ndarray:
+        """lambda, shape (n_components, n_features), float64."""
+        self._check_fitted()
+        return self.state_.lambda_()
+
+    @property
+    def n_batch_iter_(self) -> int:
+        """Natural-gradient steps taken."""
+        self._check_fitted()
+        return self.state_.step
+
+    @property
+    def doc_topic_prior_(self) -> np.ndarray:
+        """alpha, shape (n_components,) (learned when doc_topic_prior='auto')."""
+        self._check_fitted()
+        return self.state_.alpha.copy()
+
+    def get_topics(self) -> np.ndarray:
+        """E_q[beta]: each topic's word distribution, shape (n_components, n_features)."""
+        lam = self.components_
+        return lam / lam.sum(axis=1, keepdims=True)
+
+    def top_words(self, n: int = 10) -> list[list[tuple[str | int, float]]]:
+        """For each topic, its ``n`` most probable words (or ids) with their probabilities."""
+        topics = self.get_topics()
+        words = self._words()
+        top = np.argsort(-topics, axis=1, kind="stable")[:, :n]
+        return [
+            [((words[j] if words is not None else int(j)), float(topics[k, j])) for j in row]
+            for k, row in enumerate(top)
+        ]
+
+    def _words(self) -> Sequence[str] | None:
+        vocab = getattr(self, "vocabulary_", None)
+        if vocab is None:
+            return None
+        return list(vocab) if isinstance(vocab, list | tuple) else vocab.words
+
+    def _encode_texts(self, texts: Sequence[str]) -> sp.csr_matrix:
+        vocab = getattr(self, "vocabulary_", None)
+        if vocab is None or not hasattr(vocab, "encode"):
+            raise ValueError(
+                "Raw text needs a model with a vocabulary and tokenizer: fit on a corpus "
+                "made by 'svi-lda ingest', or pass vocabulary=Vocabulary(...) to fit."
+            )
+        return vocab.encode(texts).to_csr()
+
+    # -- persistence --------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the model to folder ``path`` atomically (no pickle). See :func:`load`."""
+        from svi_lda.persistence import save_model
+
+        save_model(self, Path(path))
+
+
+def _is_text(X: Any) -> bool:
+    return isinstance(X, list | tuple) and len(X) > 0 and isinstance(X[0], str)
