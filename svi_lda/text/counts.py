@@ -8,7 +8,6 @@ vocabulary independent of how the input was split among workers.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -122,9 +121,10 @@ def select_words(
     present = counts.df > 0
     forced = np.zeros(n, dtype=bool)
     if keep:
-        forced = pc.is_in(words, pa.array(list(keep), pa.large_string())).to_numpy(
-            zero_copy_only=False
-        ) & present
+        forced = (
+            pc.is_in(words, pa.array(list(keep), pa.large_string())).to_numpy(zero_copy_only=False)
+            & present
+        )
     ok = present & (counts.df >= lo) & (counts.df <= hi) & ~forced
     if drop:
         dropped = pc.is_in(words, pa.array(list(drop), pa.large_string())).to_numpy(
@@ -143,8 +143,3 @@ def select_words(
     # Back to word order (counts may come unsorted from a single block).
     sub = words.take(pa.array(sel))
     return sel[pc.sort_indices(sub).to_numpy()]
-
-
-def proportion_note(n_docs: int, min_df: float) -> int:
-    """The absolute document count a ``min_df`` setting amounts to (for reports)."""
-    return math.ceil(_doc_limit(min_df, n_docs, "min_df"))

@@ -40,9 +40,7 @@ def _word_run_min(pattern: str) -> int | None:
 @functools.lru_cache(maxsize=1)
 def _word_table() -> np.ndarray:
     """``table[code point]`` is True where Python's ``re`` matches ``\\w``."""
-    table = np.fromiter(
-        (chr(c).isalnum() for c in range(0x110000)), dtype=np.bool_, count=0x110000
-    )
+    table = np.fromiter((chr(c).isalnum() for c in range(0x110000)), dtype=np.bool_, count=0x110000)
     table[ord("_")] = True
     return table
 
@@ -134,14 +132,14 @@ class Tokenizer:
         try:
             regex = re.compile(self.token_pattern)
         except re.error as exc:
-            raise ValueError(f"token_pattern {self.token_pattern!r} is not a valid regex: {exc}")
+            raise ValueError(
+                f"token_pattern {self.token_pattern!r} is not a valid regex: {exc}"
+            ) from exc
         object.__setattr__(self, "_regex", regex)
         if not isinstance(self.min_length, int) or self.min_length < 1:
             raise ValueError(f"min_length must be an int >= 1; got {self.min_length!r}")
         if self.max_length is not None and self.max_length < self.min_length:
-            raise ValueError(
-                f"max_length must be None or >= min_length; got {self.max_length!r}"
-            )
+            raise ValueError(f"max_length must be None or >= min_length; got {self.max_length!r}")
         sw = self.stop_words
         if isinstance(sw, str):
             if sw != "english":
@@ -218,9 +216,7 @@ class Tokenizer:
             data, offsets = _string_buffers(texts)
             hi = self.max_length if self.max_length is not None else np.iinfo(np.int64).max
             tokens = Tokens(
-                *_kernels.word_runs(
-                    data, offsets, _word_table(), max(run_min, self.min_length), hi
-                )
+                *_kernels.word_runs(data, offsets, _word_table(), max(run_min, self.min_length), hi)
             )
         if drop_stop_words and self.stop_word_set and tokens.n_tokens:
             tokens = self._drop(tokens, pc.is_in(tokens.as_arrow(), self._stop_array()))
@@ -238,7 +234,9 @@ class Tokenizer:
             if self.lowercase:
                 text = text.lower()
             words.extend(
-                t for t in self._regex.findall(text) if len(t) >= lo and (hi is None or len(t) <= hi)
+                t
+                for t in self._regex.findall(text)
+                if len(t) >= lo and (hi is None or len(t) <= hi)
             )
             doc_offsets[d + 1] = len(words)
         data, offsets = _compact(pa.array(words, type=pa.large_string()))
@@ -249,9 +247,11 @@ class Tokenizer:
         """Remove the tokens where ``mask`` is true."""
         drop = mask.to_numpy(zero_copy_only=False)
         keep = ~drop
-        kept_per_doc = np.add.reduceat(
-            np.append(keep, False).astype(np.int64), tokens.doc_offsets[:-1]
-        ) if tokens.n_docs else np.zeros(0, np.int64)
+        kept_per_doc = (
+            np.add.reduceat(np.append(keep, False).astype(np.int64), tokens.doc_offsets[:-1])
+            if tokens.n_docs
+            else np.zeros(0, np.int64)
+        )
         # reduceat misreads empty documents (start == next start); fix them up.
         empty = tokens.doc_offsets[1:] == tokens.doc_offsets[:-1]
         kept_per_doc[empty] = 0

@@ -1,0 +1,193 @@
+"""The on-disk corpus format (version 1): schema, part-file writer, manifest.
+
+A corpus is a folder::
+
+    part-00000.parquet ...   doc_id int64, token_ids list<int32> (sorted, unique),
+                             counts list<int32> (> 0), optional kept user columns;
+                             row groups of ``row_group_size`` documents, zstd
+    vocabulary.parquet       id int32, word string, df int64, cf int64 (+ tokenizer JSON)
+    manifest.json            written last, atomically: counts, files, row groups, hashes
+    rejects.jsonl            optional: one JSON object per record that was not written
+
+Each part file also carries ``n_features`` and the vocabulary hash in its schema
+metadata, so a worker can check a row group without reading the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from svi_lda.text._atomic import atomic_write_bytes, fsync_dir
+
+FORMAT = "svi-lda-corpus"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+VOCABULARY = "vocabulary.parquet"
+REJECTS = "rejects.jsonl"
+DEFAULT_ROW_GROUP_SIZE = 1024
+META_N_FEATURES = b"svi_lda.n_features"
+META_VOCAB_SHA = b"svi_lda.vocabulary_sha256"
+BASE_FIELDS = (
+    pa.field("doc_id", pa.int64(), nullable=False),
+    pa.field("token_ids", pa.list_(pa.field("item", pa.int32(), nullable=False))),
+    pa.field("counts", pa.list_(pa.field("item", pa.int32(), nullable=False))),
+)
+
+
+class CorpusError(ValueError):
+    """A corpus folder or one of its files is missing, malformed or inconsistent."""
+
+
+def part_name(index: int) -> str:
+    """File name of part ``index``: ``part-00000.parquet``."""
+    return f"part-{index:05d}.parquet"
+
+
+def part_schema(
+    n_features: int, vocabulary_sha256: str, extra: list[pa.Field] | tuple = ()
+) -> pa.Schema:
+    """Schema of a part file, with the metadata that ties it to its vocabulary."""
+    return pa.schema(
+        list(BASE_FIELDS) + list(extra),
+        metadata={
+            META_N_FEATURES: str(int(n_features)).encode(),
+            META_VOCAB_SHA: vocabulary_sha256.encode(),
+        },
+    )
+
+
+def csr_to_table(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    counts: np.ndarray,
+    doc_ids: np.ndarray,
+    schema: pa.Schema,
+    extra: dict[str, pa.Array] | None = None,
+) -> pa.Table:
+    """Rows of a part file from CSR arrays (``indptr`` starting at 0, int32 ids/counts)."""
+    offsets = pa.array(np.asarray(indptr, dtype=np.int32))
+    token_ids = pa.ListArray.from_arrays(
+        offsets, pa.array(np.asarray(indices, dtype=np.int32)), type=schema.field("token_ids").type
+    )
+    cnt = pa.ListArray.from_arrays(
+        offsets, pa.array(np.asarray(counts, dtype=np.int32)), type=schema.field("counts").type
+    )
+    cols = [pa.array(np.asarray(doc_ids, dtype=np.int64)), token_ids, cnt]
+    for f in list(schema)[3:]:
+        cols.append((extra or {})[f.name].cast(f.type))
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+class PartWriter:
+    """Write one part file in row groups of exactly ``row_group_size`` rows (last smaller).
+
+    Rows are buffered across :meth:`write` calls so that row-group boundaries do not
+    depend on how the caller chunked its input. The file appears under its final name only
+    on :meth:`close` (temporary name + rename), so a crashed or repeated task never
+    leaves a half-written part behind.
+    """
+
+    def __init__(self, path: str | os.PathLike, schema: pa.Schema, row_group_size: int) -> None:
+        if row_group_size < 1:
+            raise ValueError(f"row_group_size must be >= 1; got {row_group_size}")
+        self.path = Path(path)
+        self.schema = schema
+        self.row_group_size = row_group_size
+        self.row_groups: list[int] = []
+        self.n_tokens = 0
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self._writer: pq.ParquetWriter | None = None
+        self._pending: list[pa.Table] = []
+        self._n_pending = 0
+
+    @property
+    def n_docs(self) -> int:
+        """Rows written so far (including buffered ones)."""
+        return sum(self.row_groups) + self._n_pending
+
+    def write(self, table: pa.Table) -> None:
+        """Append rows (a table with this writer's schema)."""
+        if table.num_rows == 0:
+            return
+        self._pending.append(table)
+        self._n_pending += table.num_rows
+        if self._n_pending >= self.row_group_size:
+            self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        if not self._pending:
+            return
+        table = pa.concat_tables(self._pending)
+        n_full = (table.num_rows // self.row_group_size) * self.row_group_size
+        stop = table.num_rows if final else n_full
+        if self._writer is None and stop > 0:
+            self._writer = pq.ParquetWriter(
+                self._tmp,
+                self.schema,
+                compression="zstd",
+                use_dictionary=False,
+                write_statistics=["doc_id"],
+            )
+        for start in range(0, stop, self.row_group_size):
+            piece = table.slice(start, min(self.row_group_size, stop - start))
+            self._writer.write_table(piece.combine_chunks(), row_group_size=self.row_group_size)
+            self.row_groups.append(piece.num_rows)
+        rest = table.slice(stop)
+        self._pending = [rest] if rest.num_rows else []
+        self._n_pending = rest.num_rows
+
+    def close(self) -> list[int]:
+        """Write what is left, move the file into place; returns the row-group sizes."""
+        self._flush(final=True)
+        if self._writer is None:
+            return []
+        self._writer.close()
+        with open(self._tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(self._tmp, self.path)
+        return self.row_groups
+
+    def abort(self) -> None:
+        """Drop the temporary file (after an error)."""
+        if self._writer is not None:
+            self._writer.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+def write_manifest(out_dir: str | os.PathLike, manifest: dict[str, Any]) -> None:
+    """Write ``manifest.json`` atomically: the corpus exists from this moment on."""
+    out_dir = Path(out_dir)
+    fsync_dir(out_dir)  # part files and vocabulary are durable before the manifest names them
+    body = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest}
+    atomic_write_bytes(out_dir / MANIFEST, (json.dumps(body, indent=1) + "\n").encode())
+
+
+def prepare_out_dir(out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Create ``out_dir``; refuse to mix with an existing corpus unless ``overwrite``.
+
+    With ``overwrite`` the old manifest is removed first (so the folder is never a valid
+    corpus made of mixed files), then old part files, vocabulary and rejects.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CorpusError(f"output path {out_dir} exists and is not a folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    old = [p for p in out_dir.iterdir() if p.name == MANIFEST or p.name.startswith("part-")]
+    if old and not overwrite:
+        raise CorpusError(
+            f"output folder {out_dir} already holds a corpus ({old[0].name}); "
+            "choose an empty folder or pass overwrite=True (--overwrite)"
+        )
+    (out_dir / MANIFEST).unlink(missing_ok=True)
+    fsync_dir(out_dir)
+    for p in out_dir.iterdir():
+        if p.name.startswith("part-") or p.name in (VOCABULARY, REJECTS):
+            p.unlink()
+    return out_dir

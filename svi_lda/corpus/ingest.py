@@ -1,0 +1,565 @@
+"""Raw text to a corpus folder in two parallel passes.
+
+Pass 1 (``count_partition``): each partition is tokenized and its words counted
+(document and corpus frequency); the partial counts are summed in a tree. The merged
+counts are pruned into the vocabulary, which is written to the output folder.
+
+Pass 2 (``write_partition``): each partition is read again, tokenized, mapped through the
+vocabulary and written as its own part file; rejected and empty records go to a
+per-partition rejects file. Finally the rejects are concatenated in partition order and
+the manifest is written, last and atomically.
+
+Partitions depend only on the input files (see :mod:`svi_lda.corpus.sources`), counts are
+exact integers and document ids are prefix sums over partitions in input order, so the
+vocabulary and every output byte are the same for any number of workers. Both task
+functions are module-level and pure apart from writing their own output files under
+final names via rename, so Dask may retry them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from svi_lda.corpus.format import (
+    DEFAULT_ROW_GROUP_SIZE,
+    REJECTS,
+    VOCABULARY,
+    PartWriter,
+    csr_to_table,
+    part_name,
+    part_schema,
+    prepare_out_dir,
+)
+from svi_lda.corpus.sources import (
+    DEFAULT_BLOCK_BYTES,
+    Block,
+    InputError,
+    Partition,
+    SourceOptions,
+    count_lines,
+    discover,
+    iter_blocks,
+    plan_partitions,
+    pos_key,
+    relative_lines,
+)
+from svi_lda.corpus.writer import finish_corpus
+from svi_lda.text._atomic import atomic_path
+from svi_lda.text.counts import WordCounts
+from svi_lda.text.tokenizer import Tokenizer
+from svi_lda.text.vocabulary import Vocabulary
+
+logger = logging.getLogger(__name__)
+_REJECTS_TMP = "_rejects"
+ProgressFn = Callable[[str, int, int], None]
+
+
+class IngestError(ValueError):
+    """Ingest cannot produce a usable corpus (or ``strict`` met a bad record)."""
+
+
+@dataclass
+class IngestReport:
+    """Summary of an ingest run."""
+
+    out_dir: Path
+    n_files: int
+    n_partitions: int
+    n_read: int
+    n_written: int
+    n_empty: int
+    n_rejected: int
+    n_tokens: int
+    n_features: int
+    n_words_seen: int
+    seconds: float
+    seconds_count: float
+    seconds_write: float
+    rejects_path: Path | None = None
+    first_reject: dict[str, Any] | None = field(default=None, repr=False)
+
+    def summary(self) -> str:
+        """Human-readable multi-line summary."""
+        rate = self.n_read / self.seconds if self.seconds > 0 else float("nan")
+        lines = [
+            f"corpus        {self.out_dir}",
+            f"inputs        {self.n_files} files in {self.n_partitions} partitions",
+            f"documents     read {self.n_read:,}  written {self.n_written:,}  "
+            f"empty {self.n_empty:,}  rejected {self.n_rejected:,}",
+            f"tokens        {self.n_tokens:,} written",
+            f"vocabulary    {self.n_features:,} words kept of {self.n_words_seen:,} seen",
+            f"time          {self.seconds:.2f} s (count {self.seconds_count:.2f} s, "
+            f"write {self.seconds_write:.2f} s), {rate:,.0f} documents/s",
+        ]
+        if self.rejects_path is not None:
+            lines.append(f"rejects       {self.rejects_path}")
+        return "\n".join(lines)
+
+
+# -- pass 1 ----------------------------------------------------------------------------------
+@dataclass
+class PartitionStats:
+    """What pass 1 learns about a partition besides its words."""
+
+    index: int
+    n_records: int
+    n_lines: int
+    n_rejected: int
+
+
+@dataclass
+class CountResult:
+    """Merged pass-1 output of one or more partitions."""
+
+    stats: list[PartitionStats]
+    counts: WordCounts
+
+
+def _absolute_line_slow(part: Partition, rel: int) -> int:
+    """Line number of a relative position by counting the file's earlier lines (errors only)."""
+    if not relative_lines(part.fmt, part.compression, part.start):
+        return rel + 1
+    before = count_lines(Partition(0, part.fmt, part.paths, None, 0, part.start))
+    return before + rel + 1
+
+
+def _reject_record(part: Partition, block: Block, entry: tuple, line_offset: int) -> dict:
+    pos = entry[1]
+    if pos_key(part.fmt) == "line" and part.fmt != "txt":
+        pos = pos + line_offset + 1
+    return {"file": block.reject_file(entry), pos_key(part.fmt): int(pos), "reason": entry[2]}
+
+
+def count_partition(
+    part: Partition, options: SourceOptions, tokenizer: Tokenizer, strict: bool = False
+) -> CountResult:
+    """Pass 1 on one partition: record/line counts and word counts (worker task)."""
+    counts: list[WordCounts] = []
+    n_records = n_rejected = n_lines = 0
+    for block in iter_blocks(part, options):
+        n_lines += block.n_lines
+        if block.rejects and strict:
+            e = block.rejects[0]
+            rel = e[1]
+            where = (
+                f"line {_absolute_line_slow(part, rel)}"
+                if pos_key(part.fmt) == "line" and part.fmt != "txt"
+                else f"{pos_key(part.fmt)} {rel}"
+            )
+            raise IngestError(f"{block.reject_file(e)}, {where}: {e[2]} (strict mode)")
+        n_records += block.n_records
+        n_rejected += len(block.rejects)
+        tokens = tokenizer.tokenize_arrow(block.texts, drop_stop_words=False)
+        counts.append(WordCounts.from_tokens(tokens, tokenizer.stop_word_set))
+        if len(counts) >= 8:
+            counts = [WordCounts.merge(counts)]
+    merged = WordCounts.merge(counts) if counts else WordCounts.empty()
+    return CountResult([PartitionStats(part.index, n_records, n_lines, n_rejected)], merged)
+
+
+def merge_count_results(*results: CountResult) -> CountResult:
+    """Sum pass-1 results (worker task; associative and exact)."""
+    return CountResult(
+        [s for r in results for s in r.stats], WordCounts.merge([r.counts for r in results])
+    )
+
+
+# -- pass 2 ----------------------------------------------------------------------------------
+@dataclass
+class WriteResult:
+    """Pass-2 output of one partition."""
+
+    index: int
+    file: dict[str, Any] | None
+    n_docs: int
+    n_tokens: int
+    n_empty: int
+    n_rejected: int
+    rejects: str | None
+    first_reject: dict[str, Any] | None
+
+
+_VOCAB_CACHE: dict[tuple[str, str], Vocabulary] = {}
+
+
+def _vocabulary(out_dir: str, sha: str) -> Vocabulary:
+    """The output vocabulary, loaded once per worker process."""
+    key = (out_dir, sha)
+    if key not in _VOCAB_CACHE:
+        vocab = Vocabulary.load(Path(out_dir) / VOCABULARY)
+        if vocab.sha256 != sha:
+            raise IngestError(f"{out_dir}/{VOCABULARY} changed while ingest was running")
+        _VOCAB_CACHE.clear()
+        _VOCAB_CACHE[key] = vocab
+    return _VOCAB_CACHE[key]
+
+
+def write_partition(
+    part: Partition,
+    options: SourceOptions,
+    out_dir: str,
+    vocabulary_sha256: str,
+    extra_fields: list[pa.Field],
+    first_record: int,
+    line_offset: int,
+    row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
+    keep_empty: bool = False,
+) -> WriteResult:
+    """Pass 2 on one partition: write ``part-<index>.parquet`` and its rejects (worker task)."""
+    vocab = _vocabulary(out_dir, vocabulary_sha256)
+    tokenizer = vocab.tokenizer
+    schema = part_schema(len(vocab), vocab.sha256, extra_fields)
+    out = Path(out_dir)
+    writer = PartWriter(out / part_name(part.index), schema, row_group_size)
+    rej_dir = out / _REJECTS_TMP
+    rej_path = rej_dir / f"rejects-{part.index:05d}.jsonl"
+    n_tokens = n_empty = n_rejected = 0
+    first_reject = None
+    try:
+        with atomic_path(rej_path) as rej_tmp, open(rej_tmp, "w", encoding="utf-8") as rej:
+            for block in iter_blocks(part, options):
+                entries = []
+                for e in block.rejects:
+                    entries.append((int(e[0]), _reject_record(part, block, e, line_offset)))
+                n_rejected += len(block.rejects)
+                tokens = tokenizer.tokenize_arrow(block.texts, drop_stop_words=False)
+                indptr, indices, counts = vocab.encode_tokens(tokens)
+                lengths = np.diff(indptr)
+                empty = lengths == 0
+                for i in np.flatnonzero(empty):
+                    e = (
+                        int(block.record[i]),
+                        int(block.pos[i]),
+                        "empty document: no words left after tokenizing and vocabulary pruning",
+                        block.record_file(int(i)),
+                    )
+                    entries.append((e[0], _reject_record(part, block, e, line_offset)))
+                n_empty += int(empty.sum())
+                for rec, entry in sorted(entries, key=lambda t: t[0]):
+                    entry["doc_id"] = first_record + rec
+                    if first_reject is None:
+                        first_reject = entry
+                    rej.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                rows = np.arange(len(lengths)) if keep_empty else np.flatnonzero(~empty)
+                if len(rows) == 0:
+                    continue
+                # Empty rows hold no tokens, so dropping them leaves indices/counts as they are.
+                sel_indptr = np.concatenate([[0], indptr[rows + 1]])
+                extra = {f.name: block.extra[f.name].take(pa.array(rows)) for f in extra_fields}
+                writer.write(
+                    csr_to_table(
+                        sel_indptr,
+                        indices,
+                        counts,
+                        first_record + block.record[rows],
+                        schema,
+                        extra,
+                    )
+                )
+                n_tokens += int(counts.sum(dtype=np.int64))
+            rej.flush()
+        groups = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    entry = None
+    if groups:
+        entry = {"path": part_name(part.index), "n_docs": int(sum(groups)), "row_groups": groups}
+    if n_rejected + n_empty == 0:
+        rej_path.unlink(missing_ok=True)
+    return WriteResult(
+        part.index,
+        entry,
+        int(sum(groups)),
+        n_tokens,
+        n_empty,
+        n_rejected,
+        str(rej_path) if n_rejected + n_empty else None,
+        first_reject,
+    )
+
+
+# -- orchestration -----------------------------------------------------------------------------
+def _extra_fields(files: list[Path], keep_fields: Sequence[str]) -> list[pa.Field]:
+    """Types of kept columns: native for all-Parquet input, else strings."""
+    import pyarrow.parquet as pq
+
+    from svi_lda.corpus.sources import detect
+
+    if files and all(detect(f)[0] == "parquet" for f in files):
+        schema = pq.read_schema(files[0])
+        out = []
+        for k in keep_fields:
+            t = schema.field(k).type
+            if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_large_string(t):
+                t = pa.string()
+            out.append(pa.field(k, t))
+        return out
+    return [pa.field(k, pa.string()) for k in keep_fields]
+
+
+def _run(
+    client: Any,
+    fn: Callable,
+    args_list: list[tuple],
+    kwargs: dict,
+    stage: str,
+    progress: ProgressFn | None,
+) -> list[Any]:
+    """Run ``fn(*args, **kwargs)`` for each args, in-process or on Dask; results in order."""
+    total = len(args_list)
+    if client is None:
+        out = []
+        for i, args in enumerate(args_list):
+            out.append(fn(*args, **kwargs))
+            if progress:
+                progress(stage, i + 1, total)
+        return out
+    from distributed import as_completed
+
+    futures = [client.submit(fn, *args, **kwargs, pure=False) for args in args_list]
+    done = 0
+    for _ in as_completed(futures):
+        done += 1
+        if progress:
+            progress(stage, done, total)
+    return client.gather(futures)
+
+
+def _count_all(client, parts, options, tokenizer, strict, progress) -> CountResult:
+    if client is None:
+        acc: list[CountResult] = []
+        for i, part in enumerate(parts):
+            acc.append(count_partition(part, options, tokenizer, strict))
+            if len(acc) >= 8:
+                acc = [merge_count_results(*acc)]
+            if progress:
+                progress("count", i + 1, len(parts))
+        return merge_count_results(*acc)
+    from distributed import as_completed
+
+    futures = [
+        client.submit(count_partition, p, options, tokenizer, strict, pure=False) for p in parts
+    ]
+    done = 0
+    for _ in as_completed(futures):
+        done += 1
+        if progress:
+            progress("count", done, len(parts))
+    # Tree of merges on the workers, in a fixed grouping (sums are exact either way).
+    level = futures
+    while len(level) > 1:
+        level = [
+            client.submit(merge_count_results, *level[i : i + 8], pure=False)
+            for i in range(0, len(level), 8)
+        ]
+    return level[0].result()
+
+
+def ingest(
+    inputs: str | os.PathLike | Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    *,
+    text_field: str = "text",
+    keep_fields: Sequence[str] = (),
+    tokenizer: Tokenizer | None = None,
+    min_df: float = 1,
+    max_df: float = 1.0,
+    max_features: int | None = None,
+    keep_words: Sequence[str] = (),
+    drop_words: Sequence[str] = (),
+    row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    client: Any = None,
+    strict: bool = False,
+    keep_empty: bool = False,
+    overwrite: bool = False,
+    progress: ProgressFn | None = None,
+) -> IngestReport:
+    """Turn text files into a corpus folder (vocabulary, Parquet parts, manifest).
+
+    Parameters
+    ----------
+    inputs : path, glob or list of them
+        Files, folders (searched recursively) or glob patterns; see
+        :mod:`svi_lda.corpus.sources` for the formats.
+    out_dir : path
+        Output folder (created; must not hold a corpus unless ``overwrite``).
+    text_field : str
+        Column/field holding the text (TSV, CSV, JSON Lines, Parquet).
+    keep_fields : sequence of str
+        Columns copied to the part files (e.g. a user id or a label). For ``.txt`` input
+        any name given here receives the file path.
+    tokenizer : Tokenizer, optional
+        Default ``Tokenizer()``.
+    min_df, max_df, max_features, keep_words, drop_words
+        Vocabulary pruning; see :func:`svi_lda.text.counts.select_words`.
+    row_group_size : int
+        Documents per row group (the training unit of work).
+    block_bytes : int
+        Input partition/block size in bytes: bounds memory per worker.
+    client : distributed.Client, optional
+        Run both passes on this Dask cluster; None runs in this process.
+    strict : bool
+        Fail on the first rejected record instead of counting and logging it.
+    keep_empty : bool
+        Write documents with no words left as empty rows (default: skip them; they are
+        listed in the rejects file either way).
+    overwrite : bool
+        Replace a corpus already in ``out_dir``.
+    progress : callable(stage, done, total), optional
+        Called as partitions finish (stages "count" and "write").
+
+    Returns
+    -------
+    IngestReport
+
+    Raises
+    ------
+    InputError
+        An input file is missing, of unknown format or lacks the text column.
+    IngestError
+        Nothing usable remains, or ``strict`` and a record was rejected (names file and
+        line/row).
+    """
+    t0 = time.perf_counter()
+    tokenizer = tokenizer if tokenizer is not None else Tokenizer()
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    if row_group_size < 1:
+        raise ValueError(f"row_group_size must be >= 1; got {row_group_size}")
+    options = SourceOptions(text_field, tuple(keep_fields), int(block_bytes))
+    files = discover(list(inputs))
+    if not files:
+        raise InputError(f"no input files found in {list(inputs)}")
+    parts = plan_partitions(files, options)
+    out = prepare_out_dir(out_dir, overwrite=overwrite)
+    logger.info("ingest: %d files, %d partitions -> %s", len(files), len(parts), out)
+
+    counted = _count_all(client, parts, options, tokenizer, strict, progress)
+    stats = sorted(counted.stats, key=lambda s: s.index)
+    vocab = Vocabulary.from_counts(
+        counted.counts,
+        tokenizer,
+        min_df=min_df,
+        max_df=max_df,
+        max_features=max_features,
+        keep=keep_words,
+        drop=drop_words,
+    )
+    n_seen = len(counted.counts.words)
+    del counted
+    vocab.save(out / VOCABULARY)
+    t1 = time.perf_counter()
+    logger.info("ingest: vocabulary %d of %d words (%.2f s)", len(vocab), n_seen, t1 - t0)
+
+    # Global document ids and line offsets: prefix sums in partition (= input) order.
+    first_records = np.concatenate([[0], np.cumsum([s.n_records for s in stats])])
+    line_offsets: list[int] = []
+    prev_file, lines = None, 0
+    for part, s in zip(parts, stats, strict=True):
+        if part.paths[0] != prev_file:
+            prev_file, lines = part.paths[0], 0
+        line_offsets.append(lines)
+        lines += s.n_lines
+    extra = _extra_fields(files, keep_fields)
+    (out / _REJECTS_TMP).mkdir(exist_ok=True)
+    args = [
+        (part, options, str(out), vocab.sha256, extra, int(first_records[i]), line_offsets[i])
+        for i, part in enumerate(parts)
+    ]
+    results = _run(
+        client,
+        write_partition,
+        args,
+        {"row_group_size": row_group_size, "keep_empty": keep_empty},
+        "write",
+        progress,
+    )
+    t2 = time.perf_counter()
+
+    n_read = int(first_records[-1])
+    n_rejected = sum(r.n_rejected for r in results)
+    n_empty = sum(r.n_empty for r in results)
+    n_written = sum(r.n_docs for r in results)
+    first_reject = next((r.first_reject for r in results if r.first_reject), None)
+    rejects_path = _concat_rejects(out, results)
+    if n_written == 0:
+        where = ""
+        if first_reject:
+            pos = {k: v for k, v in first_reject.items() if k in ("line", "row")}
+            where = f"; first: {first_reject['file']}, {pos}: {first_reject['reason']}"
+        raise IngestError(
+            f"no usable documents in {[str(f) for f in files[:3]]}: {n_read} read, "
+            f"{n_rejected} rejected, {n_empty} empty{where}"
+            + (f" (see {rejects_path})" if rejects_path else "")
+        )
+    files_meta = [r.file for r in results if r.file is not None]
+    n_tokens = sum(r.n_tokens for r in results)
+    finish_corpus(
+        out,
+        vocab,
+        files_meta,
+        n_tokens=n_tokens,
+        source={
+            "inputs": [str(f) for f in files],
+            "text_field": text_field,
+            "keep_fields": list(keep_fields),
+            "n_partitions": len(parts),
+            "block_bytes": int(block_bytes),
+        },
+        counts={"read": n_read, "written": n_written, "empty": n_empty, "rejected": n_rejected},
+        extra={
+            "row_group_size": row_group_size,
+            "pruning": {
+                "min_df": min_df,
+                "max_df": max_df,
+                "max_features": max_features,
+                "keep": list(keep_words),
+                "drop": list(drop_words),
+                "n_words_seen": n_seen,
+            },
+        },
+    )
+    t3 = time.perf_counter()
+    return IngestReport(
+        out_dir=out,
+        n_files=len(files),
+        n_partitions=len(parts),
+        n_read=n_read,
+        n_written=n_written,
+        n_empty=n_empty,
+        n_rejected=n_rejected,
+        n_tokens=n_tokens,
+        n_features=len(vocab),
+        n_words_seen=n_seen,
+        seconds=t3 - t0,
+        seconds_count=t1 - t0,
+        seconds_write=t2 - t1,
+        rejects_path=rejects_path,
+        first_reject=first_reject,
+    )
+
+
+def _concat_rejects(out: Path, results: list[WriteResult]) -> Path | None:
+    """Concatenate per-partition rejects in partition order into ``rejects.jsonl``."""
+    paths = [Path(r.rejects) for r in sorted(results, key=lambda r: r.index) if r.rejects]
+    target = out / REJECTS
+    if paths:
+        with atomic_path(target) as tmp, open(tmp, "wb") as dst:
+            for p in paths:
+                with open(p, "rb") as src:
+                    shutil.copyfileobj(src, dst)
+    shutil.rmtree(out / _REJECTS_TMP, ignore_errors=True)
+    return target if paths else None

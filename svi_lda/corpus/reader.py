@@ -1,0 +1,339 @@
+"""Reading a corpus folder: validation on open, row groups as units, minibatch plans.
+
+:func:`read_unit` is what a Dask worker calls: it opens one part file, reads one row
+group and hands back a :class:`~svi_lda.batch.Batch` whose arrays are views of the Arrow
+buffers (no copy; the arrays are read-only).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from svi_lda.batch import Batch
+from svi_lda.corpus.format import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    META_N_FEATURES,
+    META_VOCAB_SHA,
+    VOCABULARY,
+    CorpusError,
+)
+from svi_lda.text.vocabulary import Vocabulary
+
+_FIX = "re-run `svi-lda ingest` (or the conversion) into an empty folder"
+
+
+@dataclass(frozen=True)
+class CorpusUnit:
+    """One row group of one part file: the unit of work of every engine."""
+
+    file: str
+    row_group: int
+    n_docs: int
+
+    @property
+    def key(self) -> str:
+        """Stable name of the unit, e.g. ``"part-00000.parquet#3"``."""
+        return f"{self.file}#{self.row_group}"
+
+
+def _list_values(col: pa.ChunkedArray | pa.Array, where: str, name: str):
+    """(offsets, values) numpy views of a ``list<int32>`` column (one chunk)."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if arr.type != pa.list_(pa.int32()) and not (
+        pa.types.is_list(arr.type) and arr.type.value_type == pa.int32()
+    ):
+        raise CorpusError(f"{where}: column {name!r} must be list<int32>; found {arr.type}. {_FIX}")
+    if arr.null_count:
+        raise CorpusError(f"{where}: column {name!r} has null rows. {_FIX}")
+    offsets = arr.offsets.to_numpy(zero_copy_only=True)
+    values = arr.values.to_numpy(zero_copy_only=True)
+    return offsets, values
+
+
+def read_unit(
+    corpus_path: str | os.PathLike, unit: CorpusUnit, *, n_features: int | None = None
+) -> Batch:
+    """Read one row group as a CSR :class:`Batch` (zero copy where pyarrow allows).
+
+    Parameters
+    ----------
+    corpus_path : path
+        The corpus folder.
+    unit : CorpusUnit
+        Which file and row group.
+    n_features : int, optional
+        Vocabulary size; read from the part file's metadata when omitted.
+
+    Returns
+    -------
+    Batch
+        ``indptr`` are the Arrow list offsets (``indptr[0]`` may be non-zero), ``indices``
+        and ``counts`` the int32 values; all read-only views.
+
+    Raises
+    ------
+    CorpusError
+        Naming the file and row group, if the columns have the wrong types, the row
+        count differs from the plan, or token ids are out of range or not sorted.
+    """
+    path = Path(corpus_path) / unit.file
+    where = f"row group {unit.row_group} of {path}"
+    try:
+        pf = pq.ParquetFile(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise CorpusError(f"cannot open part file {path}: {exc}. {_FIX}") from exc
+    if not 0 <= unit.row_group < pf.metadata.num_row_groups:
+        raise CorpusError(
+            f"{path} has {pf.metadata.num_row_groups} row groups; row group {unit.row_group} "
+            f"does not exist. {_FIX}"
+        )
+    if n_features is None:
+        meta = pf.schema_arrow.metadata or {}
+        if META_N_FEATURES not in meta:
+            raise CorpusError(f"{path} lacks svi-lda metadata (n_features). {_FIX}")
+        n_features = int(meta[META_N_FEATURES])
+    table = pf.read_row_group(unit.row_group, columns=["doc_id", "token_ids", "counts"])
+    if table.num_rows != unit.n_docs:
+        raise CorpusError(
+            f"{where} has {table.num_rows} documents; the manifest says {unit.n_docs}. {_FIX}"
+        )
+    doc_col = table.column("doc_id")
+    if doc_col.type != pa.int64():
+        raise CorpusError(f"{where}: column 'doc_id' must be int64; found {doc_col.type}. {_FIX}")
+    doc_ids = doc_col.combine_chunks().to_numpy(zero_copy_only=True)
+    indptr, indices = _list_values(table.column("token_ids"), where, "token_ids")
+    cptr, counts = _list_values(table.column("counts"), where, "counts")
+    if not np.array_equal(indptr, cptr) and not np.array_equal(np.diff(indptr), np.diff(cptr)):
+        raise CorpusError(f"{where}: token_ids and counts differ in length in some rows. {_FIX}")
+    lo, hi = int(indptr[0]), int(indptr[-1])
+    indices, counts = indices[lo:hi], counts[int(cptr[0]) : int(cptr[-1])]
+    # Rebase onto the sliced values so that indptr[0] indexes them: read-only views stay.
+    if lo:
+        indptr = indptr - lo
+    _check_values(indptr, indices, counts, n_features, where)
+    return Batch(
+        indptr=indptr, indices=indices, counts=counts, doc_ids=doc_ids, n_features=n_features
+    )
+
+
+def _check_values(indptr, indices, counts, n_features: int, where: str) -> None:
+    if indices.size:
+        if int(indices.min()) < 0 or int(indices.max()) >= n_features:
+            raise CorpusError(
+                f"{where}: token ids must lie in [0, {n_features}); found "
+                f"[{int(indices.min())}, {int(indices.max())}]. {_FIX}"
+            )
+        if int(counts.min()) <= 0:
+            raise CorpusError(f"{where}: counts must be positive; found {int(counts.min())}")
+        # Sorted and unique within each row: every step is positive except at row starts.
+        step = np.diff(indices.astype(np.int64))
+        starts = indptr[1:-1]
+        bad = step <= 0
+        bad[starts[(starts > 0) & (starts < len(indices))] - 1] = False
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0]) + 1
+            row = int(np.searchsorted(indptr, pos, side="right")) - 1
+            raise CorpusError(
+                f"{where}: token_ids of row {row} must be sorted ascending and unique. {_FIX}"
+            )
+
+
+def plan_minibatches(
+    units: Sequence[CorpusUnit], batch_size: int, *, epoch: int = 0, seed: int | None = None
+) -> list[list[CorpusUnit]]:
+    """Group units into minibatches of at least ``batch_size`` documents.
+
+    If ``seed`` is not None the units are first permuted with
+    ``np.random.default_rng([seed, epoch]).permutation``. Consecutive units are then
+    taken greedily until a group holds ``>= batch_size`` documents (whole units only;
+    the last group may be smaller). The plan depends only on its arguments, never on the
+    number of workers, which is what lets the in-process and Dask engines agree.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    units = list(units)
+    if seed is not None:
+        order = np.random.default_rng([seed, epoch]).permutation(len(units))
+        units = [units[i] for i in order]
+    plan: list[list[CorpusUnit]] = []
+    group: list[CorpusUnit] = []
+    n = 0
+    for u in units:
+        group.append(u)
+        n += u.n_docs
+        if n >= batch_size:
+            plan.append(group)
+            group, n = [], 0
+    if group:
+        plan.append(group)
+    return plan
+
+
+class ParquetCorpus:
+    """A corpus folder, validated on open.
+
+    Parameters
+    ----------
+    path : path
+        Folder written by ``svi-lda ingest`` or a conversion function.
+
+    Attributes
+    ----------
+    path : Path
+    n_docs, n_tokens, n_features : int
+    vocabulary : Vocabulary
+    manifest : dict
+    units : list of CorpusUnit
+        Files in manifest order, row groups ascending.
+
+    Raises
+    ------
+    CorpusError
+        If the manifest is missing or of another format/version, the vocabulary is missing
+        or does not match the manifest's hash, or a part file is missing or its row groups
+        differ from the manifest.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.manifest = self._read_manifest()
+        m = self.manifest
+        self.vocabulary = self._read_vocabulary(m)
+        self.n_docs = int(m["n_docs"])
+        self.n_tokens = int(m["n_tokens"])
+        self.n_features = int(m["n_features"])
+        if self.n_features != len(self.vocabulary):
+            raise CorpusError(
+                f"{self.path / VOCABULARY} has {len(self.vocabulary)} words; the manifest "
+                f"says n_features={self.n_features}. {_FIX}"
+            )
+        self.units = self._check_parts(m)
+        total = sum(u.n_docs for u in self.units)
+        if total != self.n_docs:
+            raise CorpusError(
+                f"{self.path / MANIFEST}: n_docs={self.n_docs} but its files hold {total}. {_FIX}"
+            )
+
+    def _read_manifest(self) -> dict[str, Any]:
+        mpath = self.path / MANIFEST
+        if not self.path.is_dir():
+            raise CorpusError(f"corpus folder {self.path} does not exist")
+        if not mpath.is_file():
+            raise CorpusError(
+                f"{mpath} is missing: {self.path} is not a finished corpus (the manifest is "
+                f"written last, so an interrupted ingest leaves none). {_FIX}"
+            )
+        try:
+            m = json.loads(mpath.read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CorpusError(f"{mpath} is not valid JSON: {exc}. {_FIX}") from exc
+        if not isinstance(m, dict) or m.get("format") != FORMAT:
+            raise CorpusError(f"{mpath}: not an svi-lda corpus manifest (format != {FORMAT!r})")
+        if m.get("format_version") != FORMAT_VERSION:
+            raise CorpusError(
+                f"{mpath}: format_version {m.get('format_version')!r} is not supported by this "
+                f"svi-lda (reads version {FORMAT_VERSION}); upgrade svi-lda or re-ingest"
+            )
+        missing = [
+            k
+            for k in ("n_docs", "n_tokens", "n_features", "vocabulary_sha256", "files")
+            if k not in m
+        ]
+        if missing:
+            raise CorpusError(f"{mpath}: missing fields {missing}. {_FIX}")
+        return m
+
+    def _read_vocabulary(self, m: dict[str, Any]) -> Vocabulary:
+        vpath = self.path / VOCABULARY
+        if not vpath.is_file():
+            raise CorpusError(f"{vpath} is missing; the corpus cannot be used without it. {_FIX}")
+        try:
+            vocab = Vocabulary.load(vpath)
+        except ValueError as exc:
+            raise CorpusError(f"{exc}. {_FIX}") from exc
+        if vocab.sha256 != m["vocabulary_sha256"]:
+            raise CorpusError(
+                f"{vpath} does not match {self.path / MANIFEST}: vocabulary hash "
+                f"{vocab.sha256[:12]}... != {str(m['vocabulary_sha256'])[:12]}... "
+                f"(was the vocabulary replaced?). {_FIX}"
+            )
+        return vocab
+
+    def _check_parts(self, m: dict[str, Any]) -> list[CorpusUnit]:
+        units: list[CorpusUnit] = []
+        for entry in m["files"]:
+            fpath = self.path / entry["path"]
+            if not fpath.is_file():
+                raise CorpusError(f"part file {fpath} listed in the manifest is missing. {_FIX}")
+            try:
+                meta = pq.read_metadata(fpath)
+                schema = pq.read_schema(fpath)
+            except (OSError, pa.ArrowException) as exc:
+                raise CorpusError(
+                    f"part file {fpath} is not readable Parquet: {exc}. {_FIX}"
+                ) from exc
+            sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+            if sizes != list(entry["row_groups"]):
+                raise CorpusError(
+                    f"part file {fpath} has row groups of {sizes[:8]} documents"
+                    f" (first 8); the manifest says {list(entry['row_groups'])[:8]}. "
+                    f"The file was replaced or the manifest is stale. {_FIX}"
+                )
+            sha = (schema.metadata or {}).get(META_VOCAB_SHA, b"").decode()
+            if sha != m["vocabulary_sha256"]:
+                raise CorpusError(
+                    f"part file {fpath} was written for another vocabulary "
+                    f"({sha[:12] or 'none'}... != {m['vocabulary_sha256'][:12]}...). {_FIX}"
+                )
+            units.extend(CorpusUnit(entry["path"], i, n) for i, n in enumerate(sizes))
+        return units
+
+    def __repr__(self) -> str:
+        return (
+            f"ParquetCorpus({str(self.path)!r}: {self.n_docs} docs, {self.n_tokens} tokens, "
+            f"{self.n_features} words, {len(self.units)} units)"
+        )
+
+    def __len__(self) -> int:
+        return self.n_docs
+
+    def read_unit(self, unit: CorpusUnit) -> Batch:
+        """Read one unit as a :class:`Batch` (see module-level :func:`read_unit`)."""
+        return read_unit(self.path, unit, n_features=self.n_features)
+
+    def iter_batches(self, units: Sequence[CorpusUnit] | None = None):
+        """Yield one :class:`Batch` per unit, in order (all units by default)."""
+        for u in self.units if units is None else units:
+            yield self.read_unit(u)
+
+    def to_csr(self):
+        """The whole corpus as one ``scipy.sparse.csr_matrix`` (for small corpora/tests)."""
+        from svi_lda.batch import concat_batches
+
+        if not self.units:
+            import scipy.sparse as sp
+
+            return sp.csr_matrix((0, self.n_features))
+        return concat_batches(list(self.iter_batches())).to_csr()
+
+    def doc_ids(self) -> np.ndarray:
+        """All document ids in unit order."""
+        parts = [
+            pq.ParquetFile(self.path / u.file)
+            .read_row_group(u.row_group, ["doc_id"])
+            .column(0)
+            .to_numpy()
+            for u in self.units
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
