@@ -88,3 +88,22 @@ def topic_bound_reference(lam, eta):
 def svi_step_dense(lam, sstats_full, rho, eta, n_docs_total, batch_size):
     """Hoffman's dense natural-gradient step on lambda (K, V)."""
     return (1.0 - rho) * lam + rho * (eta + n_docs_total * sstats_full / batch_size)
+
+
+def update_dir_prior_reference(prior, n_docs, logphat, rho):
+    """gensim's ``ldamodel.update_dir_prior``: one damped Newton step on a Dirichlet prior.
+
+    ``logphat`` is the mean over the ``n_docs`` documents of E[log theta_d]. Returns the old
+    prior unchanged if the step would leave any component non-positive (gensim logs a
+    warning there).
+    """
+    from scipy.special import polygamma
+
+    prior = np.asarray(prior, dtype=np.float64)
+    gradf = n_docs * (digamma(np.sum(prior)) - digamma(prior) + logphat)
+    c = n_docs * polygamma(1, np.sum(prior))
+    q = -n_docs * polygamma(1, prior)
+    b = np.sum(gradf / q) / (1 / c + np.sum(1 / q))
+    dprior = -(gradf - b) / q
+    updated = rho * dprior + prior
+    return updated if np.all(updated > 0) else prior
