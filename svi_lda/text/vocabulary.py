@@ -75,7 +75,8 @@ class Vocabulary:
         if arr.null_count:
             raise ValueError("vocabulary words must not be null")
         if pc.count_distinct(arr).as_py() != len(arr):
-            dup = pc.value_counts(arr).filter(pc.field("counts") > 1)
+            vc = pc.value_counts(arr)
+            dup = vc.field("values").filter(pc.greater(vc.field("counts"), 1))
             raise ValueError(f"vocabulary words must be unique; repeated: {dup[:5].to_pylist()}")
         self._words = arr
         self.document_frequency = self._freq(document_frequency, "document_frequency")

@@ -1,0 +1,207 @@
+"""``svi-lda ingest INPUT... --out CORPUS_DIR``: raw text to a Parquet bag-of-words corpus.
+
+Runs both passes on a Dask cluster: a local one sized to the machine by default,
+``--scheduler ADDRESS`` to use an existing one, or ``--no-dask`` to stay in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from svi_lda.corpus import IngestError, InputError, ingest
+from svi_lda.corpus.format import DEFAULT_ROW_GROUP_SIZE, CorpusError
+from svi_lda.corpus.sources import DEFAULT_BLOCK_BYTES
+from svi_lda.text import DEFAULT_TOKEN_PATTERN, Tokenizer
+
+
+def _number(text: str) -> float:
+    """min/max df: an int is a document count, a float a proportion (as scikit-learn)."""
+    return float(text) if any(c in text for c in ".eE") else int(text)
+
+
+def _words_file(path: str | None) -> list[str]:
+    if not path:
+        return []
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [w.strip() for w in lines if w.strip() and not w.lstrip().startswith("#")]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    p = argparse.ArgumentParser(
+        prog="svi-lda ingest",
+        description="Turn text (folders of .txt, TSV/CSV, JSON Lines, Parquet; optionally "
+        "gz/bz2/xz/zst compressed) into a Parquet bag-of-words corpus folder.",
+    )
+    p.add_argument("inputs", nargs="+", help="files, folders or glob patterns")
+    p.add_argument("--out", "-o", required=True, help="output corpus folder")
+    p.add_argument("--overwrite", action="store_true", help="replace a corpus already in --out")
+    g = p.add_argument_group("input")
+    g.add_argument("--text-field", default="text", help="column/field holding the text")
+    g.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="FIELD",
+        help="also store this column (e.g. an id or label); repeatable",
+    )
+    g.add_argument("--strict", action="store_true", help="stop at the first bad record")
+    g.add_argument(
+        "--keep-empty", action="store_true", help="write documents with no words left as empty rows"
+    )
+    g = p.add_argument_group("tokenizer")
+    g.add_argument("--no-lowercase", action="store_true", help="do not lowercase")
+    g.add_argument("--token-pattern", default=DEFAULT_TOKEN_PATTERN, help="regex of a token")
+    g.add_argument("--min-length", type=int, default=2, help="shortest token, in characters")
+    g.add_argument("--max-length", type=int, default=None, help="longest token, in characters")
+    g.add_argument(
+        "--stop-words", choices=["english", "none"], default="none", help="built-in stop-word list"
+    )
+    g.add_argument("--stop-words-file", help="file of extra stop words, one per line")
+    g = p.add_argument_group("vocabulary")
+    g.add_argument(
+        "--min-df",
+        type=_number,
+        default=1,
+        help="keep words in at least this many documents (float: proportion)",
+    )
+    g.add_argument(
+        "--max-df",
+        type=_number,
+        default=1.0,
+        help="keep words in at most this many documents (float: proportion)",
+    )
+    g.add_argument(
+        "--max-features",
+        type=int,
+        default=None,
+        help="keep at most this many words (most frequent)",
+    )
+    g.add_argument("--keep-words", help="file of words always kept, one per line")
+    g.add_argument("--drop-words", help="file of words always dropped, one per line")
+    g = p.add_argument_group("output and execution")
+    g.add_argument(
+        "--row-group-size",
+        type=int,
+        default=DEFAULT_ROW_GROUP_SIZE,
+        help="documents per row group (the training unit of work)",
+    )
+    g.add_argument(
+        "--block-mb",
+        type=float,
+        default=DEFAULT_BLOCK_BYTES / 2**20,
+        help="input partition size in MiB (bounds memory per worker)",
+    )
+    g.add_argument("--scheduler", help="address of an existing Dask scheduler")
+    g.add_argument(
+        "--workers", type=int, default=None, help="local cluster size (default: number of CPUs)"
+    )
+    g.add_argument("--no-dask", action="store_true", help="run in this process, no cluster")
+    g.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    return p
+
+
+class _Progress:
+    """One status line on stderr, rewritten in place."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr is not None
+        self.t0 = time.perf_counter()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        label = {"count": "pass 1/2 counting words", "write": "pass 2/2 writing parquet"}
+        width = 30
+        fill = int(width * done / max(total, 1))
+        sys.stderr.write(
+            f"\r{label.get(stage, stage):<26} [{'#' * fill}{'.' * (width - fill)}] "
+            f"{done}/{total} partitions  {time.perf_counter() - self.t0:6.1f} s"
+        )
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ingest command; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    stop: list[str] = _words_file(args.stop_words_file)
+    if args.stop_words == "english":
+        stop_words = "english" if not stop else sorted(set(stop) | _english())
+    else:
+        stop_words = stop or None
+    try:
+        tokenizer = Tokenizer(
+            lowercase=not args.no_lowercase,
+            token_pattern=args.token_pattern,
+            min_length=args.min_length,
+            max_length=args.max_length,
+            stop_words=stop_words,
+        )
+    except ValueError as exc:
+        print(f"svi-lda ingest: {exc}", file=sys.stderr)
+        return 2
+
+    client = cluster = None
+    try:
+        if not args.no_dask:
+            from distributed import Client, LocalCluster
+
+            if args.scheduler:
+                client = Client(args.scheduler)
+            else:
+                n = args.workers or os.cpu_count() or 1
+                cluster = LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",
+                    silence_logs=logging.WARNING,
+                )
+                client = Client(cluster)
+        report = ingest(
+            args.inputs,
+            args.out,
+            text_field=args.text_field,
+            keep_fields=args.keep,
+            tokenizer=tokenizer,
+            min_df=args.min_df,
+            max_df=args.max_df,
+            max_features=args.max_features,
+            keep_words=_words_file(args.keep_words),
+            drop_words=_words_file(args.drop_words),
+            row_group_size=args.row_group_size,
+            block_bytes=int(args.block_mb * 2**20),
+            client=client,
+            strict=args.strict,
+            keep_empty=args.keep_empty,
+            overwrite=args.overwrite,
+            progress=_Progress(not args.quiet),
+        )
+    except (InputError, IngestError, CorpusError, FileNotFoundError) as exc:
+        print(f"svi-lda ingest: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    print(report.summary())
+    return 0
+
+
+def _english() -> set[str]:
+    from svi_lda.text import ENGLISH_STOP_WORDS
+
+    return set(ENGLISH_STOP_WORDS)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
