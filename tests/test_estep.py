@@ -1,0 +1,239 @@
+"""The E-step kernel (``run_estep``) against the numpy reference, and its invariants."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from svi_lda.batch import Batch
+from svi_lda.numerics.estep import run_estep
+from svi_lda.step import unit_vocabulary
+from tests._tolerances import (
+    ESTEP_RTOL_F32,
+    ESTEP_RTOL_F64,
+    IDENTITY_RTOL,
+    MONOTONE_SLACK,
+)
+from tests.reference import doc_bound_reference, estep_reference
+
+HYPO = settings(max_examples=30, deadline=None)
+
+
+def assert_close(actual, desired, *, rtol, atol):
+    """assert_allclose with a per-element ``atol`` array."""
+    actual, desired = np.asarray(actual), np.asarray(desired)
+    bad = ~(np.abs(actual - desired) <= rtol * np.abs(desired) + atol)
+    assert not bad.any(), (
+        f"{bad.sum()} mismatches, e.g. {actual[bad][:3]} vs {desired[bad][:3]}"
+    )
+
+
+def make_problem(seed, n_docs, n_topics, n_features, *, max_count=10, alpha=None, empty=0.2):
+    """A random CSR minibatch (some empty documents), exp(E[log beta]) (K, V), alpha, gamma0."""
+    rng = np.random.default_rng(seed)
+    dense = rng.integers(0, max_count + 1, size=(n_docs, n_features)).astype(np.float64)
+    dense *= rng.random((n_docs, n_features)) < rng.uniform(0.05, 0.6)
+    dense[rng.random(n_docs) < empty] = 0.0
+    X = sp.csr_matrix(dense)
+    X.eliminate_zeros()
+    # Well-conditioned positive topic weights, as exp(E[log beta]) of a trained model.
+    exp_elog_beta = rng.dirichlet(np.full(n_features, 0.5), size=n_topics) + 1e-6
+    if alpha is None:
+        alpha = rng.uniform(1e-3, 10.0, size=n_topics)
+    alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (n_topics,)).copy()
+    gamma0 = rng.uniform(0.5, 1.5, size=(n_docs, n_topics))
+    return X, exp_elog_beta, alpha, gamma0
+
+
+def kernel(X, exp_elog_beta, alpha, gamma0, *, max_iter, tol, n_threads=1, dtype=np.float64,
+           row_scale=None):
+    """run_estep through the public Batch/unit_vocabulary path; dense (K, V) sstats."""
+    batch = Batch.from_csr(X)
+    ids, index = unit_vocabulary(batch)
+    cols = exp_elog_beta[:, ids].T
+    scale = cols.max(axis=1) if row_scale is None else row_scale[ids]
+    rows = np.ascontiguousarray(cols / scale[:, None], dtype=dtype)
+    gamma = np.ascontiguousarray(gamma0, dtype=np.float64).copy()
+    out = run_estep(
+        np.asarray(X.indptr, dtype=np.int64), index, X.data.astype(np.float64), rows,
+        np.log(scale), alpha, gamma, max_iter=max_iter, tol=tol, n_threads=n_threads,
+    )
+    sstats = np.zeros_like(exp_elog_beta)
+    sstats[:, ids] = out["sstats"].T
+    return gamma, sstats, out
+
+
+def reference(X, exp_elog_beta, alpha, gamma0, *, max_iter, tol):
+    gamma, sstats, word_loglik, n_iter = estep_reference(
+        X, exp_elog_beta, alpha, gamma0, max_iter, tol
+    )
+    return gamma, sstats, word_loglik + doc_bound_reference(gamma, alpha), n_iter
+
+
+sizes = st.tuples(
+    st.integers(0, 2**32 - 1),  # seed
+    st.integers(1, 12),  # documents
+    st.integers(1, 20),  # K
+    st.integers(1, 200),  # V
+)
+
+
+@HYPO
+@given(sizes, st.integers(1, 30), st.sampled_from([3, 10_000]))
+def test_kernel_matches_reference_float64(size, n_iter, max_count):
+    X, eb, alpha, gamma0 = make_problem(*size, max_count=max_count)
+    # tol=0 forces exactly n_iter updates in both, so the comparison never hinges on a
+    # borderline stopping decision.
+    gamma, sstats, out = kernel(X, eb, alpha, gamma0, max_iter=n_iter, tol=0.0)
+    r_gamma, r_sstats, r_bound, r_n_iter = reference(X, eb, alpha, gamma0, max_iter=n_iter, tol=0.0)
+    np.testing.assert_allclose(gamma, r_gamma, rtol=ESTEP_RTOL_F64, atol=0)
+    np.testing.assert_allclose(sstats, r_sstats, rtol=ESTEP_RTOL_F64, atol=1e-300)
+    atol = ESTEP_RTOL_F64 * (1.0 + np.asarray(X.sum(axis=1)).ravel())
+    assert_close(out["doc_bound"], r_bound, rtol=ESTEP_RTOL_F64, atol=atol)
+    nonempty = np.diff(X.indptr) > 0
+    np.testing.assert_array_equal(out["n_iter"][nonempty], r_n_iter[nonempty])
+
+
+def test_kernel_matches_reference_with_convergence_check():
+    X, eb, alpha, gamma0 = make_problem(7, 40, 8, 150, alpha=0.1)
+    gamma, sstats, out = kernel(X, eb, alpha, gamma0, max_iter=100, tol=1e-3)
+    r_gamma, r_sstats, r_bound, r_n_iter = reference(X, eb, alpha, gamma0, max_iter=100, tol=1e-3)
+    nonempty = np.diff(X.indptr) > 0
+    np.testing.assert_array_equal(out["n_iter"][nonempty], r_n_iter[nonempty])
+    assert (out["n_iter"][nonempty] < 100).mean() > 0.5  # mostly stopped by the check
+    np.testing.assert_allclose(gamma, r_gamma, rtol=ESTEP_RTOL_F64, atol=0)
+    np.testing.assert_allclose(sstats, r_sstats, rtol=ESTEP_RTOL_F64, atol=1e-300)
+    np.testing.assert_allclose(out["doc_bound"], r_bound, rtol=ESTEP_RTOL_F64)
+
+
+@HYPO
+@given(sizes, st.integers(1, 30))
+def test_kernel_float32_matches_float64_reference(size, n_iter):
+    X, eb, alpha, gamma0 = make_problem(*size)
+    gamma, sstats, out = kernel(X, eb, alpha, gamma0, max_iter=n_iter, tol=0.0, dtype=np.float32)
+    r_gamma, r_sstats, r_bound, _ = reference(X, eb, alpha, gamma0, max_iter=n_iter, tol=0.0)
+    np.testing.assert_allclose(gamma, r_gamma, rtol=ESTEP_RTOL_F32)
+    # Entries far below a word's total carry absolute, not relative, float32 error.
+    np.testing.assert_allclose(sstats, r_sstats, rtol=ESTEP_RTOL_F32, atol=ESTEP_RTOL_F32 * 1e-3)
+    np.testing.assert_allclose(out["doc_bound"], r_bound, rtol=ESTEP_RTOL_F32, atol=1e-6)
+
+
+@HYPO
+@given(sizes, st.sampled_from([1, 10_000]), st.floats(1e-3, 10.0))
+def test_gamma_sums_to_alpha_plus_length_and_sstats_columns_to_counts(size, max_count, a):
+    X, eb, alpha, gamma0 = make_problem(*size, max_count=max_count, alpha=a)
+    gamma, sstats, _ = kernel(X, eb, alpha, gamma0, max_iter=50, tol=1e-3)
+    doc_lengths = np.asarray(X.sum(axis=1)).ravel()
+    np.testing.assert_allclose(gamma.sum(axis=1), alpha.sum() + doc_lengths, rtol=IDENTITY_RTOL)
+    word_counts = np.asarray(X.sum(axis=0)).ravel()
+    np.testing.assert_allclose(sstats.sum(axis=0), word_counts, rtol=IDENTITY_RTOL, atol=0)
+
+
+def test_empty_documents_give_prior_and_no_statistics():
+    X, eb, alpha, gamma0 = make_problem(3, 6, 5, 30, empty=0.0)
+    X = X.tolil()
+    X[[1, 4]] = 0
+    X = X.tocsr()
+    X.eliminate_zeros()
+    gamma, sstats, out = kernel(X, eb, alpha, gamma0, max_iter=50, tol=1e-3)
+    np.testing.assert_array_equal(gamma[[1, 4]], np.tile(alpha, (2, 1)))
+    assert out["doc_bound"][1] == 0.0 and out["n_iter"][1] == 0
+    # A batch of only empty documents: no statistics at all.
+    empty = sp.csr_matrix((3, 30))
+    gamma, sstats, out = kernel(empty, eb, alpha, gamma0[:3], max_iter=50, tol=1e-3)
+    np.testing.assert_array_equal(gamma, np.tile(alpha, (3, 1)))
+    assert not sstats.any() and out["sstats"].shape == (0, 5)
+
+
+@HYPO
+@given(sizes, st.integers(1, 11))
+def test_split_batch_sums_to_whole(size, cut):
+    X, eb, alpha, gamma0 = make_problem(*size)
+    cut = min(cut, X.shape[0])
+    whole = kernel(X, eb, alpha, gamma0, max_iter=30, tol=1e-3)
+    head = kernel(X[:cut], eb, alpha, gamma0[:cut], max_iter=30, tol=1e-3)
+    tail = kernel(X[cut:], eb, alpha, gamma0[cut:], max_iter=30, tol=1e-3)
+    # Each document's result depends on that document alone: bitwise equal.
+    np.testing.assert_array_equal(whole[0], np.vstack([head[0], tail[0]]))
+    np.testing.assert_allclose(whole[1], head[1] + tail[1], rtol=IDENTITY_RTOL, atol=1e-300)
+
+
+@HYPO
+@given(sizes, st.integers(0, 2**32 - 1))
+def test_permuting_documents_and_words_changes_nothing(size, perm_seed):
+    X, eb, alpha, gamma0 = make_problem(*size)
+    rng = np.random.default_rng(perm_seed)
+    gamma, sstats, out = kernel(X, eb, alpha, gamma0, max_iter=30, tol=1e-3)
+
+    doc_perm = rng.permutation(X.shape[0])
+    p_gamma, p_sstats, p_out = kernel(X[doc_perm], eb, alpha, gamma0[doc_perm], max_iter=30,
+                                      tol=1e-3)
+    np.testing.assert_array_equal(p_gamma, gamma[doc_perm])
+    np.testing.assert_array_equal(p_out["doc_bound"], out["doc_bound"][doc_perm])
+    np.testing.assert_allclose(p_sstats, sstats, rtol=IDENTITY_RTOL, atol=1e-300)
+
+    # Relabel the vocabulary: column w of X and of exp(E[log beta]) both move to new[w].
+    new = rng.permutation(X.shape[1])
+    Xw = sp.csr_matrix((X.data, new[X.indices], X.indptr), shape=X.shape)
+    Xw.sort_indices()
+    ebw = np.empty_like(eb)
+    ebw[:, new] = eb
+    w_gamma, w_sstats, w_out = kernel(Xw, ebw, alpha, gamma0, max_iter=30, tol=1e-3)
+    np.testing.assert_allclose(w_gamma, gamma, rtol=IDENTITY_RTOL)
+    np.testing.assert_allclose(w_sstats[:, new], sstats, rtol=1e-9, atol=1e-300)
+    np.testing.assert_allclose(w_out["doc_bound"], out["doc_bound"], rtol=1e-9)
+
+
+@HYPO
+@given(sizes, st.integers(0, 2**32 - 1))
+def test_row_scaling_of_exp_elog_beta_cancels(size, scale_seed):
+    X, eb, alpha, gamma0 = make_problem(*size)
+    gamma, sstats, out = kernel(X, eb, alpha, gamma0, max_iter=20, tol=0.0)
+    scale = np.exp(np.random.default_rng(scale_seed).uniform(-30, 30, size=X.shape[1]))
+    s_gamma, s_sstats, s_out = kernel(X, eb, alpha, gamma0, max_iter=20, tol=0.0, row_scale=scale)
+    np.testing.assert_allclose(s_gamma, gamma, rtol=ESTEP_RTOL_F64)
+    np.testing.assert_allclose(s_sstats, sstats, rtol=ESTEP_RTOL_F64, atol=1e-300)
+    # The bound is a sum of terms of size ~N_d that can cancel to ~0: absolute slack.
+    atol = ESTEP_RTOL_F64 * (1.0 + np.asarray(X.sum(axis=1)).ravel())
+    assert_close(s_out["doc_bound"], out["doc_bound"], rtol=ESTEP_RTOL_F64, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_thread_count_does_not_change_results_bitwise(dtype):
+    X, eb, alpha, gamma0 = make_problem(11, 300, 10, 400, alpha=0.1)
+    one = kernel(X, eb, alpha, gamma0, max_iter=100, tol=1e-3, n_threads=1, dtype=dtype)
+    for n_threads in (2, 3):
+        many = kernel(X, eb, alpha, gamma0, max_iter=100, tol=1e-3, n_threads=n_threads,
+                      dtype=dtype)
+        for key in ("sstats", "doc_bound", "n_iter", "elog_theta", "exp_elog_theta"):
+            np.testing.assert_array_equal(many[2][key], one[2][key], err_msg=key)
+        np.testing.assert_array_equal(many[0], one[0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(sizes, st.floats(1e-3, 10.0))
+def test_document_elbo_non_decreasing_across_cavi_iterations(size, a):
+    X, eb, alpha, gamma0 = make_problem(*size, alpha=a)
+    bounds = np.array(
+        [kernel(X, eb, alpha, gamma0, max_iter=n, tol=0.0)[2]["doc_bound"] for n in range(13)]
+    )
+    drops = bounds[:-1] - bounds[1:]
+    slack = MONOTONE_SLACK * np.abs(bounds[1:])
+    assert np.all(drops <= slack), f"ELBO fell by {drops.max():.3e} (docs x iterations)"
+    # and iterations do improve it (the check above is not vacuous)
+    nonempty = np.diff(X.indptr) > 0
+    if nonempty.any():
+        assert np.all(bounds[-1][nonempty] >= bounds[0][nonempty] - slack[-1][nonempty])
+
+
+def test_elog_theta_outputs_match_gamma():
+    X, eb, alpha, gamma0 = make_problem(5, 20, 6, 50)
+    gamma, _, out = kernel(X, eb, alpha, gamma0, max_iter=50, tol=1e-3)
+    from scipy.special import digamma
+
+    elog = digamma(gamma) - digamma(gamma.sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(out["elog_theta"], elog, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out["exp_elog_theta"], np.exp(elog), rtol=1e-12)
