@@ -1,0 +1,530 @@
+"""The coordinator: exact SVI over a Parquet corpus on a Dask cluster.
+
+The coordinator (the process holding the ``Client``) owns the global parameters and
+walks the corpus exactly as in-process ``OnlineLDA.fit`` does: per epoch
+``plan_minibatches(corpus.units, batch_size, epoch=epoch, seed=seed)``, one step per
+group of whole row groups. For each step:
+
+1. every unit of the group is read on a worker (``load_unit``, deterministic key: the data
+   stays there) and its word ids come back (``unit_word_ids``); this is prefetched one
+   step ahead;
+2. the coordinator computes exp(E[log beta]) rows for the union of the group's words,
+   once, from its state, and sends each unit only its own rows (``estep_task``);
+3. the units' statistics are gathered and summed **in unit order** (``merge_unit_stats``)
+   and the same ``apply_step`` as in-process training makes the update.
+
+Because every piece is the in-process code and the summation order is fixed, the model
+after N steps is bitwise identical for any number of workers or threads, and to
+``OnlineLDA.fit`` on the same corpus. ``pipelined=True`` is the named exception: the
+E-steps of step t+1 start from the parameters before step t's update lands (a fixed
+staleness of one step: still reproducible for any number of workers, but not equal to
+synchronous SVI).
+
+Fault tolerance: tasks are pure, so Dask recomputes whatever a dead worker held. The
+coordinator checkpoints (atomically, through :func:`svi_lda.persistence.save_model`) the
+state, the step, the seed (which with the epoch fixes the plan and every initial gamma),
+the epoch, the position in its plan and the units already consumed in it; ``resume=True``
+continues from there bitwise identically.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from svi_lda.corpus import CorpusError, CorpusUnit, ParquetCorpus, plan_minibatches
+from svi_lda.distributed import tasks
+from svi_lda.distributed.plugins import NumbaWarmup
+from svi_lda.estimator import OnlineLDA
+from svi_lda.step import StepMetrics, UnitStats, apply_step, merge_unit_stats
+
+logger = logging.getLogger(__name__)
+
+ENGINE = "svi_lda.distributed"
+CHECKPOINT_VERSION = 1
+# Parameters that change the trajectory: a checkpoint continues only with the same ones.
+_TRAJECTORY_PARAMS = (
+    "n_components",
+    "doc_topic_prior",
+    "topic_word_prior",
+    "learning_decay",
+    "learning_offset",
+    "batch_size",
+    "total_samples",
+    "max_doc_update_iter",
+    "mean_change_tol",
+    "dtype",
+)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be resumed on this corpus with this model."""
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """What the coordinator reports after each step (for progress display and logs).
+
+    Attributes
+    ----------
+    metrics : StepMetrics
+        The same record in-process training passes to callbacks.
+    epoch, position : int
+        Epoch of the step and its index in that epoch's plan.
+    n_units : int
+        Row groups in the minibatch.
+    bytes_to_workers, bytes_from_workers : int
+        Array payload sent with the step's tasks (exp(E[log beta]) rows, shifts, alpha)
+        and returned by them (word ids, sufficient statistics).
+    wall_seconds : float
+        Time since the previous step ended (includes coordinator work).
+    checkpointed : bool
+        Whether a checkpoint was written after this step.
+    """
+
+    metrics: StepMetrics
+    epoch: int
+    position: int
+    n_units: int
+    bytes_to_workers: int
+    bytes_from_workers: int
+    wall_seconds: float
+    checkpointed: bool
+
+
+@dataclass
+class _Step:
+    """One minibatch in flight."""
+
+    epoch: int
+    position: int
+    last_in_epoch: bool
+    units: list[CorpusUnit]
+    loads: list[Any] = field(default_factory=list)
+    ids: list[Any] = field(default_factory=list)
+    esteps: list[Any] = field(default_factory=list)
+    bytes_out: int = 0
+    bytes_in: int = 0
+    started: float = 0.0
+
+    def release(self) -> None:
+        for f in (*self.esteps, *self.ids, *self.loads):
+            f.release()
+        self.esteps, self.ids, self.loads = [], [], []
+
+
+def fit_distributed(
+    client: Any,
+    model: OnlineLDA,
+    corpus: ParquetCorpus | str | Path,
+    *,
+    n_epochs: int | None = None,
+    n_steps: int | None = None,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 0,
+    resume: bool = False,
+    pipelined: bool = False,
+    estep_threads: int = 1,
+    callbacks: Sequence[Callable[[StepMetrics], object]] = (),
+    on_step: Callable[[StepReport], object] | None = None,
+) -> OnlineLDA:
+    """Fit ``model`` on a Parquet corpus with E-steps on a Dask cluster.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        Connected to the cluster (a LocalCluster or a remote scheduler). Workers must be
+        able to read ``corpus``'s folder at the same path.
+    model : OnlineLDA
+        Hyperparameters come from it (``n_components``, ``batch_size``, priors, schedule,
+        ``random_state``, ...). Fitted in place (from scratch unless resuming) and returned.
+    corpus : ParquetCorpus or path
+        The corpus folder. The coordinator reads only its manifest, vocabulary and
+        Parquet metadata; row groups are read by the workers.
+    n_epochs : int, optional
+        Passes over the corpus (default ``model.max_iter``). Counted from step 0, so a
+        resumed run stops where the uninterrupted run would.
+    n_steps : int, optional
+        Stop once the model has taken this many steps in total (also counted from 0).
+    checkpoint_dir : path, optional
+        Folder for the checkpoint (a model folder plus bookkeeping; see
+        :func:`svi_lda.persistence.save_model`). Written atomically every
+        ``checkpoint_every`` steps and at the end.
+    checkpoint_every : int
+        Steps between checkpoints (0: only at the end).
+    resume : bool
+        Continue from the checkpoint in ``checkpoint_dir`` if there is one. The result
+        is bitwise identical to an uninterrupted run (exact mode).
+    pipelined : bool
+        Start step t+1's E-steps before step t's update lands (staleness 1). Faster when
+        workers would otherwise wait for the coordinator; results are reproducible for
+        any number of workers but differ from synchronous SVI.
+    estep_threads : int
+        Kernel threads per E-step task (keep Dask threads x this <= cores).
+    callbacks : sequence of callables
+        Called with each step's :class:`~svi_lda.step.StepMetrics`, as in ``fit``.
+    on_step : callable, optional
+        Called with each step's :class:`StepReport` (progress display).
+
+    Returns
+    -------
+    OnlineLDA
+        ``model``, fitted.
+
+    Raises
+    ------
+    CorpusError
+        A row group is missing or corrupt (the message names the file and row group).
+    CheckpointError
+        The checkpoint does not match the corpus's vocabulary or the model's parameters.
+    """
+    if not isinstance(corpus, ParquetCorpus):
+        corpus = ParquetCorpus(corpus)
+    if model.learning_method != "online":
+        raise ValueError(
+            "fit_distributed runs stochastic variational inference: it needs "
+            f"learning_method='online'; got {model.learning_method!r}."
+        )
+    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    start = _start(model, corpus, ckpt, resume)
+    n_epochs = int(model.max_iter if n_epochs is None else n_epochs)
+    total_samples = float(model.total_samples or corpus.n_docs)
+
+    client.register_plugin(NumbaWarmup())
+    run = _Run(
+        client=client,
+        model=model,
+        corpus=corpus,
+        total_samples=total_samples,
+        checkpoint_dir=ckpt,
+        checkpoint_every=int(checkpoint_every),
+        pipelined=pipelined,
+        estep_threads=int(estep_threads),
+        callbacks=callbacks,
+        on_step=on_step,
+    )
+    run.walk(_walk(corpus, model, start, n_epochs, n_steps))
+    if ckpt is not None and run.last_saved_step != model.state_.step:
+        run.checkpoint(run.next_position)
+    return model
+
+
+# -- setup ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Position:
+    epoch: int
+    position: int
+
+
+def _start(
+    model: OnlineLDA, corpus: ParquetCorpus, ckpt: Path | None, resume: bool
+) -> _Position:
+    """Initialise ``model`` (or restore it from the checkpoint); where the walk starts."""
+    if resume and ckpt is not None and (ckpt / "model.json").is_file():
+        return _restore(model, corpus, ckpt)
+    if resume:
+        logger.warning("no checkpoint in %s: starting from step 0", ckpt)
+    model._init_state(corpus.n_features)
+    model.vocabulary_ = corpus.vocabulary
+    return _Position(0, 0)
+
+
+def _restore(model: OnlineLDA, corpus: ParquetCorpus, ckpt: Path) -> _Position:
+    from svi_lda.persistence import load_model
+
+    saved = load_model(ckpt)
+    extra = saved.load_extra_
+    if extra.get("engine") != ENGINE:
+        raise CheckpointError(
+            f"{ckpt} is a model folder but not a checkpoint of fit_distributed "
+            "(no bookkeeping of consumed row groups): cannot resume from it."
+        )
+    sha = extra.get("vocabulary_sha256")
+    if saved.n_features_in_ != corpus.n_features or sha != corpus.vocabulary.sha256:
+        raise CheckpointError(
+            f"the checkpoint {ckpt} was trained on a vocabulary of {saved.n_features_in_} "
+            f"words (sha256 {str(sha)[:12]}...) but the corpus {corpus.path} has "
+            f"{corpus.n_features} words (sha256 {corpus.vocabulary.sha256[:12]}...): "
+            "resume on the corpus it was trained on, or start a new model."
+        )
+    differ = [
+        name
+        for name in _TRAJECTORY_PARAMS
+        if not _same(getattr(model, name), getattr(saved, name))
+    ]
+    if differ:
+        shown = ", ".join(
+            f"{n}={getattr(model, n)!r} (checkpoint: {getattr(saved, n)!r})" for n in differ
+        )
+        raise CheckpointError(
+            f"cannot resume {ckpt} with different parameters: {shown}. Use the parameters "
+            "of the run that wrote it, or start a new model."
+        )
+    epoch, position = int(extra["epoch"]), int(extra["position"])
+    plan = plan_minibatches(
+        corpus.units, int(saved.batch_size), epoch=epoch, seed=saved.random_seed_
+    )
+    planned = [u.key for group in plan[:position] for u in group]
+    if planned != list(extra.get("consumed_units", [])):
+        raise CheckpointError(
+            f"the checkpoint {ckpt} consumed row groups {extra.get('consumed_units', [])[:4]}"
+            f"... in epoch {epoch}, but the corpus {corpus.path} now plans {planned[:4]}...: "
+            "the corpus changed since the checkpoint was written."
+        )
+    model.state_ = saved.state_
+    model.random_seed_ = saved.random_seed_
+    model.n_features_in_ = saved.n_features_in_
+    model.n_iter_ = saved.n_iter_
+    model.vocabulary_ = corpus.vocabulary
+    model.bound_history_ = []
+    logger.info(
+        "resuming %s at step %d (epoch %d, minibatch %d)", ckpt, model.state_.step, epoch,
+        position,
+    )
+    return _Position(epoch, position)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(np.asarray(a), np.asarray(b))
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and float(a) == float(b)
+    return a == b
+
+
+def _walk(
+    corpus: ParquetCorpus,
+    model: OnlineLDA,
+    start: _Position,
+    n_epochs: int,
+    n_steps: int | None,
+) -> Iterator[_Step]:
+    """The minibatches still to do, in the in-process order."""
+    step = model.state_.step
+    for epoch in range(start.epoch, n_epochs):
+        plan = plan_minibatches(
+            corpus.units, int(model.batch_size), epoch=epoch, seed=model.random_seed_
+        )
+        first = start.position if epoch == start.epoch else 0
+        for position in range(first, len(plan)):
+            if n_steps is not None and step >= n_steps:
+                return
+            step += 1
+            yield _Step(epoch, position, position == len(plan) - 1, plan[position])
+
+
+# -- the loop ---------------------------------------------------------------------------
+
+
+class _Run:
+    def __init__(
+        self,
+        *,
+        client: Any,
+        model: OnlineLDA,
+        corpus: ParquetCorpus,
+        total_samples: float,
+        checkpoint_dir: Path | None,
+        checkpoint_every: int,
+        pipelined: bool,
+        estep_threads: int,
+        callbacks: Sequence[Callable[[StepMetrics], object]],
+        on_step: Callable[[StepReport], object] | None,
+    ) -> None:
+        self.client = client
+        self.model = model
+        self.corpus = corpus
+        self.corpus_path = str(corpus.path.resolve())
+        self.total_samples = total_samples
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.pipelined = pipelined
+        self.estep_threads = estep_threads
+        self.callbacks = callbacks
+        self.on_step = on_step
+        self.settings = model._settings()
+        self.schedule = model._schedule()
+        self.n_threads = model._n_threads()
+        self.token = uuid.uuid4().hex[:12]
+        self.last_saved_step = model.state_.step
+        self.next_position = (0, 0, [])
+        self._consumed: list[str] = []
+
+    # Futures -----------------------------------------------------------------------
+    def load(self, step: _Step) -> None:
+        """Submit the reads of a minibatch's row groups (data stays on the workers)."""
+        n_features = self.corpus.n_features
+        for unit in step.units:
+            name = f"{self.token}-{step.epoch}-{unit.key}"
+            data = self.client.submit(
+                tasks.load_unit, self.corpus_path, unit, n_features, key=f"svi-lda-load-{name}"
+            )
+            step.loads.append(data)
+            step.ids.append(
+                self.client.submit(tasks.unit_word_ids, data, key=f"svi-lda-ids-{name}")
+            )
+
+    def submit_esteps(self, step: _Step) -> None:
+        """Send each unit the rows of exp(E[log beta]) for its words, from the state now."""
+        step.started = time.perf_counter()
+        wire_ids = self._gather(step.ids, step)
+        step.bytes_in += sum(i.nbytes for i in wire_ids)
+        ids = [np.asarray(i, dtype=np.int64) for i in wire_ids]
+        state = self.model.state_
+        union = np.unique(np.concatenate(ids)) if ids else np.zeros(0, np.int64)
+        rows, log_shift = state.exp_elog_beta_rows(union, n_threads=self.n_threads)
+        alpha = state.alpha.copy()
+        for unit, data, unit_ids in zip(step.units, step.loads, ids, strict=True):
+            pos = np.searchsorted(union, unit_ids)
+            unit_rows, unit_shift = rows[pos], log_shift[pos]
+            step.bytes_out += unit_rows.nbytes + unit_shift.nbytes + alpha.nbytes
+            step.esteps.append(
+                self.client.submit(
+                    tasks.estep_task,
+                    data,
+                    unit_rows,
+                    unit_shift,
+                    alpha,
+                    self.settings,
+                    self.estep_threads,
+                    key=f"svi-lda-estep-{self.token}-{step.epoch}-{unit.key}",
+                )
+            )
+
+    def _gather(self, futures: list[Any], step: _Step) -> list[Any]:
+        try:
+            return self.client.gather(futures)
+        except CorpusError:
+            raise
+        except Exception as exc:
+            keys = ", ".join(u.key for u in step.units)
+            raise RuntimeError(
+                f"a task of epoch {step.epoch}, minibatch {step.position} (row groups "
+                f"{keys} of {self.corpus.path}) failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    # Loop ----------------------------------------------------------------------------
+    def walk(self, steps: Iterator[_Step]) -> None:
+        current = next(steps, None)
+        upcoming: _Step | None = None
+        if current is None:
+            return
+        try:
+            self.load(current)
+            self.submit_esteps(current)
+            wall = time.perf_counter()
+            while current is not None:
+                upcoming = next(steps, None)
+                if upcoming is not None:
+                    self.load(upcoming)  # prefetch: independent of the parameters
+                parts: list[UnitStats] = self._gather(current.esteps, current)
+                current.bytes_in += sum(p.sstats.nbytes for p in parts)
+                if self.pipelined and upcoming is not None:
+                    self.submit_esteps(upcoming)  # from the parameters before this update
+                stats = merge_unit_stats(parts)
+                del parts
+                metrics = apply_step(
+                    self.model.state_,
+                    stats,
+                    self.schedule,
+                    total_samples=self.total_samples,
+                    learn_alpha=self.model._learn_alpha,
+                    seconds=time.perf_counter() - current.started,
+                )
+                current.release()
+                self._advance(current)
+                saved = self._maybe_checkpoint()
+                now = time.perf_counter()
+                self._report(current, metrics, now - wall, saved)
+                wall = now
+                if not self.pipelined and upcoming is not None:
+                    self.submit_esteps(upcoming)
+                current = upcoming
+        except BaseException:
+            for step in (current, upcoming):
+                if step is not None:
+                    step.release()
+            raise
+
+    def _advance(self, step: _Step) -> None:
+        if step.last_in_epoch:
+            self.model.n_iter_ = step.epoch + 1
+            self._consumed = []
+            self.next_position = (step.epoch + 1, 0, [])
+        else:
+            self._consumed.extend(u.key for u in step.units)
+            self.next_position = (step.epoch, step.position + 1, list(self._consumed))
+
+    def _maybe_checkpoint(self) -> bool:
+        if self.checkpoint_dir is None or self.checkpoint_every <= 0:
+            return False
+        if self.model.state_.step % self.checkpoint_every:
+            return False
+        self.checkpoint(self.next_position)
+        return True
+
+    def checkpoint(self, position: tuple[int, int, list[str]]) -> None:
+        """Write state + step + seed + epoch/position + consumed units, atomically."""
+        from svi_lda.persistence import save_model
+
+        assert self.checkpoint_dir is not None
+        epoch, index, consumed = position
+        started = time.perf_counter()
+        save_model(
+            self.model,
+            self.checkpoint_dir,
+            extra={
+                "engine": ENGINE,
+                "checkpoint_version": CHECKPOINT_VERSION,
+                "epoch": epoch,
+                "position": index,
+                "consumed_units": consumed,
+                "corpus": self.corpus_path,
+                "vocabulary_sha256": self.corpus.vocabulary.sha256,
+                "pipelined": self.pipelined,
+            },
+        )
+        self.last_saved_step = self.model.state_.step
+        logger.info(
+            "checkpoint at step %d (epoch %d, minibatch %d) written to %s in %.2f s",
+            self.model.state_.step, epoch, index, self.checkpoint_dir,
+            time.perf_counter() - started,
+        )
+
+    def _report(self, step: _Step, metrics: StepMetrics, wall: float, saved: bool) -> None:
+        self.model.bound_history_.append(metrics.bound_per_token)
+        logger.debug(
+            "step %d: rho=%.4f docs=%d %.0f docs/s bound/token=%.4f sent=%d B received=%d B",
+            metrics.step, metrics.rho, metrics.n_docs, metrics.docs_per_second,
+            metrics.bound_per_token, step.bytes_out, step.bytes_in,
+        )
+        for callback in self.callbacks:
+            callback(metrics)
+        if self.on_step is not None:
+            self.on_step(
+                StepReport(
+                    metrics=metrics,
+                    epoch=step.epoch,
+                    position=step.position,
+                    n_units=len(step.units),
+                    bytes_to_workers=step.bytes_out,
+                    bytes_from_workers=step.bytes_in,
+                    wall_seconds=wall,
+                    checkpointed=saved,
+                )
+            )
+
+
+def perplexity_bound(bound_per_token: float) -> float:
+    """exp(-bound per token): the minibatch perplexity bound shown in progress lines."""
+    return math.exp(-bound_per_token) if bound_per_token < 700 else float("inf")

@@ -1,0 +1,133 @@
+"""Worker-side task functions: pure, importable, and free of Dask imports.
+
+A Dask worker runs three tasks per unit (one Parquet row group) and step:
+
+1. :func:`load_unit` reads the row group and finds its vocabulary. Its result stays in the
+   worker's memory under a deterministic key; the coordinator never sees the documents.
+2. :func:`unit_word_ids` sends the unit's sorted word ids (a small int32 array) back to
+   the coordinator, which computes exp(E[log beta]) rows for the minibatch's words.
+3. :func:`estep_task` runs the Numba E-step on the unit with the rows it was sent
+   (``K x words of the unit``, never ``K x V``) and returns the unit's sufficient
+   statistics for its own words only.
+
+Every function is a pure function of its arguments, so Dask may re-run any of them on
+any worker (after a worker dies, or when stealing work) without changing the result.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from svi_lda.batch import Batch
+from svi_lda.step import EStepSettings, UnitStats, estep_unit, unit_vocabulary
+
+
+@dataclass(frozen=True)
+class PreparedUnit:
+    """A row group read on a worker, with its vocabulary (kept on the worker).
+
+    Attributes
+    ----------
+    key : str
+        The unit's key (``file#row_group``), for error messages.
+    batch : Batch
+        The documents.
+    word_ids : ndarray of int64, shape (n,)
+        Sorted unique word ids of the unit.
+    word_index : ndarray of int64, shape (nnz,)
+        Row of ``word_ids`` for each non-zero of ``batch``.
+    """
+
+    key: str
+    batch: Batch
+    word_ids: np.ndarray
+    word_index: np.ndarray
+
+
+def load_unit(corpus_path: str, unit: object, n_features: int) -> PreparedUnit:
+    """Read one unit (a :class:`~svi_lda.corpus.CorpusUnit`) and find its vocabulary.
+
+    Raises :class:`~svi_lda.corpus.CorpusError` naming the file and row group if the row
+    group is missing or corrupt.
+    """
+    from svi_lda.corpus import read_unit
+
+    batch = read_unit(corpus_path, unit, n_features=n_features)  # type: ignore[arg-type]
+    word_ids, word_index = unit_vocabulary(batch)
+    return PreparedUnit(unit.key, batch, word_ids, word_index)  # type: ignore[attr-defined]
+
+
+def unit_word_ids(prepared: PreparedUnit) -> np.ndarray:
+    """The unit's sorted word ids, as int32 when they fit (half the bytes on the wire)."""
+    ids = prepared.word_ids
+    if ids.size and int(ids[-1]) < 2**31:
+        return ids.astype(np.int32)
+    return ids
+
+
+def estep_task(
+    prepared: PreparedUnit,
+    exp_elog_beta: np.ndarray,
+    log_shift: np.ndarray,
+    alpha: np.ndarray,
+    settings: EStepSettings,
+    n_threads: int = 1,
+) -> UnitStats:
+    """E-step of one unit against the rows of exp(E[log beta]) for its words.
+
+    ``exp_elog_beta`` has shape (len(prepared.word_ids), K), in the order of
+    ``prepared.word_ids``. Returns statistics for those words only.
+    """
+    stats, _ = estep_unit(
+        prepared.batch,
+        prepared.word_index,
+        prepared.word_ids,
+        exp_elog_beta,
+        log_shift,
+        alpha,
+        settings,
+        n_threads=n_threads,
+    )
+    return stats
+
+
+def warm_up(n_components: int = 4) -> float:
+    """Compile (or load from Numba's on-disk cache) the E-step kernels; return seconds.
+
+    Runs a tiny E-step with writable and with read-only inputs: arrays that arrive
+    through Dask's serialisation or from Arrow buffers are read-only, and Numba compiles a
+    separate specialisation for them.
+    """
+    started = time.perf_counter()
+    indptr = np.array([0, 2, 3], dtype=np.int32)
+    indices = np.array([0, 2, 1], dtype=np.int32)
+    counts = np.array([1, 2, 1], dtype=np.int32)
+    batch = Batch(indptr, indices, counts, np.arange(2, dtype=np.int64), 3)
+    word_ids, word_index = unit_vocabulary(batch)
+    alpha = np.full(n_components, 1.0 / n_components)
+    for dtype in (np.float64, np.float32):
+        rows = np.linspace(0.5, 1.0, 3 * n_components).reshape(3, n_components).astype(dtype)
+        shift = np.zeros(3)
+        for writable in (True, False):
+            r, s = rows.copy(), shift.copy()
+            r.setflags(write=writable)
+            s.setflags(write=writable)
+            estep_unit(batch, word_index, word_ids, r, s, alpha, EStepSettings())
+    return time.perf_counter() - started
+
+
+def worker_threads_info() -> dict[str, object]:
+    """What a worker process sees: its pid, cores and Numba's thread settings."""
+    import numba
+
+    return {
+        "pid": os.getpid(),
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "numba_num_threads": numba.config.NUMBA_NUM_THREADS,
+        "numba_threads_in_use": numba.get_num_threads(),
+        "numba_cache_dir": numba.config.CACHE_DIR or None,
+    }
