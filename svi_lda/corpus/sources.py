@@ -19,6 +19,7 @@ Positions in rejects: ``line`` is the 1-based physical line of a TSV/JSON Lines 
 from __future__ import annotations
 
 import bz2
+import csv
 import contextlib
 import glob
 import gzip
@@ -248,8 +249,10 @@ def _read_header(path: Path, fmt: str, comp: str | None, options: SourceOptions)
             except UnicodeDecodeError:
                 raise InputError(f"{path}, line 1: the header is not valid UTF-8") from None
         else:
-            rd = pcsv.open_csv(f, read_options=pcsv.ReadOptions(block_size=1 << 20))
-            cols = tuple(rd.schema.names)
+            try:
+                cols = tuple(next(csv.reader([_first_line(f).decode("utf-8").rstrip("\r")])))
+            except (UnicodeDecodeError, StopIteration):
+                raise InputError(f"{path}, row 1: no readable header") from None
     if not cols or cols == ("",):
         raise InputError(f"{path}: empty file or no header line")
     missing = [c for c in (options.text_field, *options.keep_fields) if c not in cols]
@@ -293,15 +296,26 @@ def _check_parquet_columns(path: Path, options: SourceOptions) -> None:
 
 # -- reading -------------------------------------------------------------------------------
 def iter_blocks(part: Partition, options: SourceOptions) -> Iterator[Block]:
-    """Stream the partition's records in blocks of about ``options.block_bytes``."""
+    """Stream the partition's records in blocks of about ``options.block_bytes``.
+
+    ``Block.record`` and the first element of each reject are record ordinals within
+    the partition (producers number them within the block; this adds the offset).
+    """
     if part.fmt == "txt":
-        yield from _txt_blocks(part, options)
+        blocks = _txt_blocks(part, options)
     elif part.fmt == "parquet":
-        yield from _parquet_blocks(part, options)
+        blocks = _parquet_blocks(part, options)
     elif part.fmt == "csv":
-        yield from _csv_blocks(part, options)
+        blocks = _csv_blocks(part, options)
     else:
-        yield from _line_blocks(part, options)
+        blocks = _line_blocks(part, options)
+    offset = 0
+    for block in blocks:
+        if offset:
+            block.record = block.record + offset
+            block.rejects = [(e[0] + offset, *e[1:]) for e in block.rejects]
+        offset += block.n_records
+        yield block
 
 
 def count_lines(part: Partition) -> int:
@@ -576,10 +590,10 @@ def _csv_blocks(part: Partition, options: SourceOptions) -> Iterator[Block]:
             mine = [(r, why) for r, why in invalid if next_row <= r < stop]
             invalid[:] = [(r, why) for r, why in invalid if r >= stop]
             block = _table_block(file, table, rows, options, lambda n: f"field {n!r} is empty/null")
-            block.record = rows[block.record] - 2
+            block.record = rows[block.record] - next_row
             block.rejects = sorted(
-                [(int(rows[i]) - 2, p, why) for i, p, why in block.rejects]
-                + [(r - 2, r, why) for r, why in mine]
+                [(int(rows[i]) - next_row, p, why) for i, p, why in block.rejects]
+                + [(r - next_row, r, why) for r, why in mine]
             )
             block.n_records = stop - next_row
             n_rec += block.n_records
@@ -593,7 +607,7 @@ def _csv_blocks(part: Partition, options: SourceOptions) -> Iterator[Block]:
                 np.zeros(0, np.int64),
                 np.zeros(0, np.int64),
                 {k: pa.array([], pa.large_string()) for k in options.keep_fields},
-                [(r - 2, r, why) for r, why in rows_left],
+                [(r - next_row, r, why) for r, why in rows_left],
                 rows_left[-1][0] + 1 - next_row,
             )
 
@@ -633,9 +647,10 @@ def _txt_blocks(part: Partition, options: SourceOptions) -> Iterator[Block]:
             record_files=list(files),
         )
 
-    for r, path in enumerate(part.paths):
+    for path in part.paths:
         with open_stream(path) as f:
             data = f.read()
+        r = n  # record number within this block
         n += 1
         buf = np.frombuffer(data, dtype=np.uint8)
         bad = int(_kernels.utf8_invalid_at(buf, np.array([0]), np.array([len(buf)]))[0])
