@@ -53,6 +53,7 @@ class EStepSettings:
     max_doc_update_iter: int = 100
     mean_change_tol: float = 1e-3
     seed: int = 0
+    active_threshold: float = 0.0
 
 
 @dataclass
@@ -138,6 +139,7 @@ def estep_unit(
         gamma,
         max_iter=settings.max_doc_update_iter,
         tol=settings.mean_change_tol,
+        active_threshold=settings.active_threshold,
         n_threads=n_threads,
     )
     stats = UnitStats(
