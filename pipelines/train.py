@@ -1,0 +1,260 @@
+"""``svi-lda train``: fit a topic model on a corpus folder, on a Dask cluster.
+
+Without ``--scheduler`` a LocalCluster sized to the machine is started; with one, the job
+runs on the cluster there. Workers must see the corpus folder at the same path.
+
+    svi-lda train CORPUS_DIR --topics K --out MODEL_DIR [--scheduler ADDRESS] [--workers N]
+                  [--epochs E | --steps S] [--checkpoint-every N] [--resume]
+
+The model is written to MODEL_DIR; checkpoints go to MODEL_DIR/checkpoint (atomically).
+After a crash, the same command with ``--resume`` continues from the last checkpoint and
+ends with the same model as an uninterrupted run. Progress goes to stderr and to
+MODEL_DIR/train.log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("pipelines.train")
+
+CHECKPOINT_SUBDIR = "checkpoint"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options of ``svi-lda train``."""
+    p = argparse.ArgumentParser(
+        prog="svi-lda train",
+        description="Fit LDA by stochastic variational inference on a Dask cluster.",
+    )
+    p.add_argument("corpus", type=Path, help="corpus folder (made by 'svi-lda ingest')")
+    p.add_argument("--topics", "-k", type=int, required=True, help="number of topics K")
+    p.add_argument("--out", "-o", type=Path, required=True, help="model folder to write")
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler address (tcp://host:8786) or scheduler file; "
+        "default: start a local cluster",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="local cluster: worker processes (default: one per core); with --scheduler: "
+        "wait until this many workers are connected",
+    )
+    p.add_argument("--threads-per-worker", type=int, default=1, help="local cluster only")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=int, help="passes over the corpus (default 1)")
+    length.add_argument("--steps", type=int, help="stop after this many SVI steps in total")
+    p.add_argument("--batch-size", type=int, default=2048, help="documents per minibatch "
+                   "(whole row groups, at least this many)")
+    p.add_argument("--checkpoint-every", type=int, default=50, metavar="N",
+                   help="steps between checkpoints (0: only at the end)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from MODEL_DIR/checkpoint if it exists")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard an existing checkpoint in MODEL_DIR and start again")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--alpha", default=None,
+                   help="document-topic prior: a float, or 'auto' to learn it (default 1/K)")
+    p.add_argument("--eta", type=float, default=None, help="topic-word prior (default 1/K)")
+    p.add_argument("--learning-offset", type=float, default=10.0, help="tau0")
+    p.add_argument("--learning-decay", type=float, default=0.7, help="kappa in (0.5, 1]")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    p.add_argument("--pipelined", action="store_true",
+                   help="start the next minibatch's E-steps before the current update "
+                   "lands (faster; staleness 1, not equal to synchronous SVI)")
+    p.add_argument("--log-every", type=int, default=10, metavar="N",
+                   help="print a progress line every N steps")
+    p.add_argument("--top-words", type=int, default=10,
+                   help="print each topic's top words at the end (0: don't)")
+    p.add_argument("--timeout", type=float, default=20.0,
+                   help="seconds to wait for the scheduler / workers")
+    return p
+
+
+def _alpha(value: str | None) -> float | str | None:
+    if value is None or value == "auto":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise SystemExit(
+            f"svi-lda train: --alpha must be a float or 'auto'; got {value!r}"
+        ) from None
+
+
+@contextlib.contextmanager
+def cluster_client(args: argparse.Namespace) -> Iterator[Any]:
+    """A client for ``--scheduler``, or for a LocalCluster started (and stopped) here."""
+    from svi_lda.distributed import connect, local_cluster
+
+    if args.scheduler:
+        client = connect(args.scheduler, timeout=args.timeout)
+        try:
+            if args.workers:
+                client.wait_for_workers(args.workers, timeout=args.timeout)
+            yield client
+        finally:
+            client.close()
+        return
+    from distributed import Client
+
+    with local_cluster(args.workers, args.threads_per_worker) as cluster, Client(
+        cluster
+    ) as client:
+        yield client
+
+
+class Progress:
+    """Prints a progress line every ``every`` steps (and logs it)."""
+
+    def __init__(self, every: int) -> None:
+        self.every = max(1, every)
+        self.docs = 0
+        self.tokens = 0.0
+        self.seconds = 0.0
+        self.bytes_out = 0
+        self.steps = 0
+
+    def __call__(self, report: Any) -> None:
+        from svi_lda.distributed import perplexity_bound
+
+        m = report.metrics
+        self.docs += m.n_docs
+        self.tokens += m.n_tokens
+        self.seconds += report.wall_seconds
+        self.bytes_out += report.bytes_to_workers
+        self.steps += 1
+        if m.step % self.every and not report.checkpointed:
+            return
+        rate = self.docs / self.seconds if self.seconds > 0 else float("nan")
+        tok_rate = self.tokens / self.seconds if self.seconds > 0 else float("nan")
+        line = (
+            f"step {m.step:>6}  epoch {report.epoch + 1} batch {report.position + 1:>4}  "
+            f"{rate:>8.0f} docs/s {tok_rate:>10.0f} tokens/s  rho {m.rho:.4f}  "
+            f"ELBO/token {m.bound_per_token:.4f} (perplexity bound "
+            f"{perplexity_bound(m.bound_per_token):.0f})  "
+            f"sent {self.bytes_out / self.steps / 1e6:.2f} MB/step"
+            + ("  [checkpoint]" if report.checkpointed else "")
+        )
+        logger.info(line)
+        self.docs = self.tokens = self.seconds = self.bytes_out = self.steps = 0
+
+
+def _setup_logging(out: Path) -> None:
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    to_file = logging.FileHandler(out / "train.log")
+    to_file.setFormatter(fmt)
+    to_screen = logging.StreamHandler(sys.stderr)
+    to_screen.setFormatter(logging.Formatter("%(message)s"))
+    for name in ("pipelines", "svi_lda"):
+        log = logging.getLogger(name)
+        log.setLevel(logging.INFO)
+        log.addHandler(to_file)
+        log.addHandler(to_screen)
+        log.propagate = False
+
+
+def print_topics(model: Any, n_words: int, file: Any = None) -> None:
+    """Print each topic's top words."""
+    for k, words in enumerate(model.top_words(n_words)):
+        print(f"topic {k:>3}: " + " ".join(str(w) for w, _ in words), file=file)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``svi-lda train``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    from svi_lda import OnlineLDA
+    from svi_lda.corpus import CorpusError, ParquetCorpus
+    from svi_lda.distributed import (
+        CheckpointError,
+        SchedulerUnreachableError,
+        dashboard_link,
+        fit_distributed,
+    )
+    from svi_lda.persistence import ModelFileError, save_model
+
+    try:
+        corpus = ParquetCorpus(args.corpus)
+    except CorpusError as exc:
+        print(f"svi-lda train: error: {exc}", file=sys.stderr)
+        return 2
+    out: Path = args.out
+    checkpoint = out / CHECKPOINT_SUBDIR
+    if (checkpoint / "model.json").is_file() and not (args.resume or args.overwrite):
+        print(
+            f"svi-lda train: error: {checkpoint} holds a checkpoint of an earlier run; pass "
+            "--resume to continue it or --overwrite to start again.",
+            file=sys.stderr,
+        )
+        return 2
+    if args.overwrite and checkpoint.exists():
+        import shutil
+
+        shutil.rmtree(checkpoint)
+    out.mkdir(parents=True, exist_ok=True)
+    _setup_logging(out)
+    model = OnlineLDA(
+        n_components=args.topics,
+        doc_topic_prior=_alpha(args.alpha),
+        topic_word_prior=args.eta,
+        learning_offset=args.learning_offset,
+        learning_decay=args.learning_decay,
+        batch_size=args.batch_size,
+        dtype=args.dtype,
+        random_state=args.seed,
+    )
+    logger.info("corpus %s", corpus)
+    started = time.perf_counter()
+    try:
+        with cluster_client(args) as client:
+            workers = client.scheduler_info().get("workers", {})
+            threads = sum(w.get("nthreads", 0) for w in workers.values())
+            logger.info("cluster %s: %d workers, %d threads", client.scheduler.address,
+                        len(workers), threads)
+            link = dashboard_link(client)
+            logger.info("dashboard: %s", link or "none (no HTTP server on the scheduler)")
+            fit_distributed(
+                client,
+                model,
+                corpus,
+                n_epochs=args.epochs if args.epochs is not None else (
+                    1 if args.steps is None else sys.maxsize
+                ),
+                n_steps=args.steps,
+                checkpoint_dir=checkpoint,
+                checkpoint_every=args.checkpoint_every,
+                resume=args.resume,
+                pipelined=args.pipelined,
+                on_step=Progress(args.log_every),
+            )
+    except (CorpusError, CheckpointError, ModelFileError, SchedulerUnreachableError) as exc:
+        logger.error("svi-lda train: error: %s", exc)
+        return 2
+    except TimeoutError as exc:
+        logger.error("svi-lda train: error: workers did not arrive in %g s: %s",
+                     args.timeout, exc)
+        return 2
+    except KeyboardInterrupt:
+        logger.error("interrupted; continue with --resume from %s", checkpoint)
+        return 130
+    save_model(model, out, extra={"corpus": str(corpus.path.resolve())})
+    logger.info(
+        "done: %d steps, %d documents in %.1f s; model written to %s",
+        model.n_batch_iter_, model.state_.n_docs_seen, time.perf_counter() - started, out,
+    )
+    if args.top_words > 0:
+        print_topics(model, args.top_words)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
