@@ -227,7 +227,14 @@ def from_uci(
     if words and words[-1] == "":
         words.pop()
     with open_stream(docword_path) as f:
-        header = [f.readline().strip() for _ in range(3)]
+        head = b""
+        while head.count(b"\n") < 3:
+            piece = f.read(1 << 12)
+            if not piece:
+                break
+            head += piece
+    header = [h.strip().decode("ascii", "replace") for h in head.split(b"\n")[:3]]
+    with open_stream(docword_path) as f:
         try:
             n_docs, n_words, nnz = (int(h) for h in header)
         except ValueError:
@@ -242,7 +249,10 @@ def from_uci(
         reader = pcsv.open_csv(
             f,
             read_options=pcsv.ReadOptions(
-                column_names=["doc", "word", "count"], block_size=16 << 20, use_threads=True
+                column_names=["doc", "word", "count"],
+                skip_rows=3,
+                block_size=16 << 20,
+                use_threads=True,
             ),
             parse_options=pcsv.ParseOptions(delimiter=" "),
             convert_options=pcsv.ConvertOptions(

@@ -19,8 +19,8 @@ Positions in rejects: ``line`` is the 1-based physical line of a TSV/JSON Lines 
 from __future__ import annotations
 
 import bz2
-import csv
 import contextlib
+import csv
 import glob
 import gzip
 import json
