@@ -189,7 +189,10 @@ class OnlineLDA:
         prior = self.doc_topic_prior
         if prior is None or (isinstance(prior, str) and prior == "auto"):
             return np.full(k, 1.0 / k)
-        alpha = np.asarray(prior, dtype=np.float64)
+        try:
+            alpha = np.asarray(prior, dtype=np.float64)
+        except (TypeError, ValueError):
+            alpha = np.full(1, np.nan)  # reported below with the parameter's name
         if alpha.ndim == 0:
             alpha = np.full(k, float(alpha))
         if alpha.shape != (k,) or not np.all(np.isfinite(alpha)) or np.any(alpha <= 0):

@@ -37,8 +37,9 @@ def split_tokens(
     X = check_doc_term_matrix(X, n_features=None, require_integer=True)
     rng = np.random.default_rng(seed)
     observed = rng.binomial(X.data.astype(np.int64), fraction).astype(np.float64)
-    obs = sp.csr_matrix((observed, X.indices, X.indptr), shape=X.shape)
-    held = sp.csr_matrix((X.data - observed, X.indices, X.indptr), shape=X.shape)
+    # copy=True: eliminate_zeros below must not edit X's index arrays in place.
+    obs = sp.csr_matrix((observed, X.indices, X.indptr), shape=X.shape, copy=True)
+    held = sp.csr_matrix((X.data - observed, X.indices, X.indptr), shape=X.shape, copy=True)
     obs.eliminate_zeros()
     held.eliminate_zeros()
     return obs, held

@@ -158,7 +158,45 @@ def read_manifest(path: Path) -> dict[str, Any]:
             f"{manifest_path} has format_version {manifest.get('format_version')!r}; this "
             f"svi-lda reads version {FORMAT_VERSION}. Upgrade svi-lda to load it."
         )
+    _check_fields(manifest, _MANIFEST_FIELDS, manifest_path, "")
     return manifest
+
+
+_STATE_FIELDS = {
+    "n_components": int,
+    "n_features": int,
+    "dtype": str,
+    "scale": float,
+    "eta": float,
+    "step": int,
+    "n_docs_seen": int,
+    "random_seed": int,
+}
+_MANIFEST_FIELDS = {
+    "params": dict,
+    "state": _STATE_FIELDS,
+    "arrays": {"file": str, "sha256": str},
+}
+
+
+def _check_fields(obj: Any, fields: dict[str, Any], where: Path, prefix: str) -> None:
+    """Check that ``obj`` has each field with the right JSON type (nested dicts recurse)."""
+    for name, kind in fields.items():
+        value = obj.get(name) if isinstance(obj, dict) else None
+        label = f"{prefix}{name}"
+        if isinstance(kind, dict):
+            if not isinstance(value, dict):
+                raise ModelFileError(f"{where} is corrupt: section {label!r} is missing.")
+            _check_fields(value, kind, where, label + ".")
+            continue
+        ok = isinstance(value, kind) and not isinstance(value, bool)
+        if kind is float:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok:
+            raise ModelFileError(
+                f"{where} is corrupt: field {label!r} should be {kind.__name__}, "
+                f"found {value!r}."
+            )
 
 
 def _checked_file(path: Path, entry: dict[str, Any], what: str) -> Path:
@@ -182,9 +220,12 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     meta = manifest["state"]
     arrays_file = _checked_file(path, manifest["arrays"], "arrays")
     try:
-        with np.load(arrays_file, allow_pickle=False) as npz:
+        loaded = np.load(arrays_file, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("not an .npz archive of named arrays")
+        with loaded as npz:
             arrays = {name: npz[name] for name in npz.files}
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError) as exc:
         raise ModelFileError(f"{arrays_file} cannot be read as arrays: {exc}") from None
     k, v = int(meta["n_components"]), int(meta["n_features"])
     expected = {

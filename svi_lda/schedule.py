@@ -27,12 +27,13 @@ class RobbinsMonro:
     def __post_init__(self) -> None:
         if not 0.5 < self.kappa <= 1.0:
             raise ValueError(
-                f"The 'learning_decay' (kappa) must be a float in the range (0.5, 1]. "
-                f"Got {self.kappa!r} instead."
+                "The 'learning_decay' parameter of OnlineLDA must be a float in the range "
+                f"(0.5, 1] (kappa, the forgetting rate). Got {self.kappa!r} instead."
             )
         if self.tau0 < 0:
             raise ValueError(
-                f"The 'learning_offset' (tau0) must be a float >= 0. Got {self.tau0!r} instead."
+                "The 'learning_offset' parameter of OnlineLDA must be a float in the range "
+                f"[0, inf) (tau0, the delay). Got {self.tau0!r} instead."
             )
 
     def rho(self, step: int) -> float:
