@@ -157,7 +157,11 @@ def _setup_logging(out: Path) -> None:
     to_screen.setFormatter(logging.Formatter("%(message)s"))
     for name in ("pipelines", "svi_lda"):
         log = logging.getLogger(name)
+        for old in [h for h in log.handlers if getattr(h, "_svi_lda_train", False)]:
+            log.removeHandler(old)
+            old.close()
         log.setLevel(logging.INFO)
+        to_file._svi_lda_train = to_screen._svi_lda_train = True  # type: ignore[attr-defined]
         log.addHandler(to_file)
         log.addHandler(to_screen)
         log.propagate = False

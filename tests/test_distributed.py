@@ -1,0 +1,255 @@
+"""Training on a real Dask LocalCluster (worker processes): exactness, faults, bad input.
+
+The reference for every comparison is in-process ``OnlineLDA.fit`` on the same corpus:
+the distributed engine must reproduce it bitwise (``np.array_equal``, no tolerance).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from svi_lda import OnlineLDA
+from svi_lda.corpus import CorpusError, ParquetCorpus, from_csr
+from svi_lda.synthetic import make_lda_corpus
+
+pytestmark = [pytest.mark.distributed, pytest.mark.timeout(180)]
+
+PARAMS = dict(
+    n_components=4,
+    batch_size=200,  # 4 row groups per step: summation order matters (a+b+c != c+b+a)
+    max_iter=3,
+    doc_topic_prior="auto",  # alpha is learned in distributed mode too
+    random_state=3,
+)
+
+
+def make_corpus(path: Path, *, n_docs: int = 600, n_features: int = 300, seed: int = 1,
+                row_group_size: int = 50, prefix: str = "w") -> ParquetCorpus:
+    syn = make_lda_corpus(n_docs, n_features, 4, doc_length=40, seed=seed)
+    words = [f"{prefix}{i}" for i in range(n_features)]
+    return from_csr(syn.X, words, path, row_group_size=row_group_size)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> ParquetCorpus:
+    return make_corpus(tmp_path_factory.mktemp("dist") / "corpus")
+
+
+@pytest.fixture(scope="module")
+def reference(corpus) -> OnlineLDA:
+    """In-process training over the same minibatches."""
+    return OnlineLDA(**PARAMS).fit(corpus)
+
+
+def assert_same_model(a: OnlineLDA, b: OnlineLDA) -> None:
+    assert a.n_batch_iter_ == b.n_batch_iter_
+    assert a.state_.scale == b.state_.scale
+    np.testing.assert_array_equal(a.state_.word_topic, b.state_.word_topic)
+    np.testing.assert_array_equal(a.state_.topic_sums, b.state_.topic_sums)
+    np.testing.assert_array_equal(a.doc_topic_prior_, b.doc_topic_prior_)
+    assert a.state_.n_docs_seen == b.state_.n_docs_seen
+
+
+def test_two_worker_processes_equal_in_process(dask_client, corpus, reference):
+    from svi_lda.distributed import fit_distributed
+
+    reports = []
+    model = fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, on_step=reports.append)
+    assert_same_model(model, reference)
+    assert model.n_iter_ == 3
+    assert model.bound_history_ == reference.bound_history_
+    # alpha was really learned (not left at 1/K)
+    assert not np.allclose(model.doc_topic_prior_, 1 / 4)
+    # only the columns of each unit travel: never K x V per task
+    k, v = 4, corpus.n_features
+    for r in reports:
+        assert 0 < r.bytes_to_workers < r.n_units * k * v * 8
+    # both workers did E-steps
+    assert len(dask_client.scheduler_info()["workers"]) == 2
+
+
+def test_one_worker_and_threads_equal_in_process(corpus, reference):
+    from distributed import Client, LocalCluster
+
+    from svi_lda.distributed import fit_distributed
+
+    for kwargs in (
+        dict(n_workers=1, threads_per_worker=1, processes=True),
+        dict(n_workers=1, threads_per_worker=2, processes=False),
+    ):
+        with LocalCluster(dashboard_address="127.0.0.1:0", **kwargs) as cluster, Client(
+            cluster
+        ) as c:
+            model = fit_distributed(c, OnlineLDA(**PARAMS), corpus)
+        assert_same_model(model, reference)
+
+
+def test_n_steps_and_epochs(dask_client, corpus):
+    from svi_lda.distributed import fit_distributed
+
+    part = fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, n_steps=4)
+    assert part.n_batch_iter_ == 4
+    ref = OnlineLDA(**{**PARAMS, "max_iter": 1}).fit(corpus)
+    one = fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, n_epochs=1)
+    assert_same_model(one, ref)
+
+
+def test_pipelined_mode_is_reproducible_but_not_synchronous(dask_client, corpus, reference):
+    from distributed import Client, LocalCluster
+
+    from svi_lda.distributed import fit_distributed
+
+    stale = fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, pipelined=True)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as c:
+        again = fit_distributed(c, OnlineLDA(**PARAMS), corpus, pipelined=True)
+    assert_same_model(stale, again)  # fixed staleness of one step: still deterministic
+    assert stale.n_batch_iter_ == reference.n_batch_iter_
+    assert not np.array_equal(stale.state_.word_topic, reference.state_.word_topic)
+    # and it is still a sensible model: same order of minibatch bound as synchronous SVI
+    assert abs(stale.bound_history_[-1] - reference.bound_history_[-1]) < 0.5
+
+
+def test_worker_sigkill_does_not_change_the_result(tmp_path):
+    """SIGKILL one worker process mid-run: the job finishes with the same model."""
+    from distributed import Client, LocalCluster
+
+    from svi_lda.distributed import fit_distributed
+
+    corpus = make_corpus(tmp_path / "big", n_docs=2400, row_group_size=100)
+    params = {**PARAMS, "batch_size": 400, "n_components": 8}
+    reference = OnlineLDA(**params).fit(corpus)
+    killed: dict[str, int] = {}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address="127.0.0.1:0", env={"NUMBA_NUM_THREADS": "1"}) as cluster, \
+            Client(cluster) as client:
+        before = client.run(os.getpid)
+
+        def kill_one() -> None:
+            addr, pid = sorted(before.items())[0]
+            os.kill(pid, signal.SIGKILL)  # a worker process this test started
+            killed[addr] = pid
+
+        def on_step(report) -> None:
+            if report.metrics.step == 3:
+                # a moment later, while step 4's E-steps run on the workers
+                threading.Timer(0.02, kill_one).start()
+
+        model = fit_distributed(client, OnlineLDA(**params), corpus, on_step=on_step)
+        client.wait_for_workers(2, timeout=60)
+        after = set(client.run(os.getpid).values())
+    assert killed, "the worker was not killed"
+    assert next(iter(killed.values())) not in after  # a new process replaced it
+    assert_same_model(model, reference)
+
+
+def test_numba_on_workers_is_warm_and_single_threaded(dask_client, corpus):
+    from svi_lda.distributed import fit_distributed, tasks
+
+    fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, n_steps=1)
+    info = dask_client.run(tasks.worker_threads_info)
+    threads = sum(w["nthreads"] for w in dask_client.scheduler_info()["workers"].values())
+    for worker_info in info.values():
+        assert worker_info["numba_threads_in_use"] == 1 or worker_info["numba_num_threads"] == 1
+        assert threads * 1 <= worker_info["cores"]  # Dask threads x Numba threads <= cores
+
+    def plugin_names(dask_worker):
+        return sorted(dask_worker.plugins)
+
+    for names in dask_client.run(plugin_names).values():
+        assert "svi-lda-numba-warmup" in names
+    # warm: a tiny E-step no longer compiles anything
+    times = dask_client.run(tasks.warm_up)
+    assert max(times.values()) < 0.5
+
+
+def test_local_cluster_is_sized_to_the_machine():
+    from distributed import Client
+
+    from svi_lda.distributed import available_cores, local_cluster
+
+    with local_cluster() as cluster, Client(cluster) as client:
+        workers = client.scheduler_info()["workers"].values()
+        assert sum(w["nthreads"] for w in workers) == available_cores()
+        env = client.run(lambda: os.environ.get("NUMBA_NUM_THREADS"))
+        assert set(env.values()) == {"1"}
+
+
+# -- bad input ---------------------------------------------------------------------------
+
+
+def test_missing_row_group_file_names_it(dask_client, tmp_path):
+    from svi_lda.distributed import fit_distributed
+
+    corpus = make_corpus(tmp_path / "c")
+    victim = corpus.path / corpus.units[-1].file
+    victim.unlink()
+    with pytest.raises(CorpusError, match=victim.name):
+        fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus)
+    with pytest.raises(CorpusError, match=victim.name):  # and when opening by path
+        fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus.path)
+
+
+def test_corrupt_row_group_names_file(dask_client, tmp_path):
+    from svi_lda.distributed import fit_distributed
+
+    corpus = make_corpus(tmp_path / "c", row_group_size=300)
+    victim = corpus.path / corpus.units[0].file
+    data = bytearray(victim.read_bytes())
+    data[4:-8] = bytes(len(data) - 12)  # keep the PAR1 magic, destroy the rest
+    victim.write_bytes(bytes(data))
+    with pytest.raises(CorpusError, match=victim.name):
+        fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus)
+
+
+def test_resume_on_other_vocabulary_is_refused(dask_client, tmp_path, corpus):
+    from svi_lda.distributed import CheckpointError, fit_distributed
+
+    ckpt = tmp_path / "ckpt"
+    fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, n_steps=2,
+                    checkpoint_dir=ckpt, checkpoint_every=1)
+    other = make_corpus(tmp_path / "other", prefix="x")
+    with pytest.raises(CheckpointError, match="vocabulary") as err:
+        fit_distributed(dask_client, OnlineLDA(**PARAMS), other, checkpoint_dir=ckpt,
+                        resume=True)
+    assert str(ckpt) in str(err.value) and str(other.path) in str(err.value)
+    with pytest.raises(CheckpointError, match="n_components"):
+        fit_distributed(dask_client, OnlineLDA(**{**PARAMS, "n_components": 5}), corpus,
+                        checkpoint_dir=ckpt, resume=True)
+
+
+def test_unreachable_scheduler_names_address():
+    from svi_lda.distributed import SchedulerUnreachableError, connect
+
+    started = time.perf_counter()
+    with pytest.raises(SchedulerUnreachableError, match="tcp://127.0.0.1:9"):
+        connect("tcp://127.0.0.1:9", timeout=1.0)
+    assert time.perf_counter() - started < 30
+
+
+def test_resume_in_process_is_bitwise(dask_client, corpus, reference, tmp_path):
+    """Stop after 5 steps with checkpoints every 2, resume: same model as no stop.
+
+    3 minibatches per epoch, so step 5 ends in the middle of the second epoch.
+    """
+    from svi_lda.distributed import fit_distributed
+    from svi_lda.persistence import load_model
+
+    ckpt = tmp_path / "ckpt"
+    fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, n_steps=5,
+                    checkpoint_dir=ckpt, checkpoint_every=2)
+    saved = load_model(ckpt)
+    assert saved.n_batch_iter_ == 5  # the final checkpoint at the stop
+    extra = saved.load_extra_
+    assert extra["epoch"] == 1 and extra["position"] == 2
+    assert len(extra["consumed_units"]) == 8  # 2 minibatches of 4 row groups
+    resumed = fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, checkpoint_dir=ckpt,
+                              resume=True)
+    assert_same_model(resumed, reference)
