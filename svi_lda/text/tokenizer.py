@@ -37,10 +37,15 @@ def _word_run_min(pattern: str) -> int | None:
     return 2 if r"\w\w+" in pattern else 1
 
 
-@functools.lru_cache(maxsize=1)
-def _word_table() -> np.ndarray:
-    """``table[code point]`` is True where Python's ``re`` matches ``\\w``."""
-    table = np.fromiter((chr(c).isalnum() for c in range(0x110000)), dtype=np.bool_, count=0x110000)
+@functools.lru_cache(maxsize=2)
+def _word_table(ascii_only: bool = False) -> np.ndarray:
+    """``table[code point]`` is True where Python's ``re`` matches ``\\w``.
+
+    The full table takes ~0.4 s to build once per process; ASCII-only text (checked per
+    block) gets by with the first 128 entries.
+    """
+    n = 0x80 if ascii_only else 0x110000
+    table = np.fromiter((chr(c).isalnum() for c in range(n)), dtype=np.bool_, count=n)
     table[ord("_")] = True
     return table
 
@@ -216,7 +221,13 @@ class Tokenizer:
             data, offsets = _string_buffers(texts)
             hi = self.max_length if self.max_length is not None else np.iinfo(np.int64).max
             tokens = Tokens(
-                *_kernels.word_runs(data, offsets, _word_table(), max(run_min, self.min_length), hi)
+                *_kernels.word_runs(
+                    data,
+                    offsets,
+                    _word_table(ascii_only=not data.size or int(data.max()) < 0x80),
+                    max(run_min, self.min_length),
+                    hi,
+                )
             )
         if drop_stop_words and self.stop_word_set and tokens.n_tokens:
             tokens = self._drop(tokens, pc.is_in(tokens.as_arrow(), self._stop_array()))
