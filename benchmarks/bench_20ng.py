@@ -57,8 +57,8 @@ SCRIPT = Path(__file__).resolve()
 # None for alpha/eta means 1/K.
 SVI_SETTINGS = {
     "default": dict(kappa=0.7, tau0=10.0, batch=2048, alpha=None, eta=None),
-    "k.5-t64-b512": dict(kappa=0.5, tau0=64.0, batch=512, alpha=None, eta=None),
-    "k.5-t64-b512-eta.01": dict(kappa=0.5, tau0=64.0, batch=512, alpha=None, eta=0.01),
+    "k.51-t64-b512": dict(kappa=0.51, tau0=64.0, batch=512, alpha=None, eta=None),
+    "k.51-t64-b512-eta.01": dict(kappa=0.51, tau0=64.0, batch=512, alpha=None, eta=0.01),
     "k.7-t10-b1024-a.1-eta.01": dict(kappa=0.7, tau0=10.0, batch=1024, alpha=0.1, eta=0.01),
 }
 
@@ -285,8 +285,8 @@ WORKERS = {
 def one_pass_table(k: int, quick: bool, flops: tuple[float, float], libs: list[str]) -> dict:
     runs = {
         "svi-lda OnlineLDA (n_jobs=2)": ("svi", {}),
-        "svi-lda, gensim's schedule (kappa=.5, tau0=1, batch 2000)": (
-            "svi", {"kappa": 0.5, "tau0": 1.0, "batch": 2000}),
+        "svi-lda, gensim-like schedule (kappa=.51, tau0=1, batch 2000)": (
+            "svi", {"kappa": 0.51, "tau0": 1.0, "batch": 2000}),
         "gensim LdaModel": ("gensim", {}),
         "gensim LdaMulticore (workers=1)": ("gensim", {"multicore": True, "workers": 1}),
         "scikit-learn online (n_jobs=2)": ("sklearn", {}),
