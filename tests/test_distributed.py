@@ -123,7 +123,7 @@ def test_worker_sigkill_does_not_change_the_result(tmp_path):
 
     from svi_lda.distributed import fit_distributed
 
-    corpus = make_corpus(tmp_path / "big", n_docs=2400, row_group_size=100)
+    corpus = make_corpus(tmp_path / "big", n_docs=1600, row_group_size=100)
     params = {**PARAMS, "batch_size": 400, "n_components": 8}
     reference = OnlineLDA(**params).fit(corpus)
     killed: dict[str, int] = {}

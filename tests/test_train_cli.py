@@ -1,0 +1,115 @@
+"""``svi-lda train`` end to end: a real cluster, a real SIGKILL of the coordinator."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from svi_lda import OnlineLDA
+from svi_lda.corpus import from_csr
+from svi_lda.persistence import load_model
+from svi_lda.synthetic import make_lda_corpus
+
+pytestmark = [pytest.mark.distributed, pytest.mark.timeout(180)]
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory) -> Path:
+    syn = make_lda_corpus(1200, 400, 5, doc_length=60, seed=7)
+    path = tmp_path_factory.mktemp("cli") / "corpus"
+    from_csr(syn.X, [f"w{i}" for i in range(400)], path, row_group_size=50)
+    return path
+
+
+def train_args(corpus_dir: Path, out: Path, *extra: str) -> list[str]:
+    return [str(corpus_dir), "--topics", "5", "--out", str(out), "--batch-size", "150",
+            "--seed", "11", "--alpha", "auto", "--log-every", "1", *extra]
+
+
+def reference(corpus_dir: Path, epochs: int) -> OnlineLDA:
+    return OnlineLDA(n_components=5, batch_size=150, random_state=11, doc_topic_prior="auto",
+                     max_iter=epochs).fit(corpus_dir)
+
+
+def test_train_on_a_scheduler_matches_in_process(dask_client, corpus_dir, tmp_path, capsys):
+    from pipelines.train import main
+
+    out = tmp_path / "model"
+    address = dask_client.scheduler.address
+    assert main(train_args(corpus_dir, out, "--scheduler", address, "--epochs", "2")) == 0
+    model = load_model(out)
+    np.testing.assert_array_equal(model.components_, reference(corpus_dir, 2).components_)
+    printed = capsys.readouterr()
+    assert "topic   4:" in printed.out  # the topics with their top words
+    assert "docs/s" in printed.err and "ELBO/token" in printed.err and "rho" in printed.err
+    assert "dashboard:" in printed.err
+    assert "step" in (out / "train.log").read_text()
+    # a second run into the same folder must not silently discard the checkpoint
+    assert main(train_args(corpus_dir, out, "--scheduler", address, "--steps", "2")) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_coordinator_sigkill_then_resume_gives_the_uninterrupted_model(
+    dask_client, corpus_dir, tmp_path
+):
+    """Run the job as a subprocess, SIGKILL it after a checkpoint, resume, compare bitwise."""
+    from pipelines.train import main
+
+    out = tmp_path / "model"
+    epochs = 6  # 8 minibatches per epoch: 48 steps
+    args = train_args(corpus_dir, out, "--scheduler", dask_client.scheduler.address,
+                      "--epochs", str(epochs), "--checkpoint-every", "3")
+    manifest = out / "checkpoint" / "model.json"
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.train", *args], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if manifest.is_file() and json.loads(manifest.read_text())["state"]["step"] >= 6:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the job ended before it could be killed: " + (
+            proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+        )
+        os.kill(proc.pid, signal.SIGKILL)  # the coordinator this test started
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if proc.stderr:
+            proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    checkpoint = load_model(out / "checkpoint")  # complete and consistent after the kill
+    killed_at = checkpoint.n_batch_iter_
+    assert 6 <= killed_at < 8 * epochs
+    assert checkpoint.load_extra_["position"] == killed_at % 8
+    assert not (out / "model.json").exists()  # the final model was never written
+
+    assert main(args + ["--resume"]) == 0
+    resumed = load_model(out)
+    ref = reference(corpus_dir, epochs)
+    assert resumed.n_batch_iter_ == ref.n_batch_iter_ == 8 * epochs
+    np.testing.assert_array_equal(resumed.state_.word_topic, ref.state_.word_topic)
+    np.testing.assert_array_equal(resumed.doc_topic_prior_, ref.doc_topic_prior_)
+    assert resumed.state_.scale == ref.state_.scale
+
+
+def test_bad_input_gives_clear_errors(dask_client, corpus_dir, tmp_path, capsys):
+    from pipelines.train import main
+
+    assert main([str(tmp_path / "nope"), "--topics", "3", "--out", str(tmp_path / "m")]) == 2
+    assert "nope" in capsys.readouterr().err
+    code = main(train_args(corpus_dir, tmp_path / "m", "--scheduler", "tcp://127.0.0.1:9",
+                           "--timeout", "1"))
+    assert code == 2
+    assert "cannot reach a Dask scheduler at 'tcp://127.0.0.1:9'" in capsys.readouterr().err
