@@ -86,6 +86,9 @@ class StepReport:
         and returned by them (word ids, sufficient statistics).
     wall_seconds : float
         Time since the previous step ended (includes coordinator work).
+    coordinator_seconds : float
+        Coordinator compute of the step: exp(E[log beta]) rows, merge and update (the
+        serial part while workers wait, in exact mode).
     checkpointed : bool
         Whether a checkpoint was written after this step.
     """
@@ -97,6 +100,7 @@ class StepReport:
     bytes_to_workers: int
     bytes_from_workers: int
     wall_seconds: float
+    coordinator_seconds: float
     checkpointed: bool
 
 
@@ -114,6 +118,7 @@ class _Step:
     bytes_out: int = 0
     bytes_in: int = 0
     started: float = 0.0
+    coordinator_seconds: float = 0.0
 
     def release(self) -> None:
         for f in (*self.esteps, *self.ids, *self.loads):
@@ -379,6 +384,7 @@ class _Run:
         step.started = time.perf_counter()
         wire_ids = self._gather(step.ids, step)
         step.bytes_in += sum(i.nbytes for i in wire_ids)
+        t0 = time.perf_counter()
         ids = [np.asarray(i, dtype=np.int64) for i in wire_ids]
         state = self.model.state_
         union = np.unique(np.concatenate(ids)) if ids else np.zeros(0, np.int64)
@@ -400,6 +406,7 @@ class _Run:
                     key=f"svi-lda-estep-{self.token}-{step.epoch}-{unit.key}",
                 )
             )
+        step.coordinator_seconds += time.perf_counter() - t0
 
     def _gather(self, futures: list[Any], step: _Step) -> list[Any]:
         try:
@@ -431,6 +438,7 @@ class _Run:
                 current.bytes_in += sum(p.sstats.nbytes for p in parts)
                 if self.pipelined and upcoming is not None:
                     self.submit_esteps(upcoming)  # from the parameters before this update
+                t0 = time.perf_counter()
                 stats = merge_unit_stats(parts)
                 del parts
                 metrics = apply_step(
@@ -441,6 +449,7 @@ class _Run:
                     learn_alpha=self.model._learn_alpha,
                     seconds=time.perf_counter() - current.started,
                 )
+                current.coordinator_seconds += time.perf_counter() - t0
                 current.release()
                 self._advance(current)
                 saved = self._maybe_checkpoint()
@@ -520,6 +529,7 @@ class _Run:
                     bytes_to_workers=step.bytes_out,
                     bytes_from_workers=step.bytes_in,
                     wall_seconds=wall,
+                    coordinator_seconds=step.coordinator_seconds,
                     checkpointed=saved,
                 )
             )
