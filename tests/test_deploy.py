@@ -1,0 +1,164 @@
+"""Deployment files: the scheduler is never open, and the TLS setup really works.
+
+The end-to-end test starts a real ``dask scheduler`` and ``dask worker`` pair over mutual
+TLS on 127.0.0.1 with certificates from ``deploy/tls/make-certs.sh`` (the settings in
+``deploy/tls/dask-tls.env``), trains through it with ``svi-lda train`` and checks that a
+client without the certificates is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from svi_lda import load
+from svi_lda.corpus import from_csr
+from svi_lda.synthetic import make_lda_corpus
+
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines())
+    return {k: v for k, v in (p for p in pairs if len(p) == 2) if not k.startswith("#")}
+
+
+def test_tls_settings_require_encryption_for_every_role() -> None:
+    env = _env_file(DEPLOY / "tls" / "dask-tls.env")
+    assert env["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"] == "True"
+    for role in ("SCHEDULER", "WORKER", "CLIENT"):
+        assert env[f"DASK_DISTRIBUTED__COMM__TLS__{role}__CERT"].endswith(".pem")
+        assert env[f"DASK_DISTRIBUTED__COMM__TLS__{role}__KEY"].endswith(".pem")
+
+
+def test_compose_keeps_dask_on_an_internal_network() -> None:
+    spec = yaml.safe_load((DEPLOY / "compose" / "docker-compose.yml").read_text())
+    assert spec["networks"]["dask"]["internal"] is True
+    for name, service in spec["services"].items():
+        assert "dask" in service["networks"], name
+        assert service["env_file"] == "../tls/dask-tls.env", name
+        for port in service.get("ports", []):
+            # Anything published is bound to the host's loopback interface only.
+            assert str(port).startswith("127.0.0.1:"), (name, port)
+            assert not str(port).endswith(":8786"), "the scheduler port is never published"
+        command = " ".join(service["command"])
+        if "scheduler" in command.split()[:2]:
+            assert "--protocol tls" in command
+        if "tcp://" in command:
+            pytest.fail(f"{name} talks plain tcp: {command}")
+
+
+def test_kubernetes_scheduler_is_cluster_internal_and_fenced() -> None:
+    docs = list(yaml.safe_load_all((DEPLOY / "k8s" / "daskjob.yaml").read_text()))
+    kinds = {d["kind"]: d for d in docs}
+    job = kinds["DaskJob"]
+    service = job["spec"]["cluster"]["spec"]["scheduler"]["service"]
+    assert service["type"] == "ClusterIP"
+    assert kinds["ConfigMap"]["data"]["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"] == "True"
+    policy = kinds["NetworkPolicy"]["spec"]
+    assert policy["policyTypes"] == ["Ingress"]
+    cluster = job["metadata"]["name"]
+    assert policy["podSelector"]["matchLabels"]["dask.org/cluster-name"] == cluster
+    assert policy["ingress"][0]["from"][0]["podSelector"]["matchLabels"] == {
+        "dask.org/cluster-name": cluster
+    }
+
+
+def _tls_probe(host: str, port: int, certs: Path, *, with_cert: bool) -> str:
+    """Open a raw TLS connection and say whether the server let the session start."""
+    context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    if with_cert:
+        context.load_cert_chain(str(certs / "dask.pem"), str(certs / "dask-key.pem"))
+    with socket.create_connection((host, port), timeout=10) as raw:
+        try:
+            with context.wrap_socket(raw, server_hostname=host) as conn:
+                conn.settimeout(5)
+                # TLS 1.3 reports a refused client certificate on the first read.
+                return "accepted" if conn.recv(1) else "refused"
+        except (ssl.SSLError, ConnectionError):
+            return "refused"
+
+
+def _wait_for_file(path: Path, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before writing {path}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} not written within {timeout} s")
+        time.sleep(0.2)
+
+
+@pytest.mark.distributed
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_train_through_a_tls_scheduler_worker_pair_on_loopback(tmp_path: Path) -> None:
+    certs = tmp_path / "tls"
+    subprocess.run(
+        ["bash", str(DEPLOY / "tls" / "make-certs.sh"), str(certs)], check=True, timeout=60
+    )
+    tls_env = {
+        k: v.replace("/etc/dask/tls", str(certs))
+        for k, v in _env_file(DEPLOY / "tls" / "dask-tls.env").items()
+    }
+    env = {**os.environ, **tls_env, "NUMBA_NUM_THREADS": "1"}
+    bin_dir = Path(sys.executable).parent
+    sched_file = tmp_path / "scheduler.json"
+    synthetic = make_lda_corpus(300, 200, 4, doc_length=40, seed=3)
+    from_csr(synthetic.X, [f"w{i}" for i in range(200)], tmp_path / "corpus", row_group_size=50)
+
+    procs = []
+    try:
+        scheduler = subprocess.Popen(
+            [str(bin_dir / "dask"), "scheduler", "--protocol", "tls", "--host", "127.0.0.1",
+             "--port", "0", "--dashboard-address", "127.0.0.1:0",
+             "--scheduler-file", str(sched_file)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        procs.append(scheduler)
+        _wait_for_file(sched_file, scheduler)
+        address = json.loads(sched_file.read_text())["address"]
+        assert address.startswith("tls://127.0.0.1:")
+        worker = subprocess.Popen(
+            [str(bin_dir / "dask"), "worker", address, "--nworkers", "1", "--nthreads", "1",
+             "--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        procs.append(worker)
+
+        train = subprocess.run(
+            [str(bin_dir / "svi-lda"), "train", str(tmp_path / "corpus"), "--topics", "4",
+             "--epochs", "2", "--batch-size", "100", "--out", str(tmp_path / "model"),
+             "--scheduler", str(sched_file), "--timeout", "60"],
+            env=env, capture_output=True, text=True, timeout=240,
+        )
+        assert train.returncode == 0, train.stdout + train.stderr
+        model = load(tmp_path / "model")
+        assert model.n_batch_iter_ == 6  # 300 docs / 100 per step x 2 epochs
+        theta = model.transform(synthetic.X[:5])
+        np.testing.assert_allclose(theta.sum(axis=1), 1.0)
+
+        # The scheduler itself refuses a peer that trusts the CA but has no certificate,
+        # and accepts one that has it.
+        host, port = address.removeprefix("tls://").rsplit(":", 1)
+        assert _tls_probe(host, int(port), certs, with_cert=False) == "refused"
+        assert _tls_probe(host, int(port), certs, with_cert=True) == "accepted"
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in reversed(procs):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
