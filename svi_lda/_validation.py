@@ -70,7 +70,9 @@ def check_doc_term_matrix(
     if not X.has_canonical_format:
         X = X.copy()
         X.sum_duplicates()
-    X.eliminate_zeros()
+    if np.any(X.data == 0):
+        X = X.copy()  # never prune the caller's matrix in place
+        X.eliminate_zeros()
     return X
 
 
