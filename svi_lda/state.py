@@ -133,7 +133,7 @@ class GlobalState:
         )
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS)
+@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
 def _exp_elog_beta_rows(
     word_topic, word_ids, scale, eta, psi_totals, rows, log_shift, row_start, row_stop
 ):

@@ -32,11 +32,11 @@ import numpy as np
 from numba import njit
 
 from svi_lda._config import FASTMATH_FLAGS, PHINORM_EPS
-from svi_lda.numerics.special import digamma, exp_dirichlet_expectation
+from svi_lda.numerics.special import digamma, exp_digamma, exp_dirichlet_expectation
 from svi_lda.parallel import parallel_ranges, split_by_weight
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS)
+@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
 def estep_documents(
     indptr,
     word_index,
@@ -104,6 +104,8 @@ def estep_documents(
     for d in range(doc_start, doc_stop):
         longest = max(longest, indptr[d + 1] - indptr[d])
     block = np.empty((longest, n_topics), dtype=np.float64)
+    doc_rows = np.empty((longest, n_topics), dtype=exp_elog_beta.dtype)
+    local = np.arange(longest)
     base = np.empty(longest, dtype=np.float64)
     alpha_sum = 0.0
     lgamma_alpha = 0.0
@@ -124,12 +126,24 @@ def estep_documents(
             doc_bound[d] = 0.0
             n_iter[d] = 0
             continue
-        exp_dirichlet_expectation(g, et)
+        # exp(E[log theta]) up to the factor exp(-digamma(sum gamma)), which cancels in the
+        # update (phinorm and the accumulator scale inversely): no digamma of the sum, and
+        # exp_digamma vectorises. Normalised once at the end.
+        _exp_digamma_rows(g, et)
+        # The document's rows, contiguous: every pass below streams through them in order.
+        n_words = hi - lo
+        for i in range(n_words):
+            src = exp_elog_beta[word_index[lo + i]]
+            dst = doc_rows[i]
+            for k in range(n_topics):
+                dst[k] = src[k]
+        doc_counts = counts[lo:hi]
+        doc_ratio = ratio[lo:hi]
         converged = False
         it = 0
         while True:
             # One fused pass: phinorm for each word, then accumulate its contribution.
-            _full_pass(counts, word_index, exp_elog_beta, et, lo, hi, acc, ratio)
+            _full_pass(doc_counts, local, doc_rows, et, 0, n_words, acc, doc_ratio)
             # ratio now matches et; stop here so the sufficient statistics use the final gamma.
             if converged or it >= max_iter:
                 break
@@ -138,7 +152,7 @@ def estep_documents(
                 new = alpha[k] + et[k] * acc[k]
                 change += abs(new - g[k])
                 g[k] = new
-            exp_dirichlet_expectation(g, et)
+            _exp_digamma_rows(g, et)
             it += 1
             converged = change / n_topics < tol
             if converged or active_threshold <= 0.0 or it >= max_iter:
@@ -154,12 +168,21 @@ def estep_documents(
             if 2 * n_active > n_topics:
                 continue  # too many active topics for the subset loop to pay
             it = _active_iterations(
-                counts, word_index, exp_elog_beta, alpha, g, et, lo, hi, active, n_active,
+                doc_counts, local, doc_rows, alpha, g, et, 0, n_words, active, n_active,
                 inactive_mask, et_active, block, base, acc, it, max_iter, tol,
             )
-            exp_dirichlet_expectation(g, et)
+            _exp_digamma_rows(g, et)
+        # Normalise: exp(E[log theta]) = exp(digamma(g)) / exp(digamma(sum g)).
+        g_sum = 0.0
+        for k in range(n_topics):
+            g_sum += g[k]
+        norm = exp_digamma(g_sum)
+        inv_norm = 1.0 / norm
+        for k in range(n_topics):
+            et[k] *= inv_norm
         ll = 0.0
         for j in range(lo, hi):
+            ratio[j] *= norm
             c = counts[j]
             if c > 0.0:
                 # phinorm = c / ratio, shifted back to the unscaled exp(E[log beta]).
@@ -168,24 +191,19 @@ def estep_documents(
         n_iter[d] = it
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS)
+@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
 def _active_iterations(
     counts, word_index, exp_elog_beta, alpha, g, et, lo, hi, active, n_active,
     inactive_mask, et_active, block, base, acc, it, max_iter, tol,
 ):
     """Update only the active topics' gamma until they settle; return the update count.
 
-    The inactive topics' gamma stays fixed; their share of each word's phinorm is
-    computed once (``base``) and rescaled as digamma(sum gamma) moves, so phinorm stays
-    exact. Each update is coordinate ascent on the active coordinates.
+    The inactive topics' gamma stays fixed, and so does their (unnormalised)
+    exp(digamma(gamma)), so their share of each word's phinorm is computed once
+    (``base``) and phinorm stays exact. Each update is coordinate ascent on the active
+    coordinates.
     """
     n_topics = g.shape[0]
-    g_sum = 0.0
-    frozen_sum = 0.0
-    for k in range(n_topics):
-        g_sum += g[k]
-        frozen_sum += inactive_mask[k] * g[k]
-    psi_base = digamma(g_sum)
     for j in range(lo, hi):
         row = exp_elog_beta[word_index[j]]
         b = 0.0
@@ -197,29 +215,22 @@ def _active_iterations(
             packed[a] = row[active[a]]
     for a in range(n_active):
         et_active[a] = et[active[a]]
-    base_factor = 1.0
     while it < max_iter:
-        _active_pass(counts, block, base, base_factor, et_active, n_active, lo, hi, acc)
+        _active_pass(counts, block, base, et_active, n_active, lo, hi, acc)
         change = 0.0
-        active_sum = 0.0
         for a in range(n_active):
             k = active[a]
             new = alpha[k] + et_active[a] * acc[a]
             change += abs(new - g[k])
             g[k] = new
-            active_sum += new
-        psi_sum = digamma(frozen_sum + active_sum)
-        for a in range(n_active):
-            et_active[a] = math.exp(digamma(g[active[a]]) - psi_sum)
-        # Frozen topics' exp(E[log theta]) all move by the same factor.
-        base_factor = math.exp(psi_base - psi_sum)
+            et_active[a] = exp_digamma(new)
         it += 1
         if change / n_topics < tol:
             break
     return it
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS)
+@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
 def _full_pass(counts, word_index, exp_elog_beta, et, lo, hi, acc, ratio):
     """acc = sum_w (n_w / phinorm_w) * eb_w over all topics; ratio_w = n_w / phinorm_w.
 
@@ -268,8 +279,8 @@ def _full_pass(counts, word_index, exp_elog_beta, et, lo, hi, acc, ratio):
         j += 1
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS)
-def _active_pass(counts, block, base, base_factor, et_active, n_active, lo, hi, acc):
+@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
+def _active_pass(counts, block, base, et_active, n_active, lo, hi, acc):
     """The fused pass on the active topics' packed columns; frozen topics add ``base``."""
     for a in range(n_active):
         acc[a] = 0.0
@@ -280,10 +291,10 @@ def _active_pass(counts, block, base, base_factor, et_active, n_active, lo, hi, 
         b1 = block[i + 1]
         b2 = block[i + 2]
         b3 = block[i + 3]
-        p0 = base_factor * base[i]
-        p1 = base_factor * base[i + 1]
-        p2 = base_factor * base[i + 2]
-        p3 = base_factor * base[i + 3]
+        p0 = base[i]
+        p1 = base[i + 1]
+        p2 = base[i + 2]
+        p3 = base[i + 3]
         for a in range(n_active):
             e = et_active[a]
             p0 += e * b0[a]
@@ -299,7 +310,7 @@ def _active_pass(counts, block, base, base_factor, et_active, n_active, lo, hi, 
         i += 4
     while i < n:
         packed = block[i]
-        p = base_factor * base[i]
+        p = base[i]
         for a in range(n_active):
             p += et_active[a] * packed[a]
         q = counts[lo + i] / (p + PHINORM_EPS)
@@ -308,7 +319,14 @@ def _active_pass(counts, block, base, base_factor, et_active, n_active, lo, hi, 
         i += 1
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS)
+@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
+def _exp_digamma_rows(g, out):
+    """Equivalent to: ``out[:] = np.exp(digamma(g))`` (vectorised)."""
+    for k in range(g.shape[0]):
+        out[k] = exp_digamma(g[k])
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
 def _theta_terms(g, alpha, alpha_sum, lgamma_alpha, elog_out):
     """Write E[log theta] into ``elog_out``; return E[log p(theta|alpha) - log q(theta|g)]."""
     g_sum = 0.0
@@ -323,7 +341,7 @@ def _theta_terms(g, alpha, alpha_sum, lgamma_alpha, elog_out):
     return total
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS)
+@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
 def accumulate_sstats(
     indptr, word_index, ratio, exp_elog_theta, exp_elog_beta, word_start, word_stop, sstats
 ):
