@@ -10,9 +10,14 @@ bound, so the numbers below stay honest if the implementation changes.
 # |fast digamma - scipy| <= DIGAMMA_REL * max(1, |psi(x)|): measured 1.5e-15, 2.7x headroom.
 DIGAMMA_REL = 4e-15
 
-# Kernel vs numpy reference, float64: a ~1e-15 digamma error amplified by <= 100 CAVI
-# iterations and by summation order stays below 1e-12; 1e-10 is style.md's float64 bar.
-ESTEP_RTOL_F64 = 1e-10
+# exp(digamma(x)) as the E-step loop computes it (branch-free, vectorised: no log, exp by
+# squaring) against np.exp(scipy.special.digamma(x)) for x in [2e-3, 1e6]: measured 6.3e-13.
+EXP_DIGAMMA_REL = 1e-12
+
+# Kernel vs numpy reference, float64: the loop's exp(digamma) error (above) amplified by
+# <= 100 CAVI iterations and a few SVI steps; measured 1.9e-10 after three SVI steps, so
+# 1e-9 (style.md asks 1e-10 when only summation order differs; here the math library does).
+ESTEP_RTOL_F64 = 1e-9
 
 # Kernel on float32 exp(E[log beta]) vs the float64 reference: inputs carry 6e-8 relative
 # rounding, amplified by the fixed-point iterations; style.md's float32 bar.

@@ -7,7 +7,7 @@ import pytest
 from scipy.special import digamma as sp_digamma
 
 from svi_lda.numerics.special import digamma, exp_dirichlet_expectation
-from tests._tolerances import DIGAMMA_REL
+from tests._tolerances import DIGAMMA_REL, EXP_DIGAMMA_REL
 
 # Log-spaced over the whole range the kernels meet, plus a dense linear grid where the
 # recurrence (x < 8) and the asymptotic series (x >= 8) meet, and psi's root.
@@ -50,3 +50,23 @@ def test_exp_dirichlet_expectation_matches_scipy(gamma):
     # exp turns an absolute error e in the exponent into a relative error ~e.
     bound = DIGAMMA_REL * max(1.0, np.abs(sp_digamma(gamma)).max(), sp_digamma(gamma.sum()))
     np.testing.assert_allclose(out, expected, rtol=4 * bound + 1e-15, atol=0)
+
+
+def test_exp_digamma_matches_scipy_within_recorded_bound() -> None:
+    from svi_lda.numerics.special import exp_digamma
+
+    xs = np.concatenate([np.logspace(np.log10(2e-3), 6, 4001), np.linspace(2e-3, 30, 4001)])
+    expected = np.exp(sp_digamma(xs))
+    got = np.array([exp_digamma(x) for x in xs])
+    assert np.max(np.abs(got - expected) / expected) < EXP_DIGAMMA_REL
+
+
+def test_exp_neg_matches_numpy_and_clamps_without_denormals() -> None:
+    from svi_lda.numerics.special import exp_neg
+
+    ts = np.linspace(0.0, 699.0, 20001)
+    got = np.array([exp_neg(t) for t in ts])
+    np.testing.assert_allclose(got, np.exp(-ts), rtol=EXP_DIGAMMA_REL)
+    assert exp_neg(0.0) == 1.0
+    # Far arguments are clamped at exp(-700) (~1e-304), a normal number, not 0 or a denormal.
+    assert exp_neg(1e6) == exp_neg(700.0) > np.finfo(np.float64).tiny
