@@ -117,18 +117,23 @@ def estep_unit(
     *,
     n_threads: int = 1,
     gamma: np.ndarray | None = None,
+    restart: bool = False,
 ) -> tuple[UnitStats, np.ndarray]:
     """Run the E-step on one unit; return its statistics and its gamma (n_docs, K).
 
     ``exp_elog_beta``/``log_shift`` are the rows for ``word_ids`` (from
     :meth:`GlobalState.exp_elog_beta_rows`). ``gamma`` overrides the seeded start (warm
-    starts in batch mode); it is updated in place.
+    starts in batch mode); it is updated in place. With ``restart``, each document is also
+    run from the seeded start and keeps the better of the two results (higher bound).
     """
     start = int(batch.indptr[0])
     indptr = np.asarray(batch.indptr, dtype=np.int64) - start
     counts = np.asarray(batch.counts[start : start + int(indptr[-1])], dtype=np.float64)
+    seeded = None
     if gamma is None:
         gamma = initial_gamma(batch.doc_ids, len(alpha), settings.seed)
+    elif restart:
+        seeded = initial_gamma(batch.doc_ids, len(alpha), settings.seed)
     out = run_estep(
         indptr,
         word_index,
@@ -141,6 +146,7 @@ def estep_unit(
         tol=settings.mean_change_tol,
         active_threshold=settings.active_threshold,
         n_threads=n_threads,
+        gamma_restart=seeded,
     )
     stats = UnitStats(
         word_ids=word_ids,

@@ -385,6 +385,7 @@ def run_estep(
     tol: float,
     active_threshold: float = 0.0,
     n_threads: int = 1,
+    gamma_restart: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Run the E-step over a CSR minibatch, optionally on several threads.
 
@@ -392,7 +393,9 @@ def run_estep(
     and ``elog_theta`` (n_docs, K), ``sstats`` (n_batch_words, K), ``doc_bound`` (n_docs,)
     and ``n_iter`` (n_docs,). Results are bitwise identical for any ``n_threads``.
     ``active_threshold`` > 0 iterates on each document's active topics between full
-    updates (see :func:`estep_documents`).
+    updates (see :func:`estep_documents`). With ``gamma_restart`` (n_docs, K), each
+    document is also run from that start and keeps whichever result has the higher
+    bound, so the bound is never below what ``gamma`` alone reaches.
     """
     n_docs, n_topics = gamma.shape
     n_words = exp_elog_beta.shape[0]
@@ -406,11 +409,30 @@ def run_estep(
     outs = (exp_elog_theta, elog_theta, ratio, doc_bound, n_iter)
     # Several chunks per thread: documents converge at different speeds.
     doc_bounds = split_by_weight(indptr + np.arange(n_docs + 1), 4 * max(1, n_threads))
-    parallel_ranges(
-        lambda lo, hi: estep_documents(*args, *outs, lo, hi, max_iter, tol, active_threshold),
-        doc_bounds,
-        n_threads,
-    )
+
+    def documents(args, outs):
+        parallel_ranges(
+            lambda lo, hi: estep_documents(*args, *outs, lo, hi, max_iter, tol, active_threshold),
+            doc_bounds,
+            n_threads,
+        )
+
+    documents(args, outs)
+    if gamma_restart is not None:
+        gamma_b = np.array(gamma_restart, dtype=np.float64, copy=True)
+        outs_b = tuple(np.empty_like(a) for a in outs)
+        documents((*args[:-1], gamma_b), outs_b)
+        better = outs_b[3] > doc_bound
+        gamma[better] = gamma_b[better]
+        for mine, theirs in zip(outs, outs_b, strict=True):
+            if mine is ratio:
+                mine[np.repeat(better, np.diff(indptr))] = theirs[
+                    np.repeat(better, np.diff(indptr))
+                ]
+            elif mine is n_iter:
+                mine += theirs
+            else:
+                mine[better] = theirs[better]
     word_bounds = np.linspace(0, n_words, max(1, n_threads) + 1).astype(np.int64)
     parallel_ranges(
         lambda lo, hi: accumulate_sstats(
