@@ -21,6 +21,16 @@ __all__ = [
     "OnlineLDA",
     "RobbinsMonro",
     "StepMetrics",
+    "fit_distributed",
     "load",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # Lazy, so that ``import svi_lda`` does not import dask/distributed.
+    if name == "fit_distributed":
+        from svi_lda.distributed import fit_distributed
+
+        return fit_distributed
+    raise AttributeError(f"module 'svi_lda' has no attribute {name!r}")
