@@ -237,3 +237,35 @@ def test_elog_theta_outputs_match_gamma():
     elog = digamma(gamma) - digamma(gamma.sum(axis=1, keepdims=True))
     np.testing.assert_allclose(out["elog_theta"], elog, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(out["exp_elog_theta"], np.exp(elog), rtol=1e-12)
+
+
+def test_restart_keeps_the_better_start_per_document_with_consistent_statistics():
+    X, exp_elog_beta, alpha, gamma_a = make_problem(11, 40, 6, 30, alpha=0.1, empty=0.1)
+    gamma_b = np.random.default_rng(5).uniform(0.5, 1.5, size=gamma_a.shape)
+    ga, sa, out_a = kernel(X, exp_elog_beta, alpha, gamma_a, max_iter=3, tol=1e-9)
+    gb, sb, out_b = kernel(X, exp_elog_beta, alpha, gamma_b, max_iter=3, tol=1e-9)
+    # Both starts in one call: each document keeps the start with the higher bound.
+    batch = Batch.from_csr(X)
+    ids, index = unit_vocabulary(batch)
+    cols = exp_elog_beta[:, ids].T
+    scale = cols.max(axis=1)
+    gamma = gamma_a.copy()
+    out = run_estep(
+        np.asarray(X.indptr, dtype=np.int64), index, X.data.astype(np.float64),
+        np.ascontiguousarray(cols / scale[:, None]), np.log(scale), alpha, gamma,
+        max_iter=3, tol=1e-9, gamma_restart=gamma_b,
+    )
+    b_wins = out_b["doc_bound"] > out_a["doc_bound"]
+    assert 0 < b_wins.sum() < len(b_wins)  # the case is not trivial
+    np.testing.assert_array_equal(out["doc_bound"], np.maximum(out_a["doc_bound"],
+                                                               out_b["doc_bound"]))
+    np.testing.assert_array_equal(gamma, np.where(b_wins[:, None], gb, ga))
+    # The statistics are those of the chosen documents: split by winner and add up.
+    rows_a, rows_b = np.flatnonzero(~b_wins), np.flatnonzero(b_wins)
+    _, s_a_only, _ = kernel(X[rows_a], exp_elog_beta, alpha, gamma_a[rows_a], max_iter=3,
+                            tol=1e-9)
+    _, s_b_only, _ = kernel(X[rows_b], exp_elog_beta, alpha, gamma_b[rows_b], max_iter=3,
+                            tol=1e-9)
+    sstats = np.zeros_like(exp_elog_beta)
+    sstats[:, ids] = out["sstats"].T
+    np.testing.assert_allclose(sstats, s_a_only + s_b_only, rtol=1e-12, atol=1e-12)
