@@ -6,6 +6,7 @@
 >>> model.save("model_dir"); model = load("model_dir")              # doctest: +SKIP
 """
 
+from svi_lda._validation import NotFittedError
 from svi_lda.batch import Batch
 from svi_lda.estimator import OnlineLDA
 from svi_lda.persistence import ModelFileError
@@ -18,6 +19,7 @@ __all__ = [
     "Batch",
     "GlobalState",
     "ModelFileError",
+    "NotFittedError",
     "OnlineLDA",
     "RobbinsMonro",
     "StepMetrics",

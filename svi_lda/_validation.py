@@ -9,6 +9,10 @@ import numpy as np
 import scipy.sparse as sp
 
 
+class NotFittedError(ValueError, AttributeError):
+    """A model was used before ``fit`` (scikit-learn's exception of the same name)."""
+
+
 def check_doc_term_matrix(
     X: object,
     *,

@@ -16,7 +16,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from svi_lda._validation import check_doc_term_matrix, check_positive_float, check_positive_int
+from svi_lda._validation import (
+    NotFittedError,
+    check_doc_term_matrix,
+    check_positive_float,
+    check_positive_int,
+)
 from svi_lda.batch import Batch
 from svi_lda.bounds import topic_bound
 from svi_lda.schedule import RobbinsMonro
@@ -211,7 +216,12 @@ class OnlineLDA:
             return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
                 os.cpu_count() or 1
             )
-        return check_positive_int(self.n_jobs, "n_jobs")
+        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs < 1:
+            raise ValueError(
+                "The 'n_jobs' parameter of OnlineLDA must be None, -1 or an int in the range "
+                f"[1, inf). Got {self.n_jobs!r} instead."
+            )
+        return int(self.n_jobs)
 
     def _resolve_seed(self) -> int:
         rs = self.random_state
@@ -253,7 +263,7 @@ class OnlineLDA:
 
     def _check_fitted(self) -> None:
         if getattr(self, "state_", None) is None:
-            raise RuntimeError(
+            raise NotFittedError(
                 "This OnlineLDA instance is not fitted yet. Call 'fit' or 'partial_fit' first."
             )
 

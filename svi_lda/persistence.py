@@ -242,6 +242,10 @@ def load_model(path: str | os.PathLike[str]) -> Any:
             )
         if not np.all(np.isfinite(arr)):
             raise ModelFileError(f"{arrays_file}: array {name!r} has NaN or infinite values.")
+    if np.any(arrays["alpha"] <= 0) or float(meta["eta"]) <= 0 or float(meta["scale"]) <= 0:
+        raise ModelFileError(
+            f"{arrays_file}: alpha, eta and the scale must be positive; the file is corrupt."
+        )
     params = manifest["params"]
     if isinstance(params.get("doc_topic_prior"), list):
         params["doc_topic_prior"] = np.asarray(params["doc_topic_prior"])

@@ -61,7 +61,9 @@ def test_two_worker_processes_equal_in_process(dask_client, corpus, reference):
     from svi_lda.distributed import fit_distributed
 
     reports = []
-    model = fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, on_step=reports.append)
+    # scatter_bytes=0: every unit's rows go straight to its worker (the large-V path)
+    model = fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, on_step=reports.append,
+                            scatter_bytes=0)
     assert_same_model(model, reference)
     assert model.n_iter_ == 3
     assert model.bound_history_ == reference.bound_history_
@@ -118,7 +120,11 @@ def test_pipelined_mode_is_reproducible_but_not_synchronous(dask_client, corpus,
 
 
 def test_worker_sigkill_does_not_change_the_result(tmp_path):
-    """SIGKILL one worker process mid-run: the job finishes with the same model."""
+    """SIGKILL one worker process mid-run: the job finishes with the same model.
+
+    With ``scatter_bytes=0`` the dead worker takes with it the rows scattered to it, as
+    well as the row groups it had read: both must be recovered.
+    """
     from distributed import Client, LocalCluster
 
     from svi_lda.distributed import fit_distributed
@@ -142,7 +148,8 @@ def test_worker_sigkill_does_not_change_the_result(tmp_path):
                 # a moment later, while step 4's E-steps run on the workers
                 threading.Timer(0.02, kill_one).start()
 
-        model = fit_distributed(client, OnlineLDA(**params), corpus, on_step=on_step)
+        model = fit_distributed(client, OnlineLDA(**params), corpus, on_step=on_step,
+                                scatter_bytes=0)
         client.wait_for_workers(2, timeout=60)
         after = set(client.run(os.getpid).values())
     assert killed, "the worker was not killed"

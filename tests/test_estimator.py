@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from svi_lda import OnlineLDA
+from svi_lda import NotFittedError, OnlineLDA
 from svi_lda.synthetic import make_lda_corpus
 from tests._tolerances import DTYPE_RTOL, MONOTONE_SLACK
 from tests.reference import (
@@ -225,5 +225,13 @@ def test_perplexity_improves_with_training(X):
 def test_fit_on_list_of_minibatches_and_transform_before_fit(X):
     model = OnlineLDA(K, max_iter=2, random_state=0, n_jobs=1).fit([X[:150], X[150:]])
     assert model.n_batch_iter_ == 4
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         OnlineLDA(K).transform(X)
+
+
+def test_not_fitted_error_is_what_scikit_learn_code_catches(X):
+    # Like scikit-learn's NotFittedError: a ValueError, and an AttributeError so that
+    # hasattr(model, "components_") is False before fit.
+    with pytest.raises(ValueError):
+        OnlineLDA(K).transform(X)
+    assert not hasattr(OnlineLDA(K), "components_")

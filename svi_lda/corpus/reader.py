@@ -47,9 +47,17 @@ class CorpusUnit:
         return f"{self.file}#{self.row_group}"
 
 
+def _one_chunk(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """The column as one array; no copy when it already is one chunk (the usual case:
+    ``combine_chunks`` would copy even then)."""
+    if isinstance(col, pa.ChunkedArray):
+        return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    return col
+
+
 def _list_values(col: pa.ChunkedArray | pa.Array, where: str, name: str):
-    """(offsets, values) numpy views of a ``list<int32>`` column (one chunk)."""
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    """(offsets, values) numpy views of a ``list<int32>`` column."""
+    arr = _one_chunk(col)
     if arr.type != pa.list_(pa.int32()) and not (
         pa.types.is_list(arr.type) and arr.type.value_type == pa.int32()
     ):
@@ -111,7 +119,7 @@ def read_unit(
     doc_col = table.column("doc_id")
     if doc_col.type != pa.int64():
         raise CorpusError(f"{where}: column 'doc_id' must be int64; found {doc_col.type}. {_FIX}")
-    doc_ids = doc_col.combine_chunks().to_numpy(zero_copy_only=True)
+    doc_ids = _one_chunk(doc_col).to_numpy(zero_copy_only=True)
     indptr, indices = _list_values(table.column("token_ids"), where, "token_ids")
     cptr, counts = _list_values(table.column("counts"), where, "counts")
     if not np.array_equal(indptr, cptr) and not np.array_equal(np.diff(indptr), np.diff(cptr)):

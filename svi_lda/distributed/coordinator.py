@@ -34,6 +34,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,10 @@ logger = logging.getLogger(__name__)
 
 ENGINE = "svi_lda.distributed"
 CHECKPOINT_VERSION = 1
+# Above this size a unit's rows go straight to the worker holding the unit
+# (scatter direct) instead of inside the task through the scheduler.
+SCATTER_BYTES = 8 * 2**20
+_MAX_RESUBMITS = 3
 # Parameters that change the trajectory: a checkpoint continues only with the same ones.
 _TRAJECTORY_PARAMS = (
     "n_components",
@@ -115,15 +120,18 @@ class _Step:
     loads: list[Any] = field(default_factory=list)
     ids: list[Any] = field(default_factory=list)
     esteps: list[Any] = field(default_factory=list)
+    payloads: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    scattered: list[Any] = field(default_factory=list)
     bytes_out: int = 0
     bytes_in: int = 0
     started: float = 0.0
     coordinator_seconds: float = 0.0
 
     def release(self) -> None:
-        for f in (*self.esteps, *self.ids, *self.loads):
+        for f in (*self.esteps, *self.scattered, *self.ids, *self.loads):
             f.release()
-        self.esteps, self.ids, self.loads = [], [], []
+        self.esteps, self.scattered, self.ids, self.loads = [], [], [], []
+        self.payloads = []
 
 
 def fit_distributed(
@@ -138,6 +146,7 @@ def fit_distributed(
     resume: bool = False,
     pipelined: bool = False,
     estep_threads: int = 1,
+    scatter_bytes: int = SCATTER_BYTES,
     callbacks: Sequence[Callable[[StepMetrics], object]] = (),
     on_step: Callable[[StepReport], object] | None = None,
 ) -> OnlineLDA:
@@ -174,6 +183,10 @@ def fit_distributed(
         any number of workers but differ from synchronous SVI.
     estep_threads : int
         Kernel threads per E-step task (keep Dask threads x this <= cores).
+    scatter_bytes : int
+        A unit's exp(E[log beta]) rows at least this large are sent directly to the
+        worker holding the unit (``scatter(direct=True)``) rather than inside the task via
+        the scheduler. If that worker dies the task is resubmitted with its rows inline.
     callbacks : sequence of callables
         Called with each step's :class:`~svi_lda.step.StepMetrics`, as in ``fit``.
     on_step : callable, optional
@@ -213,6 +226,7 @@ def fit_distributed(
         checkpoint_every=int(checkpoint_every),
         pipelined=pipelined,
         estep_threads=int(estep_threads),
+        scatter_bytes=int(scatter_bytes),
         callbacks=callbacks,
         on_step=on_step,
     )
@@ -343,9 +357,11 @@ class _Run:
         checkpoint_every: int,
         pipelined: bool,
         estep_threads: int,
+        scatter_bytes: int,
         callbacks: Sequence[Callable[[StepMetrics], object]],
         on_step: Callable[[StepReport], object] | None,
     ) -> None:
+        self.scatter_bytes = scatter_bytes
         self.client = client
         self.model = model
         self.corpus = corpus
@@ -390,23 +406,55 @@ class _Run:
         union = np.unique(np.concatenate(ids)) if ids else np.zeros(0, np.int64)
         rows, log_shift = state.exp_elog_beta_rows(union, n_threads=self.n_threads)
         alpha = state.alpha.copy()
-        for unit, data, unit_ids in zip(step.units, step.loads, ids, strict=True):
+        for i, unit_ids in enumerate(ids):
             pos = np.searchsorted(union, unit_ids)
-            unit_rows, unit_shift = rows[pos], log_shift[pos]
-            step.bytes_out += unit_rows.nbytes + unit_shift.nbytes + alpha.nbytes
-            step.esteps.append(
-                self.client.submit(
-                    tasks.estep_task,
-                    data,
-                    unit_rows,
-                    unit_shift,
-                    alpha,
-                    self.settings,
-                    self.estep_threads,
-                    key=f"svi-lda-estep-{self.token}-{step.epoch}-{unit.key}",
-                )
-            )
+            step.payloads.append((rows[pos], log_shift[pos], alpha))
+            step.esteps.append(self._submit_estep(step, i, attempt=0))
         step.coordinator_seconds += time.perf_counter() - t0
+
+    def _submit_estep(self, step: _Step, i: int, *, attempt: int) -> Any:
+        unit_rows, unit_shift, alpha = step.payloads[i]
+        data = step.loads[i]
+        rows_arg: Any = unit_rows
+        if attempt == 0 and unit_rows.nbytes >= self.scatter_bytes:
+            owners = self.client.who_has([data]).get(data.key, ())
+            if owners:
+                rows_arg = self.client.scatter(
+                    unit_rows, workers=[sorted(owners)[0]], direct=True, hash=False
+                )
+                step.scattered.append(rows_arg)
+        step.bytes_out += unit_rows.nbytes + unit_shift.nbytes + alpha.nbytes
+        key = f"svi-lda-estep-{self.token}-{step.epoch}-{step.units[i].key}"
+        return self.client.submit(
+            tasks.estep_task,
+            data,
+            rows_arg,
+            unit_shift,
+            alpha,
+            self.settings,
+            self.estep_threads,
+            key=key if attempt == 0 else f"{key}-retry{attempt}",
+        )
+
+    def collect(self, step: _Step) -> list[UnitStats]:
+        """The E-step results in unit order; resubmit inline those whose rows were lost."""
+        results: list[UnitStats] = []
+        for i in range(len(step.esteps)):
+            for attempt in range(1, _MAX_RESUBMITS + 2):
+                try:
+                    results.append(self._gather([step.esteps[i]], step)[0])
+                    break
+                except RuntimeError as exc:
+                    lost = isinstance(exc.__cause__, CancelledError)
+                    if not lost or attempt > _MAX_RESUBMITS:
+                        raise
+                    logger.warning(
+                        "E-step of %s lost its scattered input (worker died): resubmitting",
+                        step.units[i].key,
+                    )
+                    step.esteps[i].release()
+                    step.esteps[i] = self._submit_estep(step, i, attempt=attempt)
+        return results
 
     def _gather(self, futures: list[Any], step: _Step) -> list[Any]:
         try:
@@ -434,7 +482,7 @@ class _Run:
                 upcoming = next(steps, None)
                 if upcoming is not None:
                     self.load(upcoming)  # prefetch: independent of the parameters
-                parts: list[UnitStats] = self._gather(current.esteps, current)
+                parts = self.collect(current)
                 current.bytes_in += sum(p.sstats.nbytes for p in parts)
                 if self.pipelined and upcoming is not None:
                     self.submit_esteps(upcoming)  # from the parameters before this update
