@@ -196,5 +196,5 @@ def test_model_file_error_is_a_value_error():
 
 
 def test_unfitted_model_cannot_be_saved(tmp_path):
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(svi_lda.NotFittedError, match="not fitted"):
         OnlineLDA(K).save(tmp_path / "m")
