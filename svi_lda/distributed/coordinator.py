@@ -419,10 +419,14 @@ class _Run:
         if attempt == 0 and unit_rows.nbytes >= self.scatter_bytes:
             owners = self.client.who_has([data]).get(data.key, ())
             if owners:
-                rows_arg = self.client.scatter(
-                    unit_rows, workers=[sorted(owners)[0]], direct=True, hash=False
-                )
-                step.scattered.append(rows_arg)
+                try:
+                    rows_arg = self.client.scatter(
+                        unit_rows, workers=[sorted(owners)[0]], direct=True, hash=False
+                    )
+                    step.scattered.append(rows_arg)
+                except (OSError, TimeoutError) as exc:  # the worker just died
+                    logger.warning("scatter to %s failed (%s): rows go inline", owners, exc)
+                    rows_arg = unit_rows
         step.bytes_out += unit_rows.nbytes + unit_shift.nbytes + alpha.nbytes
         key = f"svi-lda-estep-{self.token}-{step.epoch}-{step.units[i].key}"
         return self.client.submit(
