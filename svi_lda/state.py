@@ -165,6 +165,24 @@ def _exp_elog_beta_rows(
         dst[top] = 1.0  # exactly, whatever the reciprocal's rounding
 
 
+_UPDATE_CHUNK = 2048
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
+def _lazy_add(word_topic, word_ids, sstats, coef, topic_sums, start, stop):
+    """Equivalent to: ``inc = coef * sstats[start:stop]; W[ids[start:stop]] += inc``;
+    ``topic_sums += inc.sum(0)`` (accumulated word by word, in order).
+    """
+    n_topics = word_topic.shape[1]
+    for i in range(start, stop):
+        dst = word_topic[word_ids[i]]
+        src = sstats[i]
+        for k in range(n_topics):
+            inc = coef * src[k]
+            dst[k] += inc
+            topic_sums[k] += inc
+
+
 def natural_gradient_step(
     state: GlobalState,
     word_ids: np.ndarray,
@@ -173,6 +191,7 @@ def natural_gradient_step(
     batch_n_docs: int,
     total_samples: float,
     rho: float,
+    n_threads: int = 1,
 ) -> None:
     """Apply ``lambda <- (1 - rho) lambda + rho (eta + (D/S) sstats)`` in place.
 
@@ -190,6 +209,8 @@ def natural_gradient_step(
         D, the (effective) corpus size.
     rho : float
         Step size in (0, 1]; ``rho == 1`` with ``S == D`` is batch CAVI.
+    n_threads : int
+        Threads for the column update (the result is the same for any count).
     """
     if rho >= 1.0:
         # Nothing of the old lambda survives: reset instead of scaling by zero.
@@ -198,9 +219,21 @@ def natural_gradient_step(
         state.scale = 1.0
     else:
         state.scale *= 1.0 - rho
-    increment = (rho * total_samples / (batch_n_docs * state.scale)) * sstats
-    state.word_topic[word_ids] += increment.astype(state.word_topic.dtype, copy=False)
-    state.topic_sums += increment.sum(axis=0)
+    coef = rho * total_samples / (batch_n_docs * state.scale)
+    word_ids = np.asarray(word_ids, dtype=np.int64)
+    # Fixed chunks of words, whatever the thread count: each chunk's topic sums are added
+    # in chunk order, so the result does not depend on n_threads.
+    bounds = np.arange(0, len(word_ids) + _UPDATE_CHUNK, _UPDATE_CHUNK).clip(0, len(word_ids))
+    partial = np.zeros((max(1, len(bounds) - 1), state.n_components), dtype=np.float64)
+    parallel_ranges(
+        lambda lo, hi: _lazy_add(
+            state.word_topic, word_ids, sstats, coef, partial[lo // _UPDATE_CHUNK], lo, hi
+        ),
+        bounds,
+        n_threads,
+    )
+    for chunk_sum in partial:
+        state.topic_sums += chunk_sum
     if state.scale < RESCALE_THRESHOLD[state.word_topic.dtype.name]:
         # Fold the scalar back into W (amortised: once every many steps).
         state.word_topic *= state.word_topic.dtype.type(state.scale)

@@ -192,6 +192,7 @@ def apply_step(
     learn_alpha: bool,
     seconds: float,
     rho: float | None = None,
+    n_threads: int = 1,
 ) -> StepMetrics:
     """The global update for a merged minibatch: lambda, then alpha if it is learned."""
     rho = schedule.rho(state.step) if rho is None else rho
@@ -202,6 +203,7 @@ def apply_step(
         batch_n_docs=stats.n_docs,
         total_samples=total_samples,
         rho=rho,
+        n_threads=n_threads,
     )
     if learn_alpha:
         state.alpha = update_alpha(state.alpha, stats.elog_theta_sum, stats.n_docs, rho)
@@ -258,4 +260,5 @@ def svi_step(
         total_samples=total_samples,
         learn_alpha=learn_alpha,
         seconds=time.perf_counter() - started,
+        n_threads=n_threads,
     )
