@@ -5,8 +5,8 @@
 FASTMATH_FLAGS = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 # Added to every phinorm so a word whose topic weights all underflow cannot divide by zero
-# (the same guard as Hoffman's onlineldavb and scikit-learn).
-PHINORM_EPS = 1e-100
+# (Hoffman's onlineldavb and scikit-learn use 1e-100; float32 needs a representable one).
+PHINORM_EPS = {"float64": 1e-100, "float32": 1e-30}
 
 # The lazy form lambda = eta + scale * W folds the scalar back into W when it gets this small,
 # keeping W's entries well inside the dtype's range (rare: amortised O(K V)).

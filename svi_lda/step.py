@@ -53,7 +53,6 @@ class EStepSettings:
     max_doc_update_iter: int = 100
     mean_change_tol: float = 1e-3
     seed: int = 0
-    active_threshold: float = 0.0
 
 
 @dataclass
@@ -144,7 +143,6 @@ def estep_unit(
         gamma,
         max_iter=settings.max_doc_update_iter,
         tol=settings.mean_change_tol,
-        active_threshold=settings.active_threshold,
         n_threads=n_threads,
         gamma_restart=seeded,
     )

@@ -39,9 +39,10 @@ ELOGBETA_RTOL = 1e-13
 # may dip by rounding only: style.md's 1e-8 * |ELBO| slack.
 MONOTONE_SLACK = 1e-8
 
-# Model dtype float32 vs float64 over a few SVI steps: float32 storage of lambda (6e-8)
-# through E[log beta] and the E-step; measured ~1e-6, 10x headroom.
-DTYPE_RTOL = 1e-5
+# Model dtype float32 vs float64 over a few SVI steps: float32 storage of lambda (6e-8) and
+# the float32 inner loop of the E-step (dot products over K topics, ~K * 6e-8 each, through
+# the fixed-point iterations); measured 2e-5 after three steps, 5x headroom.
+DTYPE_RTOL = 1e-4
 
 # Newton step on alpha vs the gensim-shaped reference: same formula, same scipy calls.
 ALPHA_RTOL = 1e-12

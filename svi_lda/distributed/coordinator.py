@@ -385,15 +385,38 @@ class _Run:
     def load(self, step: _Step) -> None:
         """Submit the reads of a minibatch's row groups (data stays on the workers)."""
         n_features = self.corpus.n_features
-        for unit in step.units:
+        for unit, worker in zip(step.units, self._placement(step.units), strict=True):
             name = f"{self.token}-{step.epoch}-{unit.key}"
             data = self.client.submit(
-                tasks.load_unit, self.corpus_path, unit, n_features, key=f"svi-lda-load-{name}"
+                tasks.load_unit,
+                self.corpus_path,
+                unit,
+                n_features,
+                key=f"svi-lda-load-{name}",
+                workers=[worker] if worker else None,
+                allow_other_workers=True,
             )
             step.loads.append(data)
             step.ids.append(
                 self.client.submit(tasks.unit_word_ids, data, key=f"svi-lda-ids-{name}")
             )
+
+    def _placement(self, units: list[CorpusUnit]) -> list[str | None]:
+        """Spread a minibatch's units over the workers by documents (a preference only).
+
+        Left to itself the scheduler may hand every read of the next minibatch to the
+        first worker that frees up, and the E-steps then follow their data there.
+        """
+        workers = sorted(self.client.scheduler_info().get("workers", {}))
+        if not workers:
+            return [None] * len(units)
+        load = dict.fromkeys(workers, 0)
+        placement: list[str | None] = []
+        for unit in units:
+            worker = min(workers, key=lambda w: load[w])
+            load[worker] += unit.n_docs
+            placement.append(worker)
+        return placement
 
     def submit_esteps(self, step: _Step) -> None:
         """Send each unit the rows of exp(E[log beta]) for its words, from the state now."""

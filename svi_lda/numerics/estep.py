@@ -54,7 +54,7 @@ def estep_documents(
     doc_stop,
     max_iter,
     tol,
-    active_threshold,
+    phinorm_eps,
 ):
     """Run the mean-field document update for documents ``doc_start:doc_stop`` in place.
 
@@ -66,6 +66,8 @@ def estep_documents(
     counts : float64 array, shape (nnz,)
     exp_elog_beta : float32 or float64 array, shape (n_batch_words, K)
         exp(E[log beta]) for the minibatch's words, each row scaled by exp(-log_shift).
+        Its dtype is the working precision of the inner loop (float32: twice the SIMD
+        lanes); gamma, the bound and all outputs are float64 either way.
     log_shift : float64 array, shape (n_batch_words,)
     alpha : float64 array, shape (K,)
     gamma : float64 array, shape (n_docs, K)
@@ -83,30 +85,23 @@ def estep_documents(
     n_iter : int64 array, shape (n_docs,)
         Output: gamma updates made per document.
     max_iter, tol : int, float
-        At most ``max_iter`` gamma updates; stop once a full update changes gamma by less
+        At most ``max_iter`` gamma updates; stop once an update changes gamma by less
         than ``tol`` on average.
-    active_threshold : float
-        If > 0, after each full update iterate only on the topics whose gamma exceeds
-        alpha by more than this (the others' share of phinorm is kept, frozen), until
-        they settle; then make a full update again. Each such update is coordinate
-        ascent on a subset of gamma, so the ELBO still never decreases, and the stopping
-        test is always a full update, the same as with ``active_threshold = 0`` (every
-        update over all K topics, exactly Hoffman's loop).
+    phinorm_eps : scalar of exp_elog_beta's dtype
+        Guard added to phinorm (1e-100 in float64, 1e-30 in float32).
 
     Equivalent to: the per-document loop of ``tests/reference.py::estep_reference``.
     """
     n_topics = alpha.shape[0]
-    acc = np.empty(n_topics, dtype=np.float64)
-    active = np.empty(n_topics, dtype=np.int64)
-    inactive_mask = np.empty(n_topics, dtype=np.float64)
-    et_active = np.empty(n_topics, dtype=np.float64)
+    work = exp_elog_beta.dtype
+    acc = np.empty(n_topics, dtype=work)
+    et_work = np.empty(n_topics, dtype=work)
     longest = 0
     for d in range(doc_start, doc_stop):
         longest = max(longest, indptr[d + 1] - indptr[d])
-    block = np.empty((longest, n_topics), dtype=np.float64)
-    doc_rows = np.empty((longest, n_topics), dtype=exp_elog_beta.dtype)
-    local = np.arange(longest)
-    base = np.empty(longest, dtype=np.float64)
+    doc_rows = np.empty((longest, n_topics), dtype=work)
+    doc_counts = np.empty(longest, dtype=work)
+    doc_ratio = np.empty(longest, dtype=work)
     alpha_sum = 0.0
     lgamma_alpha = 0.0
     for k in range(n_topics):
@@ -126,53 +121,40 @@ def estep_documents(
             doc_bound[d] = 0.0
             n_iter[d] = 0
             continue
-        # exp(E[log theta]) up to the factor exp(-digamma(sum gamma)), which cancels in the
-        # update (phinorm and the accumulator scale inversely): no digamma of the sum, and
-        # exp_digamma vectorises. Normalised once at the end.
-        _exp_digamma_rows(g, et)
-        # The document's rows, contiguous: every pass below streams through them in order.
+        # The document's rows and counts, contiguous, in the working precision: every pass
+        # below streams through them in order.
         n_words = hi - lo
         for i in range(n_words):
             src = exp_elog_beta[word_index[lo + i]]
             dst = doc_rows[i]
             for k in range(n_topics):
                 dst[k] = src[k]
-        doc_counts = counts[lo:hi]
-        doc_ratio = ratio[lo:hi]
+            doc_counts[i] = counts[lo + i]
+        # exp(E[log theta]) is only needed up to a factor: the update is invariant to it
+        # (phinorm and the accumulator scale inversely). So the loop uses exp(digamma(g))
+        # (vectorised, no digamma of the sum) divided by its maximum (nothing underflows
+        # in float32), and normalises once at the end.
+        _exp_digamma_rows(g, et)
+        scale = _scaled_copy(et, et_work)
         converged = False
         it = 0
         while True:
             # One fused pass: phinorm for each word, then accumulate its contribution.
-            _full_pass(doc_counts, local, doc_rows, et, 0, n_words, acc, doc_ratio)
-            # ratio now matches et; stop here so the sufficient statistics use the final gamma.
+            _full_pass(doc_counts, doc_rows, et_work, n_words, acc, doc_ratio, phinorm_eps)
+            # The ratios now match gamma: stop here so the statistics use the final gamma.
             if converged or it >= max_iter:
                 break
             change = 0.0
             for k in range(n_topics):
-                new = alpha[k] + et[k] * acc[k]
+                new = alpha[k] + float(et_work[k]) * float(acc[k])
                 change += abs(new - g[k])
                 g[k] = new
             _exp_digamma_rows(g, et)
+            scale = _scaled_copy(et, et_work)
             it += 1
             converged = change / n_topics < tol
-            if converged or active_threshold <= 0.0 or it >= max_iter:
-                continue
-            n_active = 0
-            for k in range(n_topics):
-                if g[k] - alpha[k] > active_threshold:
-                    active[n_active] = k
-                    n_active += 1
-                    inactive_mask[k] = 0.0
-                else:
-                    inactive_mask[k] = 1.0
-            if 2 * n_active > n_topics:
-                continue  # too many active topics for the subset loop to pay
-            it = _active_iterations(
-                doc_counts, local, doc_rows, alpha, g, et, 0, n_words, active, n_active,
-                inactive_mask, et_active, block, base, acc, it, max_iter, tol,
-            )
-            _exp_digamma_rows(g, et)
-        # Normalise: exp(E[log theta]) = exp(digamma(g)) / exp(digamma(sum g)).
+        # Normalise: exp(E[log theta]) = exp(digamma(g)) / exp(digamma(sum g)); the ratios
+        # were computed with et * scale, so they carry 1 / scale.
         g_sum = 0.0
         for k in range(n_topics):
             g_sum += g[k]
@@ -181,85 +163,60 @@ def estep_documents(
         for k in range(n_topics):
             et[k] *= inv_norm
         ll = 0.0
-        for j in range(lo, hi):
-            ratio[j] *= norm
-            c = counts[j]
+        for i in range(n_words):
+            r = float(doc_ratio[i]) * scale * norm
+            ratio[lo + i] = r
+            c = counts[lo + i]
             if c > 0.0:
                 # phinorm = c / ratio, shifted back to the unscaled exp(E[log beta]).
-                ll += c * (math.log(c / ratio[j]) + log_shift[word_index[j]])
+                ll += c * (math.log(c / r) + log_shift[word_index[lo + i]])
         doc_bound[d] = ll + _theta_terms(g, alpha, alpha_sum, lgamma_alpha, elog_theta[d])
         n_iter[d] = it
 
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
-def _active_iterations(
-    counts, word_index, exp_elog_beta, alpha, g, et, lo, hi, active, n_active,
-    inactive_mask, et_active, block, base, acc, it, max_iter, tol,
-):
-    """Update only the active topics' gamma until they settle; return the update count.
-
-    The inactive topics' gamma stays fixed, and so does their (unnormalised)
-    exp(digamma(gamma)), so their share of each word's phinorm is computed once
-    (``base``) and phinorm stays exact. Each update is coordinate ascent on the active
-    coordinates.
-    """
-    n_topics = g.shape[0]
-    for j in range(lo, hi):
-        row = exp_elog_beta[word_index[j]]
-        b = 0.0
-        for k in range(n_topics):
-            b += inactive_mask[k] * et[k] * row[k]
-        base[j - lo] = b
-        packed = block[j - lo]
-        for a in range(n_active):
-            packed[a] = row[active[a]]
-    for a in range(n_active):
-        et_active[a] = et[active[a]]
-    while it < max_iter:
-        _active_pass(counts, block, base, et_active, n_active, lo, hi, acc)
-        change = 0.0
-        for a in range(n_active):
-            k = active[a]
-            new = alpha[k] + et_active[a] * acc[a]
-            change += abs(new - g[k])
-            g[k] = new
-            et_active[a] = exp_digamma(new)
-        it += 1
-        if change / n_topics < tol:
-            break
-    return it
+def _scaled_copy(et, et_work):
+    """et_work = et / max(et) in the working dtype; returns 1 / max(et)."""
+    top = et[0]
+    for k in range(1, et.shape[0]):
+        top = max(top, et[k])
+    scale = 1.0 / top
+    for k in range(et.shape[0]):
+        et_work[k] = et[k] * scale
+    return scale
 
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
-def _full_pass(counts, word_index, exp_elog_beta, et, lo, hi, acc, ratio):
-    """acc = sum_w (n_w / phinorm_w) * eb_w over all topics; ratio_w = n_w / phinorm_w.
+def _full_pass(counts, rows, et, n_words, acc, ratio, eps):
+    """acc = sum_w (n_w / phinorm_w) * row_w; ratio_w = n_w / phinorm_w (working dtype).
 
     Four words per step: four independent dot products hide the reduction latency, and
     ``acc`` is loaded and stored once per four rows instead of once per row.
     """
     n_topics = et.shape[0]
+    zero = eps - eps  # typed like the working dtype
     for k in range(n_topics):
-        acc[k] = 0.0
-    j = lo
-    while j + 4 <= hi:
-        r0 = exp_elog_beta[word_index[j]]
-        r1 = exp_elog_beta[word_index[j + 1]]
-        r2 = exp_elog_beta[word_index[j + 2]]
-        r3 = exp_elog_beta[word_index[j + 3]]
-        p0 = 0.0
-        p1 = 0.0
-        p2 = 0.0
-        p3 = 0.0
+        acc[k] = zero
+    j = 0
+    while j + 4 <= n_words:
+        r0 = rows[j]
+        r1 = rows[j + 1]
+        r2 = rows[j + 2]
+        r3 = rows[j + 3]
+        p0 = zero
+        p1 = zero
+        p2 = zero
+        p3 = zero
         for k in range(n_topics):
             e = et[k]
             p0 += e * r0[k]
             p1 += e * r1[k]
             p2 += e * r2[k]
             p3 += e * r3[k]
-        q0 = counts[j] / (p0 + PHINORM_EPS)
-        q1 = counts[j + 1] / (p1 + PHINORM_EPS)
-        q2 = counts[j + 2] / (p2 + PHINORM_EPS)
-        q3 = counts[j + 3] / (p3 + PHINORM_EPS)
+        q0 = counts[j] / (p0 + eps)
+        q1 = counts[j + 1] / (p1 + eps)
+        q2 = counts[j + 2] / (p2 + eps)
+        q3 = counts[j + 3] / (p3 + eps)
         ratio[j] = q0
         ratio[j + 1] = q1
         ratio[j + 2] = q2
@@ -267,56 +224,16 @@ def _full_pass(counts, word_index, exp_elog_beta, et, lo, hi, acc, ratio):
         for k in range(n_topics):
             acc[k] += (q0 * r0[k] + q1 * r1[k]) + (q2 * r2[k] + q3 * r3[k])
         j += 4
-    while j < hi:
-        row = exp_elog_beta[word_index[j]]
-        p = 0.0
+    while j < n_words:
+        row = rows[j]
+        p = zero
         for k in range(n_topics):
             p += et[k] * row[k]
-        q = counts[j] / (p + PHINORM_EPS)
+        q = counts[j] / (p + eps)
         ratio[j] = q
         for k in range(n_topics):
             acc[k] += q * row[k]
         j += 1
-
-
-@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
-def _active_pass(counts, block, base, et_active, n_active, lo, hi, acc):
-    """The fused pass on the active topics' packed columns; frozen topics add ``base``."""
-    for a in range(n_active):
-        acc[a] = 0.0
-    n = hi - lo
-    i = 0
-    while i + 4 <= n:
-        b0 = block[i]
-        b1 = block[i + 1]
-        b2 = block[i + 2]
-        b3 = block[i + 3]
-        p0 = base[i]
-        p1 = base[i + 1]
-        p2 = base[i + 2]
-        p3 = base[i + 3]
-        for a in range(n_active):
-            e = et_active[a]
-            p0 += e * b0[a]
-            p1 += e * b1[a]
-            p2 += e * b2[a]
-            p3 += e * b3[a]
-        q0 = counts[lo + i] / (p0 + PHINORM_EPS)
-        q1 = counts[lo + i + 1] / (p1 + PHINORM_EPS)
-        q2 = counts[lo + i + 2] / (p2 + PHINORM_EPS)
-        q3 = counts[lo + i + 3] / (p3 + PHINORM_EPS)
-        for a in range(n_active):
-            acc[a] += (q0 * b0[a] + q1 * b1[a]) + (q2 * b2[a] + q3 * b3[a])
-        i += 4
-    while i < n:
-        packed = block[i]
-        p = base[i]
-        for a in range(n_active):
-            p += et_active[a] * packed[a]
-        q = counts[lo + i] / (p + PHINORM_EPS)
-        for a in range(n_active):
-            acc[a] += q * packed[a]
-        i += 1
 
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
@@ -383,7 +300,6 @@ def run_estep(
     *,
     max_iter: int,
     tol: float,
-    active_threshold: float = 0.0,
     n_threads: int = 1,
     gamma_restart: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
@@ -392,8 +308,7 @@ def run_estep(
     ``gamma`` (n_docs, K) is updated in place. Returns a dict with ``exp_elog_theta``
     and ``elog_theta`` (n_docs, K), ``sstats`` (n_batch_words, K), ``doc_bound`` (n_docs,)
     and ``n_iter`` (n_docs,). Results are bitwise identical for any ``n_threads``.
-    ``active_threshold`` > 0 iterates on each document's active topics between full
-    updates (see :func:`estep_documents`). With ``gamma_restart`` (n_docs, K), each
+    The inner loop runs in ``exp_elog_beta``'s dtype. With ``gamma_restart`` (n_docs, K), each
     document is also run from that start and keeps whichever result has the higher
     bound, so the bound is never below what ``gamma`` alone reaches.
     """
@@ -407,12 +322,13 @@ def run_estep(
     sstats = np.empty((n_words, n_topics), dtype=np.float64)
     args = (indptr, word_index, counts, exp_elog_beta, log_shift, alpha, gamma)
     outs = (exp_elog_theta, elog_theta, ratio, doc_bound, n_iter)
+    eps = exp_elog_beta.dtype.type(PHINORM_EPS[exp_elog_beta.dtype.name])
     # Several chunks per thread: documents converge at different speeds.
     doc_bounds = split_by_weight(indptr + np.arange(n_docs + 1), 4 * max(1, n_threads))
 
     def documents(args, outs):
         parallel_ranges(
-            lambda lo, hi: estep_documents(*args, *outs, lo, hi, max_iter, tol, active_threshold),
+            lambda lo, hi: estep_documents(*args, *outs, lo, hi, max_iter, tol, eps),
             doc_bounds,
             n_threads,
         )
