@@ -180,7 +180,9 @@ def fit_distributed(
     pipelined : bool
         Start step t+1's E-steps before step t's update lands (staleness 1). Faster when
         workers would otherwise wait for the coordinator; results are reproducible for
-        any number of workers but differ from synchronous SVI.
+        any number of workers but differ from synchronous SVI, and a resumed pipelined
+        run is not bitwise equal to an uninterrupted one (the step after the checkpoint
+        restarts from fresh parameters).
     estep_threads : int
         Kernel threads per E-step task (keep Dask threads x this <= cores).
     scatter_bytes : int
