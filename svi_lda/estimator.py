@@ -60,9 +60,12 @@ class OnlineLDA:
         tau0 >= 0.
     max_iter : int, default=10
         Passes over the data that ``fit`` makes.
-    batch_size : int, default=2048
-        Documents per minibatch (online). With a Parquet corpus, minibatches are whole row
-        groups holding at least this many documents.
+    batch_size : int, default=512
+        Documents per minibatch (online). Smaller minibatches train the topics earlier in
+        a pass, so documents need fewer E-step iterations; 512 gave the best one-pass
+        held-out perplexity and speed on 20 Newsgroups (benchmarks/results). With a
+        Parquet corpus, minibatches are whole row groups holding at least this many
+        documents.
     total_samples : float or None, default=None
         D, the corpus size the minibatch gradient is scaled to. ``fit`` uses the number of
         documents it is given when None; ``partial_fit`` requires it.
@@ -70,9 +73,12 @@ class OnlineLDA:
         Maximum gamma updates per document in the E-step.
     mean_change_tol : float, default=1e-3
         The E-step stops when the mean absolute change in gamma falls below this.
-    dtype : {"float64", "float32"}, default="float64"
-        Storage of lambda (and of the exp(E[log beta]) columns the E-step reads). The
-        kernel accumulates in float64 either way; float32 halves memory and traffic.
+    dtype : {"float32", "float64"}, default="float32"
+        Storage of lambda and the working precision of the E-step's inner loop (phinorm
+        and its accumulator; rows are scaled so nothing underflows). gamma, the bound and
+        all outputs are float64 either way. float32 halves memory and traffic and runs
+        1.3-1.45x faster; on 20 Newsgroups it gives the same held-out perplexity and ELBO
+        as float64 to 4 digits.
     n_jobs : int or None, default=None
         Threads for the E-step. None or -1 means all available cores.
     random_state : int, numpy.random.Generator or None, default=None
@@ -110,11 +116,11 @@ class OnlineLDA:
         learning_decay: float = 0.7,
         learning_offset: float = 10.0,
         max_iter: int = 10,
-        batch_size: int = 2048,
+        batch_size: int = 512,
         total_samples: float | None = None,
         max_doc_update_iter: int = 100,
         mean_change_tol: float = 1e-3,
-        dtype: str = "float64",
+        dtype: str = "float32",
         n_jobs: int | None = None,
         random_state: int | np.random.Generator | None = None,
         verbose: int = 0,

@@ -151,7 +151,7 @@ def test_transform_accepts_gensim_bag_of_words(fitted, X):
 # -- dtypes ------------------------------------------------------------------------------
 def test_float32_and_float64_agree(X):
     kw = dict(total_samples=300, random_state=0, n_jobs=1)
-    m64, m32 = OnlineLDA(K, **kw), OnlineLDA(K, dtype="float32", **kw)
+    m64, m32 = OnlineLDA(K, dtype="float64", **kw), OnlineLDA(K, dtype="float32", **kw)
     for start in range(0, 300, 100):
         m64.partial_fit(X[start : start + 100])
         m32.partial_fit(X[start : start + 100])
@@ -176,7 +176,7 @@ def test_auto_alpha_is_learned_and_stays_positive(X, method):
 # -- ELBO --------------------------------------------------------------------------------
 def test_batch_mode_elbo_is_monotone_and_exact(X):
     model = OnlineLDA(K, learning_method="batch", max_iter=12, random_state=2, n_jobs=1,
-                      max_doc_update_iter=200, mean_change_tol=1e-4)
+                      max_doc_update_iter=200, mean_change_tol=1e-4, dtype="float64")
     model._init_state(V)  # only to read the initial lambda for the reference below
     lam0 = model.state_.lambda_()
     model.fit(X)

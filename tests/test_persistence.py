@@ -175,7 +175,7 @@ CORRUPTIONS = {
         f, lambda m: m["arrays"].update(file="../elsewhere.npz")
     ),
     "wrong shape": lambda f: edit_manifest(f, lambda m: m["state"].update(n_components=K + 1)),
-    "wrong dtype": lambda f: edit_manifest(f, lambda m: m["state"].update(dtype="float32")),
+    "wrong dtype": lambda f: edit_manifest(f, lambda m: m["state"].update(dtype="float64")),
     "nan values": _nan_in_alpha,
     "npy instead of npz": _npy_instead_of_npz,
     "state section missing": _missing_state_section,
