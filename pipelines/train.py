@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eta", type=float, default=None, help="topic-word prior (default 1/K)")
     p.add_argument("--learning-offset", type=float, default=10.0, help="tau0")
     p.add_argument("--learning-decay", type=float, default=0.7, help="kappa in (0.5, 1]")
-    p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="storage and E-step precision (default float32, the library default)")
     p.add_argument("--pipelined", action="store_true",
                    help="start the next minibatch's E-steps before the current update "
                    "lands (faster; staleness 1, not equal to synchronous SVI)")
