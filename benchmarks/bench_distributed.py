@@ -223,15 +223,22 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(plan[0])} row groups of {args.row_group}; {n_steps} steps "
           f"({sum(u.n_docs for g in plan for u in g):,} docs) per engine; first step "
           "excluded from rates (warm-up)")
-    results = []
+    runs = []
     if "inprocess" not in skip:
-        results.append(run_inprocess(corpus, plan, args))
-    results.append(run_dask(corpus, n_steps, args, 1, False))
-    results.append(run_dask(corpus, n_steps, args, 2, False))
+        runs.append(lambda: run_inprocess(corpus, plan, args))
+    runs.append(lambda: run_dask(corpus, n_steps, args, 1, False))
+    runs.append(lambda: run_dask(corpus, n_steps, args, 2, False))
     if "pipelined" not in skip:
-        results.append(run_dask(corpus, n_steps, args, 2, True))
+        runs.append(lambda: run_dask(corpus, n_steps, args, 2, True))
     if "gensim" not in skip:
-        results.append(run_gensim(corpus, plan, args, 1))
+        runs.append(lambda: run_gensim(corpus, plan, args, 1))
+    results = []
+    for run in runs:
+        t0 = time.perf_counter()
+        results.append(run())
+        print(f"  {results[-1]['engine']}: {results[-1]['docs_s']:,.0f} docs/s "
+              f"({time.perf_counter() - t0:.0f} s, load average {os.getloadavg()[0]:.1f})",
+              flush=True)
     print()
     print(f"{'engine':<44} {'docs/s':>9} {'tokens/s':>11}  memory")
     for r in results:
