@@ -45,8 +45,8 @@ from _common import (  # noqa: E402
     machine_info,
     measure_flops,
     profile_steps,
-    rss_now_mb,
     run_worker,
+    start_memory_window,
     table,
     warm_up_svi,
 )
@@ -98,7 +98,7 @@ def worker_svi(p: dict) -> dict:
             snapshots.append((m.step // steps_per_epoch, wall, model.state_.lambda_()))
             paused[0] += time.perf_counter() - t0
 
-    rss_before = rss_now_mb()
+    rss_before = start_memory_window()
     with profile_steps() as prof:
         started[0] = time.perf_counter()
         model.fit(X, callbacks=[on_step])
@@ -130,7 +130,7 @@ def worker_gensim(p: dict) -> dict:
     n = sum(1 for _ in corpus)
     iterate_seconds = time.perf_counter() - t0  # cost of reading the corpus (in the timing)
     id2word = dict(enumerate(c.vocabulary))
-    rss_before = rss_now_mb()
+    rss_before = start_memory_window()
     common = dict(
         num_topics=k, id2word=id2word, chunksize=2000, passes=1, iterations=100,
         gamma_threshold=1e-3, alpha="symmetric", eta=None, eval_every=None, random_state=0,
@@ -158,7 +158,7 @@ def worker_sklearn(p: dict) -> dict:
     X, X_test = _subset(c.X_train, p["quick"]), c.X_test
     k = p["k"]
     Xf = X.astype(np.float64)
-    rss_before = rss_now_mb()
+    rss_before = start_memory_window()
     model = LatentDirichletAllocation(
         n_components=k, doc_topic_prior=1.0 / k, topic_word_prior=1.0 / k,
         learning_method="online", batch_size=2000, max_iter=1, total_samples=X.shape[0],
@@ -216,7 +216,7 @@ def run_vw(X, k: int, n_docs: int, tag: str) -> dict:
         _write_vw(X, tmp)
         tmp.replace(data)
     args = vw_args(k, n_docs, X.shape[1], data)
-    rss_before = rss_now_mb()
+    rss_before = start_memory_window()
     t0 = time.perf_counter()
     ws = vowpalwabbit.Workspace(arg_list=args)
     ws.finish()

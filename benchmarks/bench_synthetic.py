@@ -34,8 +34,8 @@ from _common import (  # noqa: E402
     machine_info,
     measure_flops,
     profile_steps,
-    rss_now_mb,
     run_worker,
+    start_memory_window,
     table,
     warm_up_svi,
 )
@@ -84,7 +84,7 @@ def worker_svi(p: dict) -> dict:
 
     X, true = load_synthetic(p["docs"])
     warm_up_svi()
-    rss_before = rss_now_mb()
+    rss_before = start_memory_window()
     model = OnlineLDA(K, doc_topic_prior=ALPHA, topic_word_prior=ETA, max_iter=1,
                       batch_size=p.get("batch", 2000), learning_decay=p.get("kappa", 0.7),
                       learning_offset=p.get("tau0", 10.0), max_doc_update_iter=100,
@@ -103,7 +103,7 @@ def worker_gensim(p: dict) -> dict:
 
     X, true = load_synthetic(p["docs"])
     corpus = Sparse2Corpus(X, documents_columns=False)
-    rss_before = rss_now_mb()
+    rss_before = start_memory_window()
     t0 = time.perf_counter()
     model = LdaModel(corpus, num_topics=K, id2word={i: str(i) for i in range(V)},
                      chunksize=2000, passes=1, update_every=1, iterations=100,
@@ -129,7 +129,7 @@ def worker_vw(p: dict) -> dict:
     args[args.index("--lda_rho") + 1] = str(ETA)
     model_path = CACHE / f"synthetic_d{p['docs']}.readable"
     del X  # VW reads the text file; do not count the matrix in its memory
-    rss_before = rss_now_mb()
+    rss_before = start_memory_window()
     t0 = time.perf_counter()
     # One run, timed including writing the readable model (K x V numbers, well under 1 s).
     ws = vowpalwabbit.Workspace(arg_list=[*args, "--readable_model", str(model_path)])
