@@ -21,18 +21,30 @@ __all__ = [
     "ModelFileError",
     "NotFittedError",
     "OnlineLDA",
+    "ParquetCorpus",
     "RobbinsMonro",
     "StepMetrics",
+    "Tokenizer",
+    "Vocabulary",
     "fit_distributed",
     "load",
 ]
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
-    # Lazy, so that ``import svi_lda`` does not import dask/distributed.
-    if name == "fit_distributed":
-        from svi_lda.distributed import fit_distributed
+_LAZY = {
+    # Imported on first use, so that ``import svi_lda`` stays light (no dask, no pyarrow).
+    "fit_distributed": ("svi_lda.distributed", "fit_distributed"),
+    "ParquetCorpus": ("svi_lda.corpus", "ParquetCorpus"),
+    "Tokenizer": ("svi_lda.text", "Tokenizer"),
+    "Vocabulary": ("svi_lda.text", "Vocabulary"),
+}
 
-        return fit_distributed
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'svi_lda' has no attribute {name!r}")
