@@ -258,9 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     # step(n) = serial + parallel / n  =>  two equations, two unknowns
     parallel = 2 * (one["step_s"] - two["step_s"])
     serial = one["step_s"] - parallel
-    print(f"per-step split from the 1- and 2-worker step times: E-step compute "
-          f"{parallel:.3f} s (= {args.batch_size / max(parallel, 1e-9):,.0f} docs/s per "
-          f"worker), serial (coordinator + transfers + scheduling) {serial:.3f} s")
+    if parallel > 0 and serial > 0:
+        print(f"per-step split from the 1- and 2-worker step times: E-step compute "
+              f"{parallel:.3f} s (= {args.batch_size / parallel:,.0f} docs/s per worker), "
+              f"serial (coordinator + transfers + scheduling) {serial:.3f} s")
+    else:
+        print("per-step split: not identifiable (2 workers not faster: cores busy?)")
     same = np.array_equal(one["model"].state_.word_topic, two["model"].state_.word_topic)
     print(f"1-worker and 2-worker models bitwise equal: {same}")
     summary = {r["engine"]: {k: v for k, v in r.items() if k != "model"} for r in results}

@@ -45,7 +45,7 @@ from svi_lda.corpus import CorpusError, CorpusUnit, ParquetCorpus, plan_minibatc
 from svi_lda.distributed import tasks
 from svi_lda.distributed.plugins import NumbaWarmup
 from svi_lda.estimator import OnlineLDA
-from svi_lda.step import StepMetrics, UnitStats, apply_step, merge_unit_stats
+from svi_lda.step import StepMetrics, UnitStats, apply_step
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +121,8 @@ class _Step:
     ids: list[Any] = field(default_factory=list)
     esteps: list[Any] = field(default_factory=list)
     payloads: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    union: np.ndarray | None = None
+    positions: list[np.ndarray] = field(default_factory=list)
     scattered: list[Any] = field(default_factory=list)
     bytes_out: int = 0
     bytes_in: int = 0
@@ -131,7 +133,7 @@ class _Step:
         for f in (*self.esteps, *self.scattered, *self.ids, *self.loads):
             f.release()
         self.esteps, self.scattered, self.ids, self.loads = [], [], [], []
-        self.payloads = []
+        self.payloads, self.positions = [], []
 
 
 def fit_distributed(
@@ -347,6 +349,20 @@ def _walk(
 # -- the loop ---------------------------------------------------------------------------
 
 
+def _empty_stats(word_ids: np.ndarray | None, like: UnitStats) -> UnitStats:
+    """The zero :class:`UnitStats` that ``merge_unit_stats`` starts its sum from."""
+    assert word_ids is not None
+    return UnitStats(
+        word_ids=word_ids,
+        sstats=np.zeros((len(word_ids), like.sstats.shape[1]), dtype=np.float64),
+        n_docs=0,
+        n_tokens=0,
+        elog_theta_sum=np.zeros_like(like.elog_theta_sum),
+        doc_bound=0.0,
+        n_iter=0,
+    )
+
+
 class _Run:
     def __init__(
         self,
@@ -431,8 +447,10 @@ class _Run:
         union = np.unique(np.concatenate(ids)) if ids else np.zeros(0, np.int64)
         rows, log_shift = state.exp_elog_beta_rows(union, n_threads=self.n_threads)
         alpha = state.alpha.copy()
+        step.union = union
         for i, unit_ids in enumerate(ids):
             pos = np.searchsorted(union, unit_ids)
+            step.positions.append(pos)
             step.payloads.append((rows[pos], log_shift[pos], alpha))
             step.esteps.append(self._submit_estep(step, i, attempt=0))
         step.coordinator_seconds += time.perf_counter() - t0
@@ -465,13 +483,36 @@ class _Run:
             key=key if attempt == 0 else f"{key}-retry{attempt}",
         )
 
-    def collect(self, step: _Step) -> list[UnitStats]:
-        """The E-step results in unit order; resubmit inline those whose rows were lost."""
-        results: list[UnitStats] = []
-        for i in range(len(step.esteps)):
+    def collect(self, step: _Step) -> UnitStats:
+        """The E-step results summed in unit order, each added as soon as it arrives.
+
+        The arithmetic is exactly :func:`~svi_lda.step.merge_unit_stats` (zeros, then each
+        unit's statistics added in unit order at its words' rows of the minibatch's
+        vocabulary), so the sum is bitwise the in-process one; adding while later units
+        still compute takes the merge off the critical path. Tasks whose scattered rows
+        were lost with their worker are resubmitted with the rows inline.
+        """
+        merged: UnitStats | None = None
+        first: UnitStats | None = None
+        n = len(step.esteps)
+        for i in range(n):
             for attempt in range(1, _MAX_RESUBMITS + 2):
                 try:
-                    results.append(self._gather([step.esteps[i]], step)[0])
+                    part: UnitStats = self._gather([step.esteps[i]], step)[0]
+                    step.bytes_in += part.sstats.nbytes
+                    t0 = time.perf_counter()
+                    if n == 1:
+                        first = part
+                    else:
+                        if merged is None:
+                            merged = _empty_stats(step.union, part)
+                        merged.sstats[step.positions[i]] += part.sstats
+                        merged.elog_theta_sum += part.elog_theta_sum
+                        merged.doc_bound += part.doc_bound
+                        merged.n_docs += part.n_docs
+                        merged.n_tokens += part.n_tokens
+                        merged.n_iter += part.n_iter
+                    step.coordinator_seconds += time.perf_counter() - t0
                     break
                 except RuntimeError as exc:
                     lost = isinstance(exc.__cause__, CancelledError)
@@ -483,7 +524,9 @@ class _Run:
                     )
                     step.esteps[i].release()
                     step.esteps[i] = self._submit_estep(step, i, attempt=attempt)
-        return results
+        result = first if n == 1 else merged
+        assert result is not None
+        return result
 
     def _gather(self, futures: list[Any], step: _Step) -> list[Any]:
         try:
@@ -511,13 +554,10 @@ class _Run:
                 upcoming = next(steps, None)
                 if upcoming is not None:
                     self.load(upcoming)  # prefetch: independent of the parameters
-                parts = self.collect(current)
-                current.bytes_in += sum(p.sstats.nbytes for p in parts)
+                stats = self.collect(current)
                 if self.pipelined and upcoming is not None:
                     self.submit_esteps(upcoming)  # from the parameters before this update
                 t0 = time.perf_counter()
-                stats = merge_unit_stats(parts)
-                del parts
                 metrics = apply_step(
                     self.model.state_,
                     stats,
