@@ -202,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="documents each engine trains on (the first of epoch 0's plan)")
     p.add_argument("--skip", default="", help="comma list: inprocess,gensim,pipelined")
     p.add_argument("--generate-only", action="store_true")
+    p.add_argument("--gensim-docs", type=int, default=49_152,
+                   help="documents for gensim (the first minibatch is its warm-up)")
     args = p.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
 
@@ -231,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     if "pipelined" not in skip:
         runs.append(lambda: run_dask(corpus, n_steps, args, 2, True))
     if "gensim" not in skip:
-        runs.append(lambda: run_gensim(corpus, plan, args, 1))
+        n_gensim = max(2, args.gensim_docs // args.batch_size)
+        runs.append(lambda: run_gensim(corpus, plan[:n_gensim], args, 1))
     results = []
     for run in runs:
         t0 = time.perf_counter()
