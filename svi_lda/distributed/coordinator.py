@@ -413,10 +413,15 @@ class _Run:
                 key=f"svi-lda-load-{name}",
                 workers=[worker] if worker else None,
                 allow_other_workers=True,
+                # Ahead of queued E-steps: the reads for the next minibatch run between
+                # this minibatch's E-steps instead of after them, off the critical path.
+                priority=10,
             )
             step.loads.append(data)
             step.ids.append(
-                self.client.submit(tasks.unit_word_ids, data, key=f"svi-lda-ids-{name}")
+                self.client.submit(
+                    tasks.unit_word_ids, data, key=f"svi-lda-ids-{name}", priority=10
+                )
             )
 
     def _placement(self, units: list[CorpusUnit]) -> list[str | None]:
