@@ -412,7 +412,7 @@ class _Run:
                 n_features,
                 key=f"svi-lda-load-{name}",
                 workers=[worker] if worker else None,
-                allow_other_workers=True,
+                allow_other_workers=worker is not None,  # Dask refuses it without workers=
                 # Ahead of queued E-steps: the reads for the next minibatch run between
                 # this minibatch's E-steps instead of after them, off the critical path.
                 priority=10,
