@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from svi_lda._atomic import atomic_path, atomic_write_bytes
 from svi_lda.state import GlobalState
 
 FORMAT = "svi-lda-model"
@@ -44,29 +45,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and rename."""
-    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    _fsync_dir(path.parent)
 
 
 def _params_to_json(params: dict[str, Any]) -> dict[str, Any]:
@@ -106,12 +84,8 @@ def save_model(model: Any, path: Path, *, extra: dict[str, Any] | None = None) -
         vocab.save(path / vocab_name)
         vocab_entry = {"file": vocab_name, "sha256": _sha256(path / vocab_name)}
     arrays_name = f"arrays-{token}.npz"
-    tmp = path / f".{arrays_name}.tmp"
-    with open(tmp, "wb") as fh:
+    with atomic_path(path / arrays_name) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path / arrays_name)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

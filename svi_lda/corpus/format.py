@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from svi_lda.text._atomic import atomic_write_bytes, fsync_dir
+from svi_lda._atomic import atomic_write_bytes, fsync_dir
 
 FORMAT = "svi-lda-corpus"
 FORMAT_VERSION = 1

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from svi_lda._atomic import atomic_path
 from svi_lda.corpus.format import (
     DEFAULT_ROW_GROUP_SIZE,
     REJECTS,
@@ -55,7 +56,6 @@ from svi_lda.corpus.sources import (
     relative_lines,
 )
 from svi_lda.corpus.writer import finish_corpus
-from svi_lda.text._atomic import atomic_path
 from svi_lda.text.counts import WordCounts
 from svi_lda.text.tokenizer import Tokenizer
 from svi_lda.text.vocabulary import Vocabulary

@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from svi_lda._atomic import atomic_write_with
 from svi_lda.batch import Batch
 from svi_lda.text import _kernels
-from svi_lda.text._atomic import atomic_write_with
 from svi_lda.text.counts import WordCounts, select_words
 from svi_lda.text.tokenizer import Tokenizer, Tokens, _compact
 
