@@ -132,10 +132,18 @@ def run_dask(corpus, n_steps, args, n_workers: int, pipelined: bool) -> dict:
 
         model = OnlineLDA(n_components=args.topics, batch_size=args.batch_size,
                           total_samples=corpus.n_docs, random_state=0)
+        def cpu(dask_worker=None) -> float:
+            t = psutil.Process().cpu_times()
+            return t.user + t.system
+
+        cpu0, wcpu0 = cpu(), client.run(cpu)
         with RssSampler() as rss:
             t_start = time.perf_counter()
             fit_distributed(client, model, corpus, n_steps=n_steps, pipelined=pipelined,
                             on_step=on_step)
+        coord_cpu = (cpu() - cpu0) / n_steps
+        wcpu = client.run(cpu)
+        worker_cpu = sum(wcpu[a] - wcpu0.get(a, 0.0) for a in wcpu) / n_steps
     steady = reports[1:]
     seconds = steady[-1][0] - reports[0][0]
     docs = sum(r.metrics.n_docs for _, r in steady)
@@ -152,6 +160,8 @@ def run_dask(corpus, n_steps, args, n_workers: int, pipelined: bool) -> dict:
         "bytes_out": float(np.mean([r.bytes_to_workers for _, r in steady])),
         "bytes_in": float(np.mean([r.bytes_from_workers for _, r in steady])),
         "coord_s": float(np.mean([r.coordinator_seconds for _, r in steady])),
+        "coord_cpu_s": coord_cpu,
+        "worker_cpu_s": worker_cpu,
         "step_s": seconds / len(steady),
         "rss": rss.summary(),
         "worker_rss": wrss,
@@ -257,7 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in dask.items():
         print(f"{name}: step {r['step_s']:.3f} s, coordinator {r['coord_s'] * 1e3:.0f} ms/step,"
               f" sent {r['bytes_out'] / 1e6:.1f} MB/step, received {r['bytes_in'] / 1e6:.1f} "
-              f"MB/step, first step (warm-up) {r['first_step_s']:.1f} s")
+              f"MB/step, first step (warm-up) {r['first_step_s']:.1f} s; CPU per step: "
+              f"coordinator+scheduler process {r['coord_cpu_s']:.2f} s, workers "
+              f"{r['worker_cpu_s']:.2f} s")
     # step(n) = serial + parallel / n  =>  two equations, two unknowns
     parallel = 2 * (one["step_s"] - two["step_s"])
     serial = one["step_s"] - parallel
