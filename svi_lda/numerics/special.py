@@ -13,6 +13,27 @@ from numba import njit
 from svi_lda._config import FASTMATH_FLAGS
 
 
+@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy", inline="always")
+def _psi_series(inv2: float) -> float:
+    """log(y) - 1/(2y) - psi(y) for y >= 8, given 1/y^2: the asymptotic series.
+
+    Bernoulli terms through y^-14; truncation error below 2e-15 for y >= 8.
+    """
+    return inv2 * (
+        1.0 / 12.0
+        - inv2
+        * (
+            1.0 / 120.0
+            - inv2
+            * (
+                1.0 / 252.0
+                - inv2
+                * (1.0 / 240.0 - inv2 * (1.0 / 132.0 - inv2 * (691.0 / 32760.0 - inv2 / 12.0)))
+            )
+        )
+    )
+
+
 @njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
 def digamma(x: float) -> float:
     """Digamma function psi(x) for x > 0.
@@ -36,19 +57,7 @@ def digamma(x: float) -> float:
         x += 8.0
     inv = 1.0 / x
     inv2 = inv * inv
-    series = inv2 * (
-        1.0 / 12.0
-        - inv2
-        * (
-            1.0 / 120.0
-            - inv2
-            * (
-                1.0 / 252.0
-                - inv2
-                * (1.0 / 240.0 - inv2 * (1.0 / 132.0 - inv2 * (691.0 / 32760.0 - inv2 / 12.0)))
-            )
-        )
-    )
+    series = _psi_series(inv2)
     return math.log(x) - 0.5 * inv - series - shift
 
 
@@ -163,17 +172,5 @@ def exp_digamma(x: float) -> float:
     y = x + 8.0
     inv = 1.0 / y
     inv2 = inv * inv
-    series = inv2 * (
-        1.0 / 12.0
-        - inv2
-        * (
-            1.0 / 120.0
-            - inv2
-            * (
-                1.0 / 252.0
-                - inv2
-                * (1.0 / 240.0 - inv2 * (1.0 / 132.0 - inv2 * (691.0 / 32760.0 - inv2 / 12.0)))
-            )
-        )
-    )
+    series = _psi_series(inv2)
     return y * exp_neg(num / den + 0.5 * inv + series)
