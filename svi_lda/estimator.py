@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from svi_lda._validation import (
 from svi_lda.batch import Batch
 from svi_lda.bounds import topic_bound
 from svi_lda.schedule import RobbinsMonro
-from svi_lda.state import GlobalState, natural_gradient_step
+from svi_lda.state import GlobalState
 from svi_lda.step import EStepSettings, StepMetrics, estep_unit, svi_step, unit_vocabulary
 
 logger = logging.getLogger(__name__)
@@ -368,40 +368,6 @@ class OnlineLDA:
         for callback in callbacks:
             callback(metrics)
         return metrics
-
-    def _batch_pass(self, units: Iterable[Batch], gammas: dict[int, np.ndarray]) -> float:
-        """One CAVI pass: E-step on every unit, then lambda := eta + sstats.
-
-        Each document runs from its gamma of the previous pass (so its bound cannot drop
-        below last pass's: the ELBO never decreases) and from a fresh start, and keeps the
-        better; a warm start alone stays near its old optimum and the topics barely move.
-        Returns the exact ELBO at the pass's final gamma and the lambda it started from.
-        """
-        state = self.state_
-        sstats = np.zeros((state.n_features, state.n_components), dtype=np.float64)
-        elog_theta_sum = np.zeros(state.n_components)
-        bound = topic_bound(state)
-        n_docs = 0
-        for i, unit in enumerate(units):
-            ids, index = unit_vocabulary(unit)
-            rows, shift = state.exp_elog_beta_rows(ids, n_threads=self._n_threads())
-            stats, gammas[i] = estep_unit(
-                unit, index, ids, rows, shift, state.alpha, self._settings(),
-                n_threads=self._n_threads(), gamma=gammas.get(i), restart=True,
-            )
-            sstats[ids] += stats.sstats
-            elog_theta_sum += stats.elog_theta_sum
-            bound += stats.doc_bound
-            n_docs += stats.n_docs
-        natural_gradient_step(
-            state, np.arange(state.n_features), sstats,
-            batch_n_docs=n_docs, total_samples=n_docs, rho=1.0,
-        )
-        if self._learn_alpha:
-            from svi_lda.state import update_alpha
-
-            state.alpha = update_alpha(state.alpha, elog_theta_sum, n_docs, 1.0)
-        return bound
 
     # -- inference ----------------------------------------------------------------------
     def _infer(self, X: Any) -> tuple[np.ndarray, float, float]:
