@@ -56,7 +56,7 @@ SCRIPT = Path(__file__).resolve()
 # svi-lda settings traced over several epochs: (name, kappa, tau0, batch, alpha, eta).
 # None for alpha/eta means 1/K.
 SVI_SETTINGS = {
-    "default": dict(kappa=0.7, tau0=10.0, batch=2048, alpha=None, eta=None),
+    "default": dict(kappa=0.7, tau0=10.0, batch=512, alpha=None, eta=None),
     "k.51-t64-b512": dict(kappa=0.51, tau0=64.0, batch=512, alpha=None, eta=None),
     "k.51-t64-b512-eta.01": dict(kappa=0.51, tau0=64.0, batch=512, alpha=None, eta=0.01),
     "k.7-t10-b1024-a.1-eta.01": dict(kappa=0.7, tau0=10.0, batch=1024, alpha=0.1, eta=0.01),
@@ -80,9 +80,9 @@ def worker_svi(p: dict) -> dict:
     model = OnlineLDA(
         k, doc_topic_prior=alpha, topic_word_prior=eta, learning_method="online",
         learning_decay=p.get("kappa", 0.7), learning_offset=p.get("tau0", 10.0),
-        max_iter=p.get("epochs", 1), batch_size=p.get("batch", 2048),
+        max_iter=p.get("epochs", 1), batch_size=p.get("batch", 512),
         max_doc_update_iter=100, mean_change_tol=1e-3, n_jobs=p.get("n_jobs", 2),
-        random_state=0, dtype=p.get("dtype", "float64"),
+        random_state=0, dtype=p.get("dtype", "float32"),
     )
     steps_per_epoch = math.ceil(X.shape[0] / model.batch_size)
     snapshots: list[tuple[int, float, np.ndarray]] = []
@@ -284,7 +284,7 @@ WORKERS = {
 # -- the driver -------------------------------------------------------------------------------
 def one_pass_table(k: int, quick: bool, flops: tuple[float, float], libs: list[str]) -> dict:
     runs = {
-        "svi-lda OnlineLDA (n_jobs=2)": ("svi", {}),
+        "svi-lda OnlineLDA (n_jobs=2, defaults)": ("svi", {}),
         "svi-lda, gensim-like schedule (kappa=.51, tau0=1, batch 2000)": (
             "svi", {"kappa": 0.51, "tau0": 1.0, "batch": 2000}),
         "gensim LdaModel": ("gensim", {}),
@@ -300,7 +300,7 @@ def one_pass_table(k: int, quick: bool, flops: tuple[float, float], libs: list[s
         r["name"] = name
         results[name] = r
         print(f"  {name}: {r.get('wall', r.get('error'))}", flush=True)
-    svi = results.get("svi-lda OnlineLDA (n_jobs=2)", {})
+    svi = results.get("svi-lda OnlineLDA (n_jobs=2, defaults)", {})
     base = {"gensim": results.get("gensim LdaModel", {}).get("wall"),
             "vw": results.get("Vowpal Wabbit --lda", {}).get("wall")}
     rows = []
