@@ -403,3 +403,14 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]
         "| " + " | ".join(fmt(r.get(k), s) for k, _, s in columns) + " |" for r in rows
     ]
     return "\n".join([head, sep, *body])
+
+
+def print_run_header(title: str) -> tuple[float, float]:
+    """Print the title, the exact command, the machine and its measured GEMM rate."""
+    print(f"## {title}\n")
+    print("command: python " + " ".join(sys.argv))
+    print(machine_info())
+    flops = measure_flops()
+    print(f"measured float64 GEMM: {flops[0]:.1f} GFLOP/s on 1 thread, "
+          f"{flops[1]:.1f} GFLOP/s on 2 threads")
+    return flops

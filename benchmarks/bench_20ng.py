@@ -42,8 +42,7 @@ from _common import (  # noqa: E402
     evaluate_topics,
     load_20ng,
     load_average,
-    machine_info,
-    measure_flops,
+    print_run_header,
     profile_steps,
     run_worker,
     start_memory_window,
@@ -456,12 +455,7 @@ def main() -> None:
     if a.worker:
         emit_result(WORKERS[a.worker](json.loads(a.params)))
         return
-    print("## 20 Newsgroups benchmark\n")
-    print("command: python " + " ".join(sys.argv))
-    print(machine_info())
-    flops = measure_flops()
-    print(f"measured float64 GEMM: {flops[0]:.1f} GFLOP/s on 1 thread, "
-          f"{flops[1]:.1f} GFLOP/s on 2 threads")
+    flops = print_run_header("20 Newsgroups benchmark")
     corpus = load_20ng()
     print("data: " + describe_corpus(corpus) + (" [--quick: first 3,000 train docs]"
                                                 if a.quick else ""))

@@ -31,8 +31,7 @@ from _common import (  # noqa: E402
     CACHE,
     emit_result,
     load_average,
-    machine_info,
-    measure_flops,
+    print_run_header,
     profile_steps,
     run_worker,
     start_memory_window,
@@ -154,12 +153,7 @@ def main() -> None:
     if a.worker:
         emit_result(WORKERS[a.worker](json.loads(a.params)))
         return
-    print("## Synthetic corpus benchmark\n")
-    print("command: python " + " ".join(sys.argv))
-    print(machine_info())
-    flops = measure_flops()
-    print(f"measured float64 GEMM: {flops[0]:.1f} GFLOP/s on 1 thread, "
-          f"{flops[1]:.1f} GFLOP/s on 2 threads")
+    flops = print_run_header("Synthetic corpus benchmark")
     t0 = time.perf_counter()
     X, _ = load_synthetic(a.docs)
     print(f"corpus: make_lda_corpus({a.docs}, {V}, {K}, doc_length={DOC_LENGTH:g}, "
