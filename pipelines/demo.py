@@ -101,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``svi-lda demo``; returns the exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    # Dask's own loggers default to INFO (its config); its start-up chatter is not news here.
+    import distributed  # noqa: F401 - its import applies Dask's logging config; override after
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     if args.workdir is not None:
         args.workdir.mkdir(parents=True, exist_ok=True)
         return run(args, args.workdir)

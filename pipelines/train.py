@@ -151,6 +151,10 @@ class Progress:
 
 
 def _setup_logging(out: Path) -> None:
+    # Dask's own loggers default to INFO; keep its start-up chatter off the progress lines.
+    import distributed  # noqa: F401 - its import applies Dask's logging config; override after
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     to_file = logging.FileHandler(out / "train.log")
     to_file.setFormatter(fmt)
