@@ -230,9 +230,13 @@ def minibatch_estep(
     rows, log_shift = state.exp_elog_beta_rows(union, n_threads=n_threads)
     parts = []
     for unit, (ids, index) in zip(units, vocabularies, strict=True):
-        pos = np.searchsorted(union, ids)
+        if len(units) > 1:
+            pos = np.searchsorted(union, ids)
+            unit_rows, unit_shift = rows[pos], log_shift[pos]
+        else:  # the unit's words are the union: no copy of the K x words block
+            unit_rows, unit_shift = rows, log_shift
         stats, _ = estep_unit(
-            unit, index, ids, rows[pos], log_shift[pos], state.alpha, settings, n_threads=n_threads
+            unit, index, ids, unit_rows, unit_shift, state.alpha, settings, n_threads=n_threads
         )
         parts.append(stats)
     return merge_unit_stats(parts)

@@ -340,11 +340,10 @@ def run_estep(
         documents((*args[:-1], gamma_b), outs_b)
         better = outs_b[3] > doc_bound
         gamma[better] = gamma_b[better]
+        better_nonzeros = np.repeat(better, np.diff(indptr))
         for mine, theirs in zip(outs, outs_b, strict=True):
             if mine is ratio:
-                mine[np.repeat(better, np.diff(indptr))] = theirs[
-                    np.repeat(better, np.diff(indptr))
-                ]
+                mine[better_nonzeros] = theirs[better_nonzeros]
             elif mine is n_iter:
                 mine += theirs
             else:
