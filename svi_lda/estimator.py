@@ -62,10 +62,10 @@ class OnlineLDA:
         Passes over the data that ``fit`` makes.
     batch_size : int, default=512
         Documents per minibatch (online). Smaller minibatches train the topics earlier in
-        a pass, so documents need fewer E-step iterations; 512 gave the best one-pass
-        held-out perplexity and speed on 20 Newsgroups (benchmarks/results). With a
-        Parquet corpus, minibatches are whole row groups holding at least this many
-        documents.
+        a pass, so documents need fewer E-step iterations. One pass over 20 Newsgroups at
+        K=100 (held-out perplexity / CPU seconds): 256: 3,549 / 2.2; 512: 3,538 / 1.8;
+        1024: 3,857 / 1.7; 2048: 3,985 / 2.3. With a Parquet corpus, minibatches are
+        whole row groups holding at least this many documents.
     total_samples : float or None, default=None
         D, the corpus size the minibatch gradient is scaled to. ``fit`` uses the number of
         documents it is given when None; ``partial_fit`` requires it.
