@@ -8,6 +8,7 @@ follows.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -118,6 +119,8 @@ def _batch_pass(model: OnlineLDA, units: Sequence[Batch], gammas: dict[int, np.n
     Returns the exact ELBO at the pass's final gamma and the lambda it started from.
     """
     state = model.state_
+    # Plain updates only: each raises the document's bound, which the guarantee rests on.
+    settings = dataclasses.replace(model._settings(), accelerate=False)
     sstats = np.zeros((state.n_features, state.n_components), dtype=np.float64)
     elog_theta_sum = np.zeros(state.n_components)
     bound = topic_bound(state)
@@ -126,7 +129,7 @@ def _batch_pass(model: OnlineLDA, units: Sequence[Batch], gammas: dict[int, np.n
         ids, index = unit_vocabulary(unit)
         rows, shift = state.exp_elog_beta_rows(ids, n_threads=model._n_threads())
         stats, gammas[i] = estep_unit(
-            unit, index, ids, rows, shift, state.alpha, model._settings(),
+            unit, index, ids, rows, shift, state.alpha, settings,
             n_threads=model._n_threads(), gamma=gammas.get(i), restart=True,
         )
         sstats[ids] += stats.sstats

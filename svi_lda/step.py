@@ -48,11 +48,17 @@ def initial_gamma(doc_ids: np.ndarray, n_components: int, seed: int) -> np.ndarr
 
 @dataclass(frozen=True)
 class EStepSettings:
-    """Settings of the local update (scikit-learn names)."""
+    """Settings of the local update (scikit-learn names).
+
+    ``accelerate`` extrapolates the document updates (SQUAREM): the same fixed point and
+    stopping rule in fewer passes. Batch mode turns it off, since only the plain update
+    raises every document's bound monotonically.
+    """
 
     max_doc_update_iter: int = 100
     mean_change_tol: float = 1e-3
     seed: int = 0
+    accelerate: bool = True
 
 
 @dataclass
@@ -145,6 +151,7 @@ def estep_unit(
         tol=settings.mean_change_tol,
         n_threads=n_threads,
         gamma_restart=seeded,
+        accelerate=settings.accelerate,
     )
     stats = UnitStats(
         word_ids=word_ids,

@@ -35,6 +35,9 @@ from svi_lda._config import FASTMATH_FLAGS, PHINORM_EPS
 from svi_lda.numerics.special import digamma, exp_digamma, exp_dirichlet_expectation
 from svi_lda.parallel import parallel_ranges, split_by_weight
 
+# Largest |a| of a SQUAREM step (see _squarem_extrapolate).
+_SQUAREM_MAX_STEP = 4.0
+
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
 def estep_documents(
@@ -55,6 +58,7 @@ def estep_documents(
     max_iter,
     tol,
     phinorm_eps,
+    accelerate,
 ):
     """Run the mean-field document update for documents ``doc_start:doc_stop`` in place.
 
@@ -89,6 +93,9 @@ def estep_documents(
         than ``tol`` on average.
     phinorm_eps : scalar of exp_elog_beta's dtype
         Guard added to phinorm (1e-100 in float64, 1e-30 in float32).
+    accelerate : bool
+        Extrapolate every second update (SQUAREM; see :func:`_squarem_extrapolate`). The
+        fixed point and the stopping rule are unchanged; it gets there in fewer passes.
 
     Equivalent to: the per-document loop of ``tests/reference.py::estep_reference``.
     """
@@ -102,6 +109,9 @@ def estep_documents(
     doc_rows = np.empty((longest, n_topics), dtype=work)
     doc_counts = np.empty(longest, dtype=work)
     doc_ratio = np.empty(longest, dtype=work)
+    # gamma two updates ago and one update ago, for the extrapolation.
+    g_base = np.empty(n_topics, dtype=np.float64)
+    g_first = np.empty(n_topics, dtype=np.float64)
     alpha_sum = 0.0
     lgamma_alpha = 0.0
     for k in range(n_topics):
@@ -138,21 +148,32 @@ def estep_documents(
         scale = _scaled_copy(et, et_work)
         converged = False
         it = 0
+        second = False  # whether the next update is the second of an extrapolation cycle
         while True:
             # One fused pass: phinorm for each word, then accumulate its contribution.
             _full_pass(doc_counts, doc_rows, et_work, n_words, acc, doc_ratio, phinorm_eps)
             # The ratios now match gamma: stop here so the statistics use the final gamma.
             if converged or it >= max_iter:
                 break
+            if accelerate:
+                saved = g_first if second else g_base
+                for k in range(n_topics):
+                    saved[k] = g[k]
             change = 0.0
             for k in range(n_topics):
                 new = alpha[k] + float(et_work[k]) * float(acc[k])
                 change += abs(new - g[k])
                 g[k] = new
-            _exp_digamma_rows(g, et)
-            scale = _scaled_copy(et, et_work)
             it += 1
             converged = change / n_topics < tol
+            # Never end on an extrapolated point: the final gamma must be an update's
+            # output (sum_k gamma = sum(alpha) + N_d, and phi optimal for it).
+            if accelerate and not converged and it < max_iter:
+                if second:
+                    _squarem_extrapolate(g_base, g_first, g, alpha)
+                second = not second
+            _exp_digamma_rows(g, et)
+            scale = _scaled_copy(et, et_work)
         # Normalise: exp(E[log theta]) = exp(digamma(g)) / exp(digamma(sum g)); the ratios
         # were computed with et * scale, so they carry 1 / scale.
         g_sum = 0.0
@@ -172,6 +193,38 @@ def estep_documents(
                 ll += c * (math.log(c / r) + log_shift[word_index[lo + i]])
         doc_bound[d] = ll + _theta_terms(g, alpha, alpha_sum, lgamma_alpha, elog_theta[d])
         n_iter[d] = it
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
+def _squarem_extrapolate(g0, g1, g2, alpha):
+    """Overwrite ``g2`` with the SQUAREM step from three successive iterates.
+
+    Equivalent to: ``r = g1 - g0; v = g2 - g1 - r; a = clip(-|r| / |v|, -4, -1)``;
+    ``g2[:] = max(g0 - 2 a r + a**2 v, alpha)``.
+
+    The gamma update is a fixed-point map g -> F(g) that converges linearly, slowly for
+    long documents. SQUAREM (Varadhan & Roland 2008, scheme S3) extrapolates along the
+    last two steps; ``a = -1`` gives back ``g2`` itself. The step is capped at 4: near the
+    fixed point r and v are rounding noise and an uncapped ratio of the two jumps
+    anywhere (the cap also measured as fast as larger ones on 20 Newsgroups). Clipping at
+    alpha keeps the point inside the map's range (every F(g) is at least alpha). The next
+    updates start from the extrapolated point, so the stopping rule still tests
+    ``|F(g) - g|``.
+    """
+    rr = 0.0
+    vv = 0.0
+    for k in range(g0.shape[0]):
+        r = g1[k] - g0[k]
+        v = g2[k] - g1[k] - r
+        rr += r * r
+        vv += v * v
+    if vv <= 0.0:
+        return
+    a = max(min(-math.sqrt(rr / vv), -1.0), -_SQUAREM_MAX_STEP)
+    for k in range(g0.shape[0]):
+        r = g1[k] - g0[k]
+        v = g2[k] - g1[k] - r
+        g2[k] = max(g0[k] - 2.0 * a * r + a * a * v, alpha[k])
 
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
@@ -302,6 +355,7 @@ def run_estep(
     tol: float,
     n_threads: int = 1,
     gamma_restart: np.ndarray | None = None,
+    accelerate: bool = True,
 ) -> dict[str, np.ndarray]:
     """Run the E-step over a CSR minibatch, optionally on several threads.
 
@@ -310,7 +364,10 @@ def run_estep(
     and ``n_iter`` (n_docs,). Results are bitwise identical for any ``n_threads``.
     The inner loop runs in ``exp_elog_beta``'s dtype. With ``gamma_restart`` (n_docs, K), each
     document is also run from that start and keeps whichever result has the higher
-    bound, so the bound is never below what ``gamma`` alone reaches.
+    bound, so the bound is never below what ``gamma`` alone reaches. ``accelerate``
+    turns on SQUAREM extrapolation of the document updates (same fixed point and stopping
+    rule, fewer passes); without it every update is the plain coordinate-ascent step, so
+    each document's bound rises monotonically.
     """
     n_docs, n_topics = gamma.shape
     n_words = exp_elog_beta.shape[0]
@@ -328,7 +385,9 @@ def run_estep(
 
     def documents(args, outs):
         parallel_ranges(
-            lambda lo, hi: estep_documents(*args, *outs, lo, hi, max_iter, tol, eps),
+            lambda lo, hi: estep_documents(
+                *args, *outs, lo, hi, max_iter, tol, eps, accelerate
+            ),
             doc_bounds,
             n_threads,
         )
