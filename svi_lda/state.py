@@ -71,10 +71,18 @@ class GlobalState:
         seed: int,
         dtype: str = "float64",
     ) -> GlobalState:
-        """Random start lambda ~ Gamma(100, 1/100) (Hoffman's and scikit-learn's choice)."""
+        """Random start lambda, uniform with mean 1 and standard deviation 0.1.
+
+        The moments of Hoffman's and scikit-learn's Gamma(100, 1/100) start, drawn ten
+        times faster (uniform variates in the model's dtype): at K=100 and V=21k the gamma
+        draw alone was a tenth of a pass over 20 Newsgroups. It only breaks the symmetry
+        between topics, so its shape does not matter.
+        """
         rng = np.random.default_rng(seed)
-        lam = rng.gamma(100.0, 0.01, size=(n_features, n_components))
-        word_topic = (lam - eta).astype(dtype)
+        half_width = math.sqrt(3.0) * 0.1
+        word_topic = rng.random((n_features, n_components), dtype=np.dtype(dtype).type)
+        word_topic *= 2.0 * half_width
+        word_topic += 1.0 - half_width - eta
         return cls(
             word_topic=word_topic,
             scale=1.0,

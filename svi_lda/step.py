@@ -17,6 +17,7 @@ import numpy as np
 
 from svi_lda.batch import Batch
 from svi_lda.numerics.estep import run_estep
+from svi_lda.numerics.remap import compact_vocabulary
 from svi_lda.schedule import RobbinsMonro
 from svi_lda.state import GlobalState, natural_gradient_step, update_alpha
 
@@ -105,10 +106,13 @@ class StepMetrics:
 
 
 def unit_vocabulary(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted unique word ids of a unit and each non-zero's row in that list."""
+    """Sorted unique word ids of a unit (int64) and each non-zero's row in that list.
+
+    O(nnz + n log n) for n distinct words, with no O(V) work (see
+    :mod:`svi_lda.numerics.remap`).
+    """
     start, stop = int(batch.indptr[0]), int(batch.indptr[-1])
-    word_ids, word_index = np.unique(batch.indices[start:stop], return_inverse=True)
-    return word_ids.astype(np.int64, copy=False), word_index.astype(np.int64, copy=False)
+    return compact_vocabulary(np.asarray(batch.indices[start:stop]), int(batch.n_features))
 
 
 def estep_unit(
@@ -233,7 +237,10 @@ def minibatch_estep(
 ) -> UnitStats:
     """E-step over a minibatch made of ``units`` in one process, merged in unit order."""
     vocabularies = [unit_vocabulary(u) for u in units]
-    union = np.unique(np.concatenate([ids for ids, _ in vocabularies]))
+    if len(units) == 1:
+        union = vocabularies[0][0]
+    else:
+        union = np.unique(np.concatenate([ids for ids, _ in vocabularies]))
     rows, log_shift = state.exp_elog_beta_rows(union, n_threads=n_threads)
     parts = []
     for unit, (ids, index) in zip(units, vocabularies, strict=True):

@@ -38,7 +38,8 @@ def test_initialize():
     state = new_state(5, 80, eta=0.3, seed=1)
     lam = state.lambda_()
     assert lam.shape == (5, 80) and state.word_topic.shape == (80, 5)
-    assert np.all(lam > 0) and abs(lam.mean() - 1.0) < 0.05  # Gamma(100, 1/100)
+    assert np.all(lam > 0) and abs(lam.mean() - 1.0) < 0.05  # Gamma(100, 1/100)'s moments
+    assert 0.07 < lam.std() < 0.13
     np.testing.assert_allclose(state.topic_sums, state.word_topic.sum(axis=0), rtol=1e-14)
     np.testing.assert_array_equal(new_state(5, 80, eta=0.3, seed=1).lambda_(), lam)
     assert not np.array_equal(new_state(5, 80, eta=0.3, seed=2).lambda_(), lam)
