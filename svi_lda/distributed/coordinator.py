@@ -33,6 +33,7 @@ import logging
 import math
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
@@ -54,6 +55,10 @@ CHECKPOINT_VERSION = 1
 # Above this size a unit's rows go straight to the worker holding the unit
 # (scatter direct) instead of inside the task through the scheduler.
 SCATTER_BYTES = 8 * 2**20
+# Minibatches whose row groups are read ahead of the one in progress.
+READ_AHEAD = 2
+# How long the start-up probe waits for each worker to answer a direct connection.
+DIRECT_PROBE_SECONDS = 5.0
 _MAX_RESUBMITS = 3
 # Parameters that change the trajectory: a checkpoint continues only with the same ones.
 _TRAJECTORY_PARAMS = (
@@ -149,6 +154,7 @@ def fit_distributed(
     pipelined: bool = False,
     estep_threads: int = 1,
     scatter_bytes: int = SCATTER_BYTES,
+    direct: bool | None = None,
     callbacks: Sequence[Callable[[StepMetrics], object]] = (),
     on_step: Callable[[StepReport], object] | None = None,
 ) -> OnlineLDA:
@@ -191,6 +197,15 @@ def fit_distributed(
         A unit's exp(E[log beta]) rows at least this large are sent directly to the
         worker holding the unit (``scatter(direct=True)``) rather than inside the task via
         the scheduler. If that worker dies the task is resubmitted with its rows inline.
+        Only with direct transfers (see ``direct``).
+    direct : bool, optional
+        Move the step's arrays (statistics back, large rows out) directly between this
+        process and the workers instead of through the scheduler, which saves a hop and a
+        copy of every array. ``None`` (default): direct if every worker answers a
+        connection from this process at the start (true for a LocalCluster and for a
+        client on the workers' network, as in ``deploy/``), else through the scheduler.
+        ``False`` always goes through the scheduler (a client that can reach only the
+        scheduler). The result is the same either way.
     callbacks : sequence of callables
         Called with each step's :class:`~svi_lda.step.StepMetrics`, as in ``fit``.
     on_step : callable, optional
@@ -221,6 +236,13 @@ def fit_distributed(
     total_samples = float(model.total_samples or corpus.n_docs)
 
     client.register_plugin(NumbaWarmup())
+    if direct is None:
+        direct = workers_reachable(client)
+        if not direct:
+            logger.warning(
+                "some Dask workers do not answer a direct connection from this process: "
+                "arrays go through the scheduler (slower; pass direct=False to skip this check)"
+            )
     run = _Run(
         client=client,
         model=model,
@@ -231,6 +253,7 @@ def fit_distributed(
         pipelined=pipelined,
         estep_threads=int(estep_threads),
         scatter_bytes=int(scatter_bytes),
+        direct=bool(direct),
         callbacks=callbacks,
         on_step=on_step,
     )
@@ -241,6 +264,48 @@ def fit_distributed(
 
 
 # -- setup ------------------------------------------------------------------------------
+
+
+def workers_reachable(
+    client: Any, addresses: Sequence[str] | None = None, timeout: float = DIRECT_PROBE_SECONDS
+) -> bool:
+    """Whether this process can open a connection to every worker of ``client``'s cluster.
+
+    Direct gathers and scatters need it. Dask itself falls back to the scheduler when a
+    worker cannot be reached, but only after its connect timeout (30 s by default) on
+    every transfer; probing once up front avoids paying that per step.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        A connected, synchronous client.
+    addresses : sequence of str, optional
+        Worker addresses to try (default: every worker the scheduler knows).
+    timeout : float
+        Seconds to wait for each worker's answer.
+
+    Returns
+    -------
+    bool
+        True if every worker answered (or there are no workers yet).
+    """
+    import asyncio
+
+    if addresses is None:
+        addresses = sorted(client.scheduler_info().get("workers", {}))
+
+    async def probe() -> None:
+        for address in addresses:
+            # ``identity`` is a trivial RPC; its connection stays in the client's pool,
+            # which the direct gathers reuse.
+            await asyncio.wait_for(client.rpc(address).identity(), timeout)
+
+    try:
+        client.sync(probe)
+    except (OSError, TimeoutError) as exc:
+        logger.info("direct connection to the workers failed: %s", exc)
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -376,10 +441,13 @@ class _Run:
         pipelined: bool,
         estep_threads: int,
         scatter_bytes: int,
+        direct: bool,
         callbacks: Sequence[Callable[[StepMetrics], object]],
         on_step: Callable[[StepReport], object] | None,
     ) -> None:
         self.scatter_bytes = scatter_bytes
+        self.direct = direct
+        self.read_ahead = READ_AHEAD
         self.client = client
         self.model = model
         self.corpus = corpus
@@ -400,8 +468,13 @@ class _Run:
         self._consumed: list[str] = []
 
     # Futures -----------------------------------------------------------------------
-    def load(self, step: _Step) -> None:
-        """Submit the reads of a minibatch's row groups (data stays on the workers)."""
+    def load(self, step: _Step, *, priority: int = 0) -> None:
+        """Submit the reads of a minibatch's row groups (data stays on the workers).
+
+        ``priority`` orders the reads against the E-steps already queued on a worker: a
+        negative one lets the worker finish its E-steps first and read while it would
+        otherwise wait for the coordinator's update.
+        """
         n_features = self.corpus.n_features
         for unit, worker in zip(step.units, self._placement(step.units), strict=True):
             name = f"{self.token}-{step.epoch}-{unit.key}"
@@ -413,14 +486,12 @@ class _Run:
                 key=f"svi-lda-load-{name}",
                 workers=[worker] if worker else None,
                 allow_other_workers=worker is not None,  # Dask refuses it without workers=
-                # Ahead of queued E-steps: the reads for the next minibatch run between
-                # this minibatch's E-steps instead of after them, off the critical path.
-                priority=10,
+                priority=priority,
             )
             step.loads.append(data)
             step.ids.append(
                 self.client.submit(
-                    tasks.unit_word_ids, data, key=f"svi-lda-ids-{name}", priority=10
+                    tasks.unit_word_ids, data, key=f"svi-lda-ids-{name}", priority=priority
                 )
             )
 
@@ -464,7 +535,7 @@ class _Run:
         unit_rows, unit_shift, alpha = step.payloads[i]
         data = step.loads[i]
         rows_arg: Any = unit_rows
-        if attempt == 0 and unit_rows.nbytes >= self.scatter_bytes:
+        if self.direct and attempt == 0 and unit_rows.nbytes >= self.scatter_bytes:
             owners = self.client.who_has([data]).get(data.key, ())
             if owners:
                 try:
@@ -535,7 +606,8 @@ class _Run:
 
     def _gather(self, futures: list[Any], step: _Step) -> list[Any]:
         try:
-            return self.client.gather(futures)
+            # direct: straight from the workers, not relayed (and copied) by the scheduler
+            return self.client.gather(futures, direct=self.direct)
         except CorpusError:
             raise
         except Exception as exc:
@@ -548,17 +620,30 @@ class _Run:
     # Loop ----------------------------------------------------------------------------
     def walk(self, steps: Iterator[_Step]) -> None:
         current = next(steps, None)
-        upcoming: _Step | None = None
         if current is None:
             return
+        # Minibatches whose row groups are being read ahead of their E-steps.
+        ahead: deque[_Step] = deque()
+
+        def read_ahead() -> None:
+            # Reads run below the E-steps' priority: a worker reads once it has finished
+            # its E-steps of the step, while the coordinator merges and updates, instead
+            # of between two E-steps on the critical path. Two minibatches ahead, so that
+            # the coordinator never waits for the reads when it sends the next E-steps.
+            while len(ahead) < self.read_ahead:
+                step = next(steps, None)
+                if step is None:
+                    return
+                self.load(step, priority=-10)
+                ahead.append(step)
+
         try:
-            self.load(current)
+            self.load(current, priority=10)
             self.submit_esteps(current)
+            read_ahead()
             wall = time.perf_counter()
             while current is not None:
-                upcoming = next(steps, None)
-                if upcoming is not None:
-                    self.load(upcoming)  # prefetch: independent of the parameters
+                upcoming = ahead[0] if ahead else None
                 stats = self.collect(current)
                 if self.pipelined and upcoming is not None:
                     self.submit_esteps(upcoming)  # from the parameters before this update
@@ -580,9 +665,10 @@ class _Run:
                 wall = now
                 if not self.pipelined and upcoming is not None:
                     self.submit_esteps(upcoming)
-                current = upcoming
+                current = ahead.popleft() if ahead else None
+                read_ahead()
         except BaseException:
-            for step in (current, upcoming):
+            for step in (current, *ahead):
                 if step is not None:
                     step.release()
             raise
