@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 from scipy.special import digamma, polygamma
 
-from svi_lda._config import FASTMATH_FLAGS, RESCALE_THRESHOLD
+from svi_lda._config import FASTMATH_FLAGS, RESCALE_THRESHOLD, WORKING_FLOOR
 from svi_lda.numerics.special import exp_digamma
 from svi_lda.parallel import parallel_ranges
 
@@ -125,7 +125,10 @@ class GlobalState:
         rows = np.empty((len(word_ids), self.n_components), dtype=self.word_topic.dtype)
         log_shift = np.empty(len(word_ids), dtype=np.float64)
         psi_totals = digamma(self.topic_totals())
-        args = (self.word_topic, word_ids, self.scale, self.eta, psi_totals, rows, log_shift)
+        floor = WORKING_FLOOR[rows.dtype.name]
+        args = (
+            self.word_topic, word_ids, self.scale, self.eta, psi_totals, floor, rows, log_shift
+        )
         bounds = np.linspace(0, len(word_ids), max(1, n_threads) + 1).astype(np.int64)
         parallel_ranges(lambda lo, hi: _exp_elog_beta_rows(*args, lo, hi), bounds, n_threads)
         return rows, log_shift
@@ -145,11 +148,11 @@ class GlobalState:
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
 def _exp_elog_beta_rows(
-    word_topic, word_ids, scale, eta, psi_totals, rows, log_shift, row_start, row_stop
+    word_topic, word_ids, scale, eta, psi_totals, floor, rows, log_shift, row_start, row_stop
 ):
     """Equivalent to: ``e = digamma(eta + scale * W[ids]) - psi_totals``;
-    ``log_shift = e.max(1)``; ``rows = exp(e - log_shift[:, None])``, for rows
-    ``row_start:row_stop``.
+    ``log_shift = e.max(1)``; ``rows = maximum(exp(e - log_shift[:, None]), floor)``, for
+    rows ``row_start:row_stop`` (``floor``: see ``_config.WORKING_FLOOR``).
 
     Uses exp(digamma(x) - psi_k) = exp_digamma(x) * exp(-psi_k): vectorised, and one log
     per word instead of K digammas and K exps.
@@ -171,7 +174,7 @@ def _exp_elog_beta_rows(
         log_shift[i] = math.log(best)
         dst = rows[i]
         for k in range(n_topics):
-            dst[k] = values[k] / best
+            dst[k] = max(values[k] / best, floor)
         dst[top] = 1.0  # exactly, whatever the reciprocal's rounding
 
 

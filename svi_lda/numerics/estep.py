@@ -31,7 +31,7 @@ import math
 import numpy as np
 from numba import njit
 
-from svi_lda._config import FASTMATH_FLAGS, PHINORM_EPS
+from svi_lda._config import FASTMATH_FLAGS, PHINORM_EPS, WORKING_FLOOR
 from svi_lda.numerics.special import digamma, exp_digamma, exp_dirichlet_expectation
 from svi_lda.parallel import parallel_ranges, split_by_weight
 
@@ -58,6 +58,7 @@ def estep_documents(
     max_iter,
     tol,
     phinorm_eps,
+    floor,
     accelerate,
 ):
     """Run the mean-field document update for documents ``doc_start:doc_stop`` in place.
@@ -93,6 +94,9 @@ def estep_documents(
         than ``tol`` on average.
     phinorm_eps : scalar of exp_elog_beta's dtype
         Guard added to phinorm (1e-100 in float64, 1e-30 in float32).
+    floor : float
+        Least value of the scaled topic weights in the working dtype, so that no product
+        in the inner loop is subnormal (``_config.WORKING_FLOOR``).
     accelerate : bool
         Extrapolate every second update (SQUAREM; see :func:`_squarem_extrapolate`). The
         fixed point and the stopping rule are unchanged; it gets there in fewer passes.
@@ -145,7 +149,7 @@ def estep_documents(
         # (vectorised, no digamma of the sum) divided by its maximum (nothing underflows
         # in float32), and normalises once at the end.
         _exp_digamma_rows(g, et)
-        scale = _scaled_copy(et, et_work)
+        scale = _scaled_copy(et, et_work, floor)
         converged = False
         it = 0
         second = False  # whether the next update is the second of an extrapolation cycle
@@ -173,7 +177,7 @@ def estep_documents(
                     _squarem_extrapolate(g_base, g_first, g, alpha)
                 second = not second
             _exp_digamma_rows(g, et)
-            scale = _scaled_copy(et, et_work)
+            scale = _scaled_copy(et, et_work, floor)
         # Normalise: exp(E[log theta]) = exp(digamma(g)) / exp(digamma(sum g)); the ratios
         # were computed with et * scale, so they carry 1 / scale.
         g_sum = 0.0
@@ -228,14 +232,14 @@ def _squarem_extrapolate(g0, g1, g2, alpha):
 
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
-def _scaled_copy(et, et_work):
-    """et_work = et / max(et) in the working dtype; returns 1 / max(et)."""
+def _scaled_copy(et, et_work, floor):
+    """et_work = maximum(et / max(et), floor) in the working dtype; returns 1 / max(et)."""
     top = et[0]
     for k in range(1, et.shape[0]):
         top = max(top, et[k])
     scale = 1.0 / top
     for k in range(et.shape[0]):
-        et_work[k] = et[k] * scale
+        et_work[k] = max(et[k] * scale, floor)
     return scale
 
 
@@ -380,13 +384,14 @@ def run_estep(
     args = (indptr, word_index, counts, exp_elog_beta, log_shift, alpha, gamma)
     outs = (exp_elog_theta, elog_theta, ratio, doc_bound, n_iter)
     eps = exp_elog_beta.dtype.type(PHINORM_EPS[exp_elog_beta.dtype.name])
+    floor = WORKING_FLOOR[exp_elog_beta.dtype.name]
     # Several chunks per thread: documents converge at different speeds.
     doc_bounds = split_by_weight(indptr + np.arange(n_docs + 1), 4 * max(1, n_threads))
 
     def documents(args, outs):
         parallel_ranges(
             lambda lo, hi: estep_documents(
-                *args, *outs, lo, hi, max_iter, tol, eps, accelerate
+                *args, *outs, lo, hi, max_iter, tol, eps, floor, accelerate
             ),
             doc_bounds,
             n_threads,
