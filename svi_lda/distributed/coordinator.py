@@ -122,6 +122,8 @@ class _Step:
     position: int
     last_in_epoch: bool
     units: list[CorpusUnit]
+    # The worker each unit's read and E-step are meant for (None: no preference).
+    workers: list[str | None] = field(default_factory=list)
     loads: list[Any] = field(default_factory=list)
     ids: list[Any] = field(default_factory=list)
     esteps: list[Any] = field(default_factory=list)
@@ -476,7 +478,8 @@ class _Run:
         otherwise wait for the coordinator's update.
         """
         n_features = self.corpus.n_features
-        for unit, worker in zip(step.units, self._placement(step.units), strict=True):
+        step.workers = self._placement(step.units)
+        for unit, worker in zip(step.units, step.workers, strict=True):
             name = f"{self.token}-{step.epoch}-{unit.key}"
             data = self.client.submit(
                 tasks.load_unit,
@@ -501,7 +504,7 @@ class _Run:
         Left to itself the scheduler may hand every read of the next minibatch to the
         first worker that frees up, and the E-steps then follow their data there.
         """
-        workers = sorted(self.client.scheduler_info().get("workers", {}))
+        workers = sorted(self._alive_workers())
         if not workers:
             return [None] * len(units)
         load = dict.fromkeys(workers, 0)
@@ -524,23 +527,35 @@ class _Run:
         rows, log_shift = state.exp_elog_beta_rows(union, n_threads=self.n_threads)
         alpha = state.alpha.copy()
         step.union = union
+        alive = self._alive_workers()
         for i, unit_ids in enumerate(ids):
             pos = np.searchsorted(union, unit_ids)
             step.positions.append(pos)
             step.payloads.append((rows[pos], log_shift[pos], alpha))
-            step.esteps.append(self._submit_estep(step, i, attempt=0))
+            step.esteps.append(self._submit_estep(step, i, attempt=0, alive=alive))
         step.coordinator_seconds += time.perf_counter() - t0
 
-    def _submit_estep(self, step: _Step, i: int, *, attempt: int) -> Any:
+    def _alive_workers(self) -> set[str]:
+        return set(self.client.scheduler_info().get("workers", {}))
+
+    def _submit_estep(self, step: _Step, i: int, *, attempt: int, alive: set[str]) -> Any:
         unit_rows, unit_shift, alpha = step.payloads[i]
         data = step.loads[i]
+        # The E-step runs on the worker planned for its unit even if the read went elsewhere
+        # (an idle worker may steal a queued read): the unit's documents are a few MB,
+        # and keeping the E-steps balanced is what sets the step time.
+        worker = step.workers[i] if step.workers else None
+        if worker is not None and worker not in alive:
+            worker = None  # it died since the placement: let the scheduler choose
         rows_arg: Any = unit_rows
         if self.direct and attempt == 0 and unit_rows.nbytes >= self.scatter_bytes:
-            owners = self.client.who_has([data]).get(data.key, ())
+            owners = [worker] if worker else sorted(
+                self.client.who_has([data]).get(data.key, ())
+            )[:1]
             if owners:
                 try:
                     rows_arg = self.client.scatter(
-                        unit_rows, workers=[sorted(owners)[0]], direct=True, hash=False
+                        unit_rows, workers=owners, direct=True, hash=False
                     )
                     step.scattered.append(rows_arg)
                 except (OSError, TimeoutError) as exc:  # the worker just died
@@ -557,6 +572,9 @@ class _Run:
             self.settings,
             self.estep_threads,
             key=key if attempt == 0 else f"{key}-retry{attempt}",
+            workers=[worker] if worker else None,
+            allow_other_workers=worker is not None,  # a preference, so a dead worker's
+            # E-step still runs elsewhere
         )
 
     def collect(self, step: _Step) -> UnitStats:
@@ -599,7 +617,9 @@ class _Run:
                         step.units[i].key,
                     )
                     step.esteps[i].release()
-                    step.esteps[i] = self._submit_estep(step, i, attempt=attempt)
+                    step.esteps[i] = self._submit_estep(
+                        step, i, attempt=attempt, alive=self._alive_workers()
+                    )
         result = first if n == 1 else merged
         assert result is not None
         return result
