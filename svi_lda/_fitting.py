@@ -102,6 +102,7 @@ def _fit_units(model, plan, units_for_shape, callbacks) -> None:
 
 def _fit_batch_mode(model: OnlineLDA, units: Sequence[Batch]) -> None:
     gammas: dict[int, np.ndarray] = {}
+    model._seed_if_new(units)
     for epoch in range(int(model.max_iter)):
         bound = _batch_pass(model, units, gammas)
         model.bound_history_.append(bound)

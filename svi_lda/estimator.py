@@ -25,6 +25,7 @@ from svi_lda._validation import (
 from svi_lda.batch import Batch
 from svi_lda.bounds import topic_bound
 from svi_lda.schedule import RobbinsMonro
+from svi_lda.seeding import seed_topics
 from svi_lda.state import GlobalState
 from svi_lda.step import EStepSettings, StepMetrics, estep_unit, svi_step, unit_vocabulary
 
@@ -81,6 +82,13 @@ class OnlineLDA:
         as float64 to 4 digits.
     n_jobs : int or None, default=None
         Threads for the E-step. None or -1 means all available cores.
+    init : {"documents", "random"}, default="documents"
+        How lambda starts. "random": values near 1 (Hoffman's and scikit-learn's start).
+        "documents": the same, plus ten times the word counts of three documents of the
+        first minibatch in each topic (chosen by a hash of the seed and document ids,
+        so the Dask engine picks the same ones); topics then start apart, which gives
+        better held-out perplexity and coherence and fewer E-step iterations (see
+        :mod:`svi_lda.seeding`).
     random_state : int, numpy.random.Generator or None, default=None
         Seeds lambda's initialisation, each document's initial gamma (by document id) and
         the shuffling of documents between passes.
@@ -122,6 +130,7 @@ class OnlineLDA:
         mean_change_tol: float = 1e-3,
         dtype: str = "float32",
         n_jobs: int | None = None,
+        init: str = "documents",
         random_state: int | np.random.Generator | None = None,
         verbose: int = 0,
     ) -> None:
@@ -138,6 +147,7 @@ class OnlineLDA:
         self.mean_change_tol = mean_change_tol
         self.dtype = dtype
         self.n_jobs = n_jobs
+        self.init = init
         self.random_state = random_state
         self.verbose = verbose
 
@@ -185,6 +195,11 @@ class OnlineLDA:
             raise ValueError(
                 "The 'dtype' parameter of OnlineLDA must be a str among "
                 f"{{'float32', 'float64'}}. Got {self.dtype!r} instead."
+            )
+        if self.init not in ("documents", "random"):
+            raise ValueError(
+                "The 'init' parameter of OnlineLDA must be a str among "
+                f"{{'documents', 'random'}}. Got {self.init!r} instead."
             )
         if self.total_samples is not None:
             check_positive_float(self.total_samples, "total_samples")
@@ -342,9 +357,15 @@ class OnlineLDA:
             first_doc_id = self.state_.n_docs_seen if getattr(self, "state_", None) else 0
         return Batch.from_csr(Xc, first_doc_id=first_doc_id)
 
+    def _seed_if_new(self, units: Sequence[Batch]) -> None:
+        """Seed the topics from ``units`` before the very first step (``init="documents"``)."""
+        if self.init == "documents" and self.state_.step == 0:
+            seed_topics(self.state_, units, self.random_seed_)
+
     def _step(
         self, units: list[Batch], *, total_samples: float, callbacks: Sequence[Callback]
     ) -> StepMetrics:
+        self._seed_if_new(units)
         metrics = svi_step(
             self.state_,
             units,

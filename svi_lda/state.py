@@ -133,6 +133,19 @@ class GlobalState:
         parallel_ranges(lambda lo, hi: _exp_elog_beta_rows(*args, lo, hi), bounds, n_threads)
         return rows, log_shift
 
+    def add_to_lambda(self, word_ids: np.ndarray, increment: np.ndarray) -> None:
+        """``lambda[:, word_ids] += increment.T`` in the lazy form: O(K x len(word_ids)).
+
+        ``word_ids`` are sorted and unique; ``increment`` has shape (len(word_ids), K).
+        """
+        word_ids = np.asarray(word_ids, dtype=np.int64)
+        sums = np.zeros(self.n_components, dtype=np.float64)
+        _lazy_add(
+            self.word_topic, word_ids, np.asarray(increment, dtype=np.float64),
+            1.0 / self.scale, sums, 0, len(word_ids),
+        )
+        self.topic_sums += sums
+
     def copy(self) -> GlobalState:
         """A deep copy."""
         return GlobalState(

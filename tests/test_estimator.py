@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from svi_lda import NotFittedError, OnlineLDA
+from svi_lda.batch import Batch
 from svi_lda.synthetic import make_lda_corpus
 from tests._tolerances import DTYPE_RTOL, MONOTONE_SLACK
 from tests.reference import (
@@ -180,7 +181,11 @@ def test_auto_alpha_is_learned_and_stays_positive(X, method):
 def test_batch_mode_elbo_is_monotone_and_exact(X):
     model = OnlineLDA(K, learning_method="batch", max_iter=12, random_state=2, n_jobs=1,
                       max_doc_update_iter=200, mean_change_tol=1e-4, dtype="float64")
-    model._init_state(V)  # only to read the initial lambda for the reference below
+    # Only to read the initial lambda for the reference below: the random start plus the
+    # seed documents, picked from the whole corpus as one unit (fit splits it into
+    # minibatch-sized units: the choice does not depend on the split).
+    model._init_state(V)
+    model._seed_if_new([Batch.from_csr(sp.csr_matrix(X))])
     lam0 = model.state_.lambda_()
     model.fit(X)
     bounds = np.asarray(model.bound_history_)

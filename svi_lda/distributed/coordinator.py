@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from svi_lda import seeding
 from svi_lda.corpus import CorpusError, CorpusUnit, ParquetCorpus, plan_minibatches
 from svi_lda.distributed import tasks
 from svi_lda.distributed.plugins import NumbaWarmup
@@ -515,6 +516,33 @@ class _Run:
             placement.append(worker)
         return placement
 
+    def seed_if_new(self, step: _Step) -> None:
+        """Before the first step, seed the topics from its documents (``init="documents"``).
+
+        Each worker proposes its unit's candidates; the coordinator keeps the smallest, so
+        the topics start exactly as in :meth:`OnlineLDA.fit` on the same minibatches.
+        """
+        if self.model.init != "documents" or self.model.state_.step != 0:
+            return
+        n_pick = seeding.n_seed_documents(self.model.state_.n_components)
+        futures = [
+            self.client.submit(
+                tasks.seed_candidates_task,
+                data,
+                self.model.random_seed_,
+                n_pick,
+                key=f"svi-lda-seed-{self.token}-{step.units[i].key}",
+                priority=10,
+            )
+            for i, data in enumerate(step.loads)
+        ]
+        try:
+            parts = self._gather(futures, step)
+        finally:
+            for f in futures:
+                f.release()
+        seeding.apply_seed(self.model.state_, seeding.merge_candidates(parts, n_pick))
+
     def submit_esteps(self, step: _Step) -> None:
         """Send each unit the rows of exp(E[log beta]) for its words, from the state now."""
         step.started = time.perf_counter()
@@ -659,6 +687,7 @@ class _Run:
 
         try:
             self.load(current, priority=10)
+            self.seed_if_new(current)
             self.submit_esteps(current)
             read_ahead()
             wall = time.perf_counter()

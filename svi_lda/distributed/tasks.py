@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from svi_lda.batch import Batch
+from svi_lda.seeding import SeedDocuments, seed_candidates
 from svi_lda.step import EStepSettings, UnitStats, estep_unit, unit_vocabulary
 
 
@@ -93,6 +94,11 @@ def estep_task(
         n_threads=n_threads,
     )
     return stats
+
+
+def seed_candidates_task(prepared: PreparedUnit, seed: int, n_pick: int) -> SeedDocuments:
+    """The unit's candidate documents for seeding the topics (see :mod:`svi_lda.seeding`)."""
+    return seed_candidates(prepared.batch, seed, n_pick)
 
 
 def warm_up(n_components: int = 4) -> float:
