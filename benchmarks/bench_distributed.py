@@ -22,6 +22,7 @@ equality of the 1-worker, 2-worker and in-process models.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -91,10 +92,6 @@ class RssSampler:
             ", ".join(f"{x:.0f}" for x in thirds) + ")"
 
 
-def worker_rss(dask_worker=None) -> float:
-    return psutil.Process().memory_info().rss / 2**20
-
-
 def run_inprocess(corpus, plan, args) -> dict:
     from svi_lda import OnlineLDA
     from svi_lda.batch import concat_batches
@@ -122,13 +119,10 @@ def run_dask(corpus, n_steps, args, n_workers: int, pipelined: bool) -> dict:
     from svi_lda.distributed import fit_distributed, local_cluster
 
     reports = []
-    worker_peaks: dict[str, list[float]] = {}
 
     with local_cluster(n_workers, 1, dashboard=False) as cluster, Client(cluster) as client:
         def on_step(r) -> None:
             reports.append((time.perf_counter(), r))
-            for addr, mb in client.run(worker_rss).items():
-                worker_peaks.setdefault(addr, []).append(mb)
 
         model = OnlineLDA(n_components=args.topics, batch_size=args.batch_size,
                           total_samples=corpus.n_docs, random_state=0)
@@ -137,7 +131,11 @@ def run_dask(corpus, n_steps, args, n_workers: int, pipelined: bool) -> dict:
             return t.user + t.system
 
         cpu0, wcpu0 = cpu(), client.run(cpu)
-        with RssSampler() as rss:
+        # Workers' RSS is read from here by pid, in threads: no RPC on the step's path.
+        worker_samplers = [RssSampler(pid) for pid in client.run(os.getpid).values()]
+        with RssSampler() as rss, contextlib.ExitStack() as stack:
+            for sampler in worker_samplers:
+                stack.enter_context(sampler)
             t_start = time.perf_counter()
             fit_distributed(client, model, corpus, n_steps=n_steps, pipelined=pipelined,
                             on_step=on_step)
@@ -148,9 +146,7 @@ def run_dask(corpus, n_steps, args, n_workers: int, pipelined: bool) -> dict:
     seconds = steady[-1][0] - reports[0][0]
     docs = sum(r.metrics.n_docs for _, r in steady)
     toks = sum(r.metrics.n_tokens for _, r in steady)
-    wrss = ", ".join(
-        f"{max(v):.0f} MiB (first/last step {v[0]:.0f}/{v[-1]:.0f})" for v in worker_peaks.values()
-    )
+    wrss = "; ".join(sampler.summary() for sampler in worker_samplers)
     return {
         "engine": f"fit_distributed {n_workers} worker process{'es' if n_workers > 1 else ''}"
         + (" pipelined" if pipelined else ""),
@@ -208,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--topics", type=int, default=100)
     p.add_argument("--row-group", type=int, default=4096)
     p.add_argument("--batch-size", type=int, default=16384)
-    p.add_argument("--train-docs", type=int, default=98_304,
+    p.add_argument("--train-docs", type=int, default=196_608,
                    help="documents each engine trains on (the first of epoch 0's plan)")
     p.add_argument("--skip", default="", help="comma list: inprocess,gensim,pipelined")
     p.add_argument("--generate-only", action="store_true")

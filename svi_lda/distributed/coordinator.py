@@ -704,6 +704,7 @@ class _Run:
                     total_samples=self.total_samples,
                     learn_alpha=self.model._learn_alpha,
                     seconds=time.perf_counter() - current.started,
+                    n_threads=self.n_threads,
                 )
                 current.coordinator_seconds += time.perf_counter() - t0
                 current.release()
