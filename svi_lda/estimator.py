@@ -76,10 +76,11 @@ class OnlineLDA:
         The E-step stops when the mean absolute change in gamma falls below this.
     dtype : {"float32", "float64"}, default="float32"
         Storage of lambda and the working precision of the E-step's inner loop (phinorm
-        and its accumulator; rows are scaled so nothing underflows). gamma, the bound and
-        all outputs are float64 either way. float32 halves memory and traffic and runs
-        1.3-1.45x faster; on 20 Newsgroups it gives the same held-out perplexity and ELBO
-        as float64 to 4 digits.
+        and its accumulator; rows are scaled so nothing underflows, and floored so nothing
+        is subnormal). gamma, the bound and all outputs are float64 either way. float32
+        halves memory and traffic and runs faster (one K=100 pass over 20 Newsgroups:
+        1.3-1.45x on an AMD EPYC, 1.2x on an Intel Xeon); it gives the same held-out
+        perplexity and ELBO as float64 to 3-4 digits.
     n_jobs : int or None, default=None
         Threads for the E-step. None or -1 means all available cores.
     init : {"documents", "random"}, default="documents"

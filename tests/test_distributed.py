@@ -260,3 +260,19 @@ def test_resume_in_process_is_bitwise(dask_client, corpus, reference, tmp_path):
     resumed = fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, checkpoint_dir=ckpt,
                               resume=True)
     assert_same_model(resumed, reference)
+
+
+def test_balance_units_keeps_data_in_place_unless_a_worker_would_pile_up():
+    from svi_lda.distributed.coordinator import balance_units
+
+    # every read landed on A (an idle worker stole them): half the E-steps move to B
+    assert balance_units(["A"] * 4, ["A", "B"], [1] * 4) == ["A", "B", "A", "B"]
+    # already balanced: nothing moves
+    assert balance_units(["A", "B", "A", "B"], ["A", "B"], [1] * 4) == ["A", "B", "A", "B"]
+    # 3 on A, 1 on B: one unit moves, the fewest that balance
+    moved = balance_units(["A", "A", "B", "A"], ["A", "B"], [1] * 4)
+    assert moved.count("A") == moved.count("B") == 2
+    assert sum(o != m for o, m in zip(["A", "A", "B", "A"], moved, strict=True)) == 1
+    # unknown or dead owners go to the least loaded worker; no workers: no preference
+    assert balance_units([None, "C"], ["A", "B"], [1, 1]) == ["A", "B"]
+    assert balance_units(["A"], [], [1]) == [None]

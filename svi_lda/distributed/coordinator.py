@@ -144,6 +144,28 @@ class _Step:
         self.payloads, self.positions = [], []
 
 
+def balance_units(
+    owners: Sequence[str | None], workers: Sequence[str], weights: Sequence[int]
+) -> list[str | None]:
+    """Where each unit's E-step runs: on the worker holding its data, unless that worker
+    already has a unit's weight more work than the least loaded one.
+
+    Keeps transfers of documents between workers to the fewest that balance the step
+    (the step lasts as long as its busiest worker). Units are taken in order, so the
+    choice is deterministic; the statistics are merged in unit order whatever it is.
+    """
+    if not workers:
+        return [None] * len(owners)
+    load = dict.fromkeys(workers, 0)
+    chosen: list[str | None] = []
+    for owner, weight in zip(owners, weights, strict=True):
+        lightest = min(workers, key=lambda w: load[w])
+        worker = owner if owner in load and load[owner] < load[lightest] + weight else lightest
+        load[worker] += weight
+        chosen.append(worker)
+    return chosen
+
+
 def fit_distributed(
     client: Any,
     model: OnlineLDA,
@@ -556,6 +578,9 @@ class _Run:
         alpha = state.alpha.copy()
         step.union = union
         alive = self._alive_workers()
+        step.workers = balance_units(
+            self._data_owners(step), sorted(alive), [u.n_docs for u in step.units]
+        )
         for i, unit_ids in enumerate(ids):
             pos = np.searchsorted(union, unit_ids)
             step.positions.append(pos)
@@ -563,15 +588,20 @@ class _Run:
             step.esteps.append(self._submit_estep(step, i, attempt=0, alive=alive))
         step.coordinator_seconds += time.perf_counter() - t0
 
+    def _data_owners(self, step: _Step) -> list[str | None]:
+        """The worker holding each unit's documents now (an idle worker may have stolen
+        the read), or None."""
+        who = self.client.who_has(step.loads)
+        return [min(who.get(f.key, ()), default=None) for f in step.loads]
+
     def _alive_workers(self) -> set[str]:
         return set(self.client.scheduler_info().get("workers", {}))
 
     def _submit_estep(self, step: _Step, i: int, *, attempt: int, alive: set[str]) -> Any:
         unit_rows, unit_shift, alpha = step.payloads[i]
         data = step.loads[i]
-        # The E-step runs on the worker planned for its unit even if the read went elsewhere
-        # (an idle worker may steal a queued read): the unit's documents are a few MB,
-        # and keeping the E-steps balanced is what sets the step time.
+        # The worker chosen by balance_units: where the unit's documents are, unless that
+        # would pile the step's E-steps onto one worker.
         worker = step.workers[i] if step.workers else None
         if worker is not None and worker not in alive:
             worker = None  # it died since the placement: let the scheduler choose
