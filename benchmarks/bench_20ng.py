@@ -352,7 +352,7 @@ def print_profile(r: dict, flops: tuple[float, float]) -> None:
         f"({100 * prof['rows_seconds'] / wall:4.1f}%)\n"
         f"  lambda update                     {prof['update_seconds']:7.3f} s "
         f"({100 * prof['update_seconds'] / wall:4.1f}%)\n"
-        f"  minibatch vocabulary (np.unique)  {prof['vocab_seconds']:7.3f} s "
+        f"  minibatch vocabulary (remap)      {prof['vocab_seconds']:7.3f} s "
         f"({100 * prof['vocab_seconds'] / wall:4.1f}%)\n"
         f"  rest (slicing, Python, threads)   {other:7.3f} s ({100 * other / wall:4.1f}%)\n"
         f"  E-step rate: {gf:.2f} GFLOP/s dense-equivalent on 2 threads = "
