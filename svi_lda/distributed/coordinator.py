@@ -123,7 +123,7 @@ class _Step:
     position: int
     last_in_epoch: bool
     units: list[CorpusUnit]
-    # The worker each unit's read and E-step are meant for (None: no preference).
+    # The worker each unit's E-step runs on, from balance_units (None: no preference).
     workers: list[str | None] = field(default_factory=list)
     loads: list[Any] = field(default_factory=list)
     ids: list[Any] = field(default_factory=list)
@@ -501,8 +501,7 @@ class _Run:
         otherwise wait for the coordinator's update.
         """
         n_features = self.corpus.n_features
-        step.workers = self._placement(step.units)
-        for unit, worker in zip(step.units, step.workers, strict=True):
+        for unit, worker in zip(step.units, self._placement(step.units), strict=True):
             name = f"{self.token}-{step.epoch}-{unit.key}"
             data = self.client.submit(
                 tasks.load_unit,
