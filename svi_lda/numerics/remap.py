@@ -13,15 +13,23 @@ import numpy as np
 from numba import njit
 
 
-@njit(nogil=True, cache=True)
-def compact_vocabulary(indices, n_features):
+def compact_vocabulary(indices: np.ndarray, n_features: int) -> tuple[np.ndarray, np.ndarray]:
     """Sorted distinct values of ``indices`` and the position of each value among them.
 
     Equivalent to: ``np.unique(indices, return_inverse=True)`` (as int64 arrays), for
     ``indices`` in ``[0, n_features)``.
     """
-    nnz = indices.shape[0]
     table = np.empty(n_features, dtype=np.int64)  # uninitialised on purpose
+    # NumPy sorts the distinct words 13x faster than Numba's np.sort (0.09 against 1.19
+    # ms for 11,500 ids), so the sort happens between the two compiled passes.
+    word_ids = np.sort(_distinct(indices, table))
+    return word_ids, _positions(indices, word_ids, table)
+
+
+@njit(nogil=True, cache=True)
+def _distinct(indices, table):
+    """The distinct values of ``indices`` in order of first appearance (sparse set)."""
+    nnz = indices.shape[0]
     distinct = np.empty(nnz, dtype=np.int64)
     n_distinct = 0
     for j in range(nnz):
@@ -31,10 +39,15 @@ def compact_vocabulary(indices, n_features):
             table[w] = n_distinct
             distinct[n_distinct] = w
             n_distinct += 1
-    word_ids = np.sort(distinct[:n_distinct])
-    for i in range(n_distinct):
+    return distinct[:n_distinct]
+
+
+@njit(nogil=True, cache=True)
+def _positions(indices, word_ids, table):
+    """Row of ``word_ids`` for each of ``indices`` (``table`` is overwritten)."""
+    for i in range(word_ids.shape[0]):
         table[word_ids[i]] = i
-    word_index = np.empty(nnz, dtype=np.int64)
-    for j in range(nnz):
+    word_index = np.empty(indices.shape[0], dtype=np.int64)
+    for j in range(indices.shape[0]):
         word_index[j] = table[indices[j]]
-    return word_ids, word_index
+    return word_index
