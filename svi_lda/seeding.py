@@ -61,47 +61,48 @@ def seed_candidates(batch: Batch, seed: int, n_pick: int) -> SeedDocuments:
     Whatever the minibatch's split into units, its ``n_pick`` smallest documents are among
     the union of each unit's ``n_pick`` smallest, so workers can propose candidates alone.
     """
-    lengths = np.diff(batch.indptr)
-    rows = np.flatnonzero(lengths > 0)
-    doc_ids = np.asarray(batch.doc_ids, dtype=np.int64)[rows]
-    keys = document_keys(doc_ids, seed)
-    order = np.lexsort((doc_ids, keys))[:n_pick]
-    rows, keys, doc_ids = rows[order], keys[order], doc_ids[order]
-    starts = np.asarray(batch.indptr, dtype=np.int64)[rows]
-    stops = np.asarray(batch.indptr, dtype=np.int64)[rows + 1]
-    take = (
-        np.concatenate([np.arange(a, b) for a, b in zip(starts, stops, strict=True)])
-        if len(rows)
-        else np.zeros(0, dtype=np.int64)
-    )
-    indptr = np.concatenate([[0], np.cumsum(stops - starts)]).astype(np.int64)
-    return SeedDocuments(
-        keys=keys,
+    indptr = np.asarray(batch.indptr, dtype=np.int64)
+    start, stop = int(indptr[0]), int(indptr[-1])
+    doc_ids = np.asarray(batch.doc_ids, dtype=np.int64)
+    every = SeedDocuments(
+        keys=document_keys(doc_ids, seed),
         doc_ids=doc_ids,
-        indptr=indptr,
-        indices=np.asarray(batch.indices, dtype=np.int64)[take],
-        counts=np.asarray(batch.counts, dtype=np.float64)[take],
+        indptr=indptr - start,
+        indices=np.asarray(batch.indices[start:stop], dtype=np.int64),
+        counts=np.asarray(batch.counts[start:stop], dtype=np.float64),
     )
+    return _smallest(every, n_pick)
 
 
 def merge_candidates(parts: Sequence[SeedDocuments], n_pick: int) -> SeedDocuments:
     """The ``n_pick`` smallest documents among several units' candidates."""
-    keys = np.concatenate([p.keys for p in parts])
-    doc_ids = np.concatenate([p.doc_ids for p in parts])
-    order = np.lexsort((doc_ids, keys))[:n_pick]
-    docs = [(p, i) for p in parts for i in range(len(p.doc_ids))]
-    chosen = [docs[j] for j in order]
-    lengths = np.array([p.indptr[i + 1] - p.indptr[i] for p, i in chosen], dtype=np.int64)
-    return SeedDocuments(
-        keys=keys[order],
-        doc_ids=doc_ids[order],
-        indptr=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-        indices=np.concatenate(
-            [p.indices[p.indptr[i] : p.indptr[i + 1]] for p, i in chosen] or [np.zeros(0)]
+    offsets = np.cumsum([0] + [int(p.indptr[-1]) for p in parts])
+    union = SeedDocuments(
+        keys=np.concatenate([p.keys for p in parts]),
+        doc_ids=np.concatenate([p.doc_ids for p in parts]),
+        indptr=np.concatenate(
+            [[0]] + [p.indptr[1:] + off for p, off in zip(parts, offsets[:-1], strict=True)]
         ).astype(np.int64),
-        counts=np.concatenate(
-            [p.counts[p.indptr[i] : p.indptr[i + 1]] for p, i in chosen] or [np.zeros(0)]
-        ).astype(np.float64),
+        indices=np.concatenate([p.indices for p in parts]),
+        counts=np.concatenate([p.counts for p in parts]),
+    )
+    return _smallest(union, n_pick)
+
+
+def _smallest(docs: SeedDocuments, n_pick: int) -> SeedDocuments:
+    """The ``n_pick`` non-empty documents of ``docs`` in increasing (key, doc id) order."""
+    rows = np.flatnonzero(np.diff(docs.indptr) > 0)
+    rows = rows[np.lexsort((docs.doc_ids[rows], docs.keys[rows]))][:n_pick]
+    starts, stops = docs.indptr[rows], docs.indptr[rows + 1]
+    take = np.concatenate(
+        [np.arange(a, b) for a, b in zip(starts, stops, strict=True)] or [np.zeros(0, np.int64)]
+    ).astype(np.int64)
+    return SeedDocuments(
+        keys=docs.keys[rows],
+        doc_ids=docs.doc_ids[rows],
+        indptr=np.concatenate([[0], np.cumsum(stops - starts)]).astype(np.int64),
+        indices=docs.indices[take],
+        counts=docs.counts[take],
     )
 
 

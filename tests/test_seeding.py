@@ -83,7 +83,6 @@ def test_increment_puts_rank_r_in_topic_r_mod_k(X):
 
 def test_add_to_lambda_matches_the_dense_sum(X):
     state = new_state()
-    before = state.lambda_()
     docs = seed_candidates(Batch.from_csr(X), 2, DOCS_PER_TOPIC * K)
     word_ids, increment = seed_increment(docs, K)
     state.scale = 0.25  # the lazy form must divide by it
@@ -100,8 +99,7 @@ def test_estimator_seeds_once_and_only_with_init_documents(X):
     plain = OnlineLDA(K, total_samples=300, random_state=0, dtype="float64", init="random")
     first = X[:100]
     for model in (seeded, plain):
-        model._init_state(V)
-        model.random_seed_ = 0
+        model._init_state(V)  # random_state=0 resolves to seed 0
     start = plain.state_.lambda_()
     seeded._seed_if_new([Batch.from_csr(first)])
     plain._seed_if_new([Batch.from_csr(first)])

@@ -472,7 +472,6 @@ class _Run:
     ) -> None:
         self.scatter_bytes = scatter_bytes
         self.direct = direct
-        self.read_ahead = READ_AHEAD
         self.client = client
         self.model = model
         self.corpus = corpus
@@ -524,18 +523,12 @@ class _Run:
         """Spread a minibatch's units over the workers by documents (a preference only).
 
         Left to itself the scheduler may hand every read of the next minibatch to the
-        first worker that frees up, and the E-steps then follow their data there.
+        first worker that frees up. No unit has data yet, so this is
+        :func:`balance_units` with no owners.
         """
-        workers = sorted(self._alive_workers())
-        if not workers:
-            return [None] * len(units)
-        load = dict.fromkeys(workers, 0)
-        placement: list[str | None] = []
-        for unit in units:
-            worker = min(workers, key=lambda w: load[w])
-            load[worker] += unit.n_docs
-            placement.append(worker)
-        return placement
+        return balance_units(
+            [None] * len(units), sorted(self._alive_workers()), [u.n_docs for u in units]
+        )
 
     def seed_if_new(self, step: _Step) -> None:
         """Before the first step, seed the topics from its documents (``init="documents"``).
@@ -707,7 +700,7 @@ class _Run:
             # its E-steps of the step, while the coordinator merges and updates, instead
             # of between two E-steps on the critical path. Two minibatches ahead, so that
             # the coordinator never waits for the reads when it sends the next E-steps.
-            while len(ahead) < self.read_ahead:
+            while len(ahead) < READ_AHEAD:
                 step = next(steps, None)
                 if step is None:
                     return
