@@ -18,6 +18,7 @@ import numpy as np
 from svi_lda.batch import Batch
 from svi_lda.numerics.estep import run_estep
 from svi_lda.numerics.remap import compact_vocabulary
+from svi_lda.numerics.scatter import add_rows
 from svi_lda.schedule import RobbinsMonro
 from svi_lda.state import GlobalState, natural_gradient_step, update_alpha
 
@@ -178,7 +179,7 @@ def merge_unit_stats(parts: list[UnitStats]) -> UnitStats:
     elog_theta_sum = np.zeros_like(parts[0].elog_theta_sum)
     doc_bound = 0.0
     for p in parts:
-        sstats[np.searchsorted(word_ids, p.word_ids)] += p.sstats
+        add_rows(sstats, np.searchsorted(word_ids, p.word_ids), p.sstats)
         elog_theta_sum += p.elog_theta_sum
         doc_bound += p.doc_bound
     return UnitStats(

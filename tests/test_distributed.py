@@ -119,6 +119,39 @@ def test_pipelined_mode_is_reproducible_but_not_synchronous(dask_client, corpus,
     assert abs(stale.bound_history_[-1] - reference.bound_history_[-1]) < 0.5
 
 
+def staleness_one_reference(corpus: ParquetCorpus, params: dict) -> OnlineLDA:
+    """In-process SVI where step t's E-steps see the parameters after update t - 1."""
+    from svi_lda.corpus import plan_minibatches
+    from svi_lda.step import apply_step, minibatch_estep
+
+    model = OnlineLDA(**params)
+    model._init_state(corpus.n_features)
+    groups = [
+        [corpus.read_unit(u) for u in group]
+        for epoch in range(model.max_iter)
+        for group in plan_minibatches(corpus.units, model.batch_size, epoch=epoch,
+                                      seed=model.random_seed_)
+    ]
+    model._seed_if_new(groups[0])
+    seen = model.state_.copy()  # what the next E-steps are computed from
+    for units in groups:
+        stats = minibatch_estep(seen, units, model._settings())
+        seen = model.state_.copy()
+        apply_step(model.state_, stats, model._schedule(), total_samples=corpus.n_docs,
+                   learn_alpha=model._learn_alpha, seconds=1.0)
+    return model
+
+
+def test_pipelined_mode_is_svi_with_a_staleness_of_one_step(dask_client, corpus):
+    from svi_lda.distributed import fit_distributed
+
+    stale = fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, pipelined=True)
+    expected = staleness_one_reference(corpus, PARAMS)
+    np.testing.assert_array_equal(stale.state_.word_topic, expected.state_.word_topic)
+    np.testing.assert_array_equal(stale.state_.topic_sums, expected.state_.topic_sums)
+    np.testing.assert_array_equal(stale.doc_topic_prior_, expected.doc_topic_prior_)
+
+
 def test_worker_sigkill_does_not_change_the_result(tmp_path):
     """SIGKILL one worker process mid-run: the job finishes with the same model.
 

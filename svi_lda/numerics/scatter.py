@@ -1,0 +1,40 @@
+"""Adding a unit's statistics into the minibatch's rows, without holding the GIL.
+
+``merged[rows] += part`` in NumPy takes about 14 ms for a 4,096-document unit at K=100
+(19,000 rows), holds the GIL (the Dask scheduler shares the coordinator's process) and
+runs while the workers still compute. This kernel makes the same single addition per
+element, so the sum is bitwise NumPy's, in a fraction of the time and with the GIL free.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+def add_rows(target: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+    """``target[rows] += values`` in place, for distinct ``rows``.
+
+    Parameters
+    ----------
+    target : ndarray of float64, shape (n, K)
+    rows : ndarray of int, shape (m,)
+        Distinct rows of ``target``.
+    values : ndarray of float32 or float64, shape (m, K)
+    """
+    if values.shape != (rows.shape[0], target.shape[1]):
+        raise ValueError(
+            f"values of shape {values.shape} do not fit {rows.shape[0]} rows of "
+            f"{target.shape[1]} columns"
+        )
+    _add_rows(target, rows, values)
+
+
+@njit(nogil=True, cache=True)
+def _add_rows(target, rows, values):
+    # No fastmath: each element gets exactly one IEEE addition, as in NumPy.
+    for i in range(rows.shape[0]):
+        out = target[rows[i]]
+        src = values[i]
+        for k in range(out.shape[0]):
+            out[k] += src[k]
