@@ -17,6 +17,7 @@ equality of the 1-worker, 2-worker and in-process models.
 
     python benchmarks/bench_distributed.py                 # 1,000,000 docs, K=100
     python benchmarks/bench_distributed.py --docs 100000 --train-docs 32768   # quick
+    python benchmarks/bench_distributed.py --skip gensim,inprocess,pipelined --repeat 5
 """
 
 from __future__ import annotations
@@ -208,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="documents each engine trains on (the first of epoch 0's plan)")
     p.add_argument("--skip", default="", help="comma list: inprocess,gensim,pipelined")
     p.add_argument("--generate-only", action="store_true")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="pairs of 1- and 2-worker runs, alternated (the machine's speed "
+                        "drifts: the median pair ratio is the scaling figure)")
     p.add_argument("--gensim-docs", type=int, default=49_152,
                    help="documents for gensim (the first minibatch is its warm-up)")
     args = p.parse_args(argv)
@@ -260,6 +264,17 @@ def main(argv: list[str] | None = None) -> int:
     two = dask["fit_distributed 2 worker processes"]
     print()
     print(f"scaling 2 vs 1 worker (exact): {two['docs_s'] / one['docs_s']:.2f}x")
+    if args.repeat > 1:
+        ratios = [two["docs_s"] / one["docs_s"]]
+        for _ in range(args.repeat - 1):
+            a = run_dask(corpus, n_steps, args, 1, False)
+            b = run_dask(corpus, n_steps, args, 2, False)
+            ratios.append(b["docs_s"] / a["docs_s"])
+            print(f"  pair {len(ratios)}: 1 worker {a['docs_s']:,.0f} docs/s (workers "
+                  f"{a['worker_cpu_s']:.2f} CPU-s/step), 2 workers {b['docs_s']:,.0f} docs/s "
+                  f"(workers {b['worker_cpu_s']:.2f} CPU-s/step): {ratios[-1]:.2f}x", flush=True)
+        print(f"scaling over {len(ratios)} alternated pairs: "
+              f"{', '.join(f'{r:.2f}' for r in ratios)}; median {np.median(ratios):.2f}x")
     for name, r in dask.items():
         print(f"{name}: step {r['step_s']:.3f} s, coordinator {r['coord_s'] * 1e3:.0f} ms/step,"
               f" sent {r['bytes_out'] / 1e6:.1f} MB/step, received {r['bytes_in'] / 1e6:.1f} "

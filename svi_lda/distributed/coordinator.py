@@ -140,7 +140,8 @@ class _Step:
 
     def release(self) -> None:
         for f in (*self.esteps, *self.scattered, *self.ids, *self.loads):
-            f.release()
+            if f is not None:  # None: an E-step not submitted (an error came first)
+                f.release()
         self.esteps, self.scattered, self.ids, self.loads = [], [], [], []
         self.payloads, self.positions = [], []
 
@@ -165,6 +166,19 @@ def balance_units(
         load[worker] += weight
         chosen.append(worker)
     return chosen
+
+
+def _round_robin(workers: Sequence[str | None]) -> list[int]:
+    """Unit indices ordered by their rank among the units of the same worker.
+
+    ``["a", "a", "b", "b"]`` gives ``[0, 2, 1, 3]``.
+    """
+    seen: dict[str | None, int] = {}
+    rank = []
+    for worker in workers:
+        rank.append(seen.get(worker, 0))
+        seen[worker] = rank[-1] + 1
+    return sorted(range(len(workers)), key=lambda i: (rank[i], i))
 
 
 def fit_distributed(
@@ -558,27 +572,44 @@ class _Run:
                 f.release()
         seeding.apply_seed(self.model.state_, seeding.merge_candidates(parts, n_pick))
 
+    def prepare(self, step: _Step, *, wait: bool = True) -> None:
+        """Gather a minibatch's word ids and find the union of its words (once).
+
+        Depends only on the documents, so exact mode does it while the previous step's
+        E-steps run, off the critical path; ``wait=False`` does nothing unless the reads
+        are done (waiting would delay merging the E-steps' results as they come).
+        """
+        if step.union is not None:
+            return
+        if not wait and not all(f.done() for f in step.ids):
+            return
+        t0 = time.perf_counter()
+        wire_ids = self._gather(step.ids, step)
+        step.bytes_in += sum(i.nbytes for i in wire_ids)
+        ids = [np.asarray(i, dtype=np.int64) for i in wire_ids]
+        union = np.unique(np.concatenate(ids)) if ids else np.zeros(0, np.int64)
+        step.positions = [np.searchsorted(union, unit_ids) for unit_ids in ids]
+        step.union = union
+        step.coordinator_seconds += time.perf_counter() - t0
+
     def submit_esteps(self, step: _Step) -> None:
         """Send each unit the rows of exp(E[log beta]) for its words, from the state now."""
         step.started = time.perf_counter()
-        wire_ids = self._gather(step.ids, step)
-        step.bytes_in += sum(i.nbytes for i in wire_ids)
+        self.prepare(step)
         t0 = time.perf_counter()
-        ids = [np.asarray(i, dtype=np.int64) for i in wire_ids]
         state = self.model.state_
-        union = np.unique(np.concatenate(ids)) if ids else np.zeros(0, np.int64)
-        rows, log_shift = state.exp_elog_beta_rows(union, n_threads=self.n_threads)
+        rows, log_shift = state.exp_elog_beta_rows(step.union, n_threads=self.n_threads)
         alpha = state.alpha.copy()
-        step.union = union
         alive = self._alive_workers()
         step.workers = balance_units(
             self._data_owners(step), sorted(alive), [u.n_docs for u in step.units]
         )
-        for i, unit_ids in enumerate(ids):
-            pos = np.searchsorted(union, unit_ids)
-            step.positions.append(pos)
-            step.payloads.append((rows[pos], log_shift[pos], alpha))
-            step.esteps.append(self._submit_estep(step, i, attempt=0, alive=alive))
+        step.payloads = [(rows[pos], log_shift[pos], alpha) for pos in step.positions]
+        step.esteps = [None] * len(step.units)
+        # Each worker's first E-step goes out first, so no worker waits for the rows of
+        # another worker's second unit to be sent.
+        for i in _round_robin(step.workers):
+            step.esteps[i] = self._submit_estep(step, i, attempt=0, alive=alive)
         step.coordinator_seconds += time.perf_counter() - t0
 
     def _data_owners(self, step: _Step) -> list[str | None]:
@@ -628,14 +659,15 @@ class _Run:
             # E-step still runs elsewhere
         )
 
-    def collect(self, step: _Step) -> UnitStats:
+    def collect(self, step: _Step, between: Callable[[], object] | None = None) -> UnitStats:
         """The E-step results summed in unit order, each added as soon as it arrives.
 
         The arithmetic is exactly :func:`~svi_lda.step.merge_unit_stats` (zeros, then each
         unit's statistics added in unit order at its words' rows of the minibatch's
         vocabulary), so the sum is bitwise the in-process one; adding while later units
-        still compute takes the merge off the critical path. Tasks whose scattered rows
-        were lost with their worker are resubmitted with the rows inline.
+        still compute takes the merge off the critical path. ``between`` is called after
+        each merge but the last (work that can wait for the workers). Tasks whose
+        scattered rows were lost with their worker are resubmitted with the rows inline.
         """
         merged: UnitStats | None = None
         first: UnitStats | None = None
@@ -658,6 +690,8 @@ class _Run:
                         merged.n_tokens += part.n_tokens
                         merged.n_iter += part.n_iter
                     step.coordinator_seconds += time.perf_counter() - t0
+                    if between is not None and i < n - 1:
+                        between()
                     break
                 except RuntimeError as exc:
                     lost = isinstance(exc.__cause__, CancelledError)
@@ -722,7 +756,13 @@ class _Run:
                 self.submit_esteps(ahead[0])
             wall = last_update = time.perf_counter()
             while current is not None:
-                stats = self.collect(current)
+                # The next minibatch's ids, once read, are gathered while the workers compute.
+                upcoming = ahead[0] if ahead and not self.pipelined else None
+                stats = self.collect(
+                    current,
+                    between=None if upcoming is None
+                    else lambda step=upcoming: self.prepare(step, wait=False),
+                )
                 t0 = time.perf_counter()
                 metrics = apply_step(
                     self.model.state_,
