@@ -29,6 +29,7 @@ continues from there bitwise identically.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -126,6 +127,8 @@ class _Step:
     units: list[CorpusUnit]
     # The worker each unit's E-step runs on, from balance_units (None: no preference).
     workers: list[str | None] = field(default_factory=list)
+    alive: set[str] = field(default_factory=set)
+    attempts: dict[int, int] = field(default_factory=dict)
     loads: list[Any] = field(default_factory=list)
     ids: list[Any] = field(default_factory=list)
     esteps: list[Any] = field(default_factory=list)
@@ -573,11 +576,13 @@ class _Run:
         seeding.apply_seed(self.model.state_, seeding.merge_candidates(parts, n_pick))
 
     def prepare(self, step: _Step, *, wait: bool = True) -> None:
-        """Gather a minibatch's word ids and find the union of its words (once).
+        """Gather a minibatch's word ids, find the union of its words and place its
+        E-steps (once).
 
         Depends only on the documents, so exact mode does it while the previous step's
         E-steps run, off the critical path; ``wait=False`` does nothing unless the reads
-        are done (waiting would delay merging the E-steps' results as they come).
+        are done (waiting would delay merging the E-steps' results as they come). A
+        worker that dies after the placement is handled when the E-steps are sent.
         """
         if step.union is not None:
             return
@@ -589,6 +594,10 @@ class _Run:
         ids = [np.asarray(i, dtype=np.int64) for i in wire_ids]
         union = np.unique(np.concatenate(ids)) if ids else np.zeros(0, np.int64)
         step.positions = [np.searchsorted(union, unit_ids) for unit_ids in ids]
+        step.alive = self._alive_workers()
+        step.workers = balance_units(
+            self._data_owners(step), sorted(step.alive), [u.n_docs for u in step.units]
+        )
         step.union = union
         step.coordinator_seconds += time.perf_counter() - t0
 
@@ -600,16 +609,16 @@ class _Run:
         state = self.model.state_
         rows, log_shift = state.exp_elog_beta_rows(step.union, n_threads=self.n_threads)
         alpha = state.alpha.copy()
-        alive = self._alive_workers()
-        step.workers = balance_units(
-            self._data_owners(step), sorted(alive), [u.n_docs for u in step.units]
-        )
         step.payloads = [(rows[pos], log_shift[pos], alpha) for pos in step.positions]
         step.esteps = [None] * len(step.units)
-        # Each worker's first E-step goes out first, so no worker waits for the rows of
-        # another worker's second unit to be sent.
-        for i in _round_robin(step.workers):
-            step.esteps[i] = self._submit_estep(step, i, attempt=0, alive=alive)
+        # Each worker's first E-step goes out first, its rows sent to all workers at once,
+        # so no worker waits for another worker's rows.
+        order = _round_robin(step.workers)
+        n_first = len(set(step.workers))
+        for batch in (order[:n_first], order[n_first:]):
+            shipped = self._ship_rows(step, batch)
+            for i in batch:
+                step.esteps[i] = self._submit_estep(step, i, shipped[i], alive=step.alive)
         step.coordinator_seconds += time.perf_counter() - t0
 
     def _data_owners(self, step: _Step) -> list[str | None]:
@@ -621,34 +630,57 @@ class _Run:
     def _alive_workers(self) -> set[str]:
         return set(self.client.scheduler_info().get("workers", {}))
 
-    def _submit_estep(self, step: _Step, i: int, *, attempt: int, alive: set[str]) -> Any:
+    def _ship_rows(self, step: _Step, indices: list[int]) -> dict[int, Any]:
+        """Each unit's rows: scattered straight to its worker, all at once, when large
+        (``scatter_bytes``) and transfers are direct; else the array, sent in the task."""
+        shipped: dict[int, Any] = {i: step.payloads[i][0] for i in indices}
+        targets = [
+            i for i in indices
+            if self.direct and step.workers[i] in step.alive
+            and shipped[i].nbytes >= self.scatter_bytes
+        ]
+        if not targets:
+            return shipped
+
+        async def scatter_all() -> list[Any]:
+            return await asyncio.gather(
+                *(
+                    self.client.scatter(
+                        shipped[i], workers=[step.workers[i]], direct=True, hash=False,
+                        asynchronous=True,
+                    )
+                    for i in targets
+                ),
+                return_exceptions=True,
+            )
+
+        for i, result in zip(targets, self.client.sync(scatter_all), strict=True):
+            if isinstance(result, (OSError, TimeoutError)):  # the worker just died
+                logger.warning(
+                    "scatter to %s failed (%s): rows go inline", step.workers[i], result
+                )
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                shipped[i] = result
+                step.scattered.append(result)
+        return shipped
+
+    def _submit_estep(self, step: _Step, i: int, rows: Any, *, alive: set[str]) -> Any:
+        """Submit unit ``i``'s E-step with ``rows`` (a future of scattered rows or the
+        array itself) on the worker ``balance_units`` chose, as a preference."""
         unit_rows, unit_shift, alpha = step.payloads[i]
-        data = step.loads[i]
-        # The worker chosen by balance_units: where the unit's documents are, unless that
-        # would pile the step's E-steps onto one worker.
         worker = step.workers[i] if step.workers else None
         if worker is not None and worker not in alive:
             worker = None  # it died since the placement: let the scheduler choose
-        rows_arg: Any = unit_rows
-        if self.direct and attempt == 0 and unit_rows.nbytes >= self.scatter_bytes:
-            owners = [worker] if worker else sorted(
-                self.client.who_has([data]).get(data.key, ())
-            )[:1]
-            if owners:
-                try:
-                    rows_arg = self.client.scatter(
-                        unit_rows, workers=owners, direct=True, hash=False
-                    )
-                    step.scattered.append(rows_arg)
-                except (OSError, TimeoutError) as exc:  # the worker just died
-                    logger.warning("scatter to %s failed (%s): rows go inline", owners, exc)
-                    rows_arg = unit_rows
         step.bytes_out += unit_rows.nbytes + unit_shift.nbytes + alpha.nbytes
         key = f"svi-lda-estep-{self.token}-{step.epoch}-{step.units[i].key}"
+        step.attempts[i] = step.attempts.get(i, -1) + 1
+        attempt = step.attempts[i]
         return self.client.submit(
             tasks.estep_task,
-            data,
-            rows_arg,
+            step.loads[i],
+            rows,
             unit_shift,
             alpha,
             self.settings,
@@ -703,7 +735,7 @@ class _Run:
                     )
                     step.esteps[i].release()
                     step.esteps[i] = self._submit_estep(
-                        step, i, attempt=attempt, alive=self._alive_workers()
+                        step, i, step.payloads[i][0], alive=self._alive_workers()
                     )
         result = first if n == 1 else merged
         assert result is not None
