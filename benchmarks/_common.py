@@ -376,13 +376,17 @@ def profile_steps() -> Iterator[StepProfile]:
 
 
 def warm_up_svi() -> None:
-    """Compile (or load from cache) svi-lda's Numba kernels outside any timed region."""
+    """Compile (or load from cache) svi-lda's Numba kernels outside any timed region.
+
+    Both dtypes: the benchmarks train in float32 (the default), and each dtype has its own
+    compiled specialisations.
+    """
     from svi_lda import OnlineLDA
 
     rng = np.random.default_rng(0)
     X = sp.random(64, 50, density=0.2, format="csr", random_state=1)
     X.data = rng.integers(1, 4, size=X.nnz).astype(np.float64)
-    for dtype in ("float64",):
+    for dtype in ("float64", "float32"):
         OnlineLDA(4, max_iter=1, batch_size=32, n_jobs=2, random_state=0, dtype=dtype).fit(X)
 
 
