@@ -71,8 +71,9 @@ class UnitStats:
     ----------
     word_ids : ndarray of int64, shape (n,)
         Sorted, unique global word ids with statistics.
-    sstats : ndarray of float64, shape (n, n_components)
-        Sufficient statistics, word-major.
+    sstats : ndarray of float64 or float32, shape (n, n_components)
+        Sufficient statistics, word-major: float32 from a float32 model's E-step, float64
+        once merged.
     n_docs, n_tokens : int, float
     elog_theta_sum : ndarray of float64, shape (n_components,)
         sum_d E[log theta_d], for learning alpha.
@@ -158,9 +159,14 @@ def estep_unit(
         gamma_restart=seeded,
         accelerate=settings.accelerate,
     )
+    sstats = out["sstats"]
+    if exp_elog_beta.dtype == np.float32:
+        # A float32 model's statistics travel as float32: half the bytes from each Dask
+        # worker, and below the precision its lambda keeps. Merges sum them in float64.
+        sstats = sstats.astype(np.float32)
     stats = UnitStats(
         word_ids=word_ids,
-        sstats=out["sstats"],
+        sstats=sstats,
         n_docs=batch.n_docs,
         n_tokens=float(counts.sum()),
         elog_theta_sum=out["elog_theta"].sum(axis=0),

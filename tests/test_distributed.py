@@ -309,3 +309,27 @@ def test_balance_units_keeps_data_in_place_unless_a_worker_would_pile_up():
     # unknown or dead owners go to the least loaded worker; no workers: no preference
     assert balance_units([None, "C"], ["A", "B"], [1, 1]) == ["A", "B"]
     assert balance_units(["A"], [], [1]) == [None]
+
+
+def test_round_robin_sends_each_workers_first_unit_first():
+    from svi_lda.distributed.coordinator import _round_robin
+
+    assert _round_robin(["A", "A", "B", "B"]) == [0, 2, 1, 3]
+    assert _round_robin(["A", "B", "A", "B"]) == [0, 1, 2, 3]
+    assert _round_robin(["B", "A", "A", "A"]) == [0, 1, 2, 3]
+    assert _round_robin([None, None]) == [0, 1]
+    assert _round_robin([]) == []
+
+
+def test_local_cluster_turns_off_dask_housekeeping_the_steps_do_not_need():
+    import dask
+    from distributed import Client
+
+    from svi_lda.distributed import local_cluster
+
+    with local_cluster(1, 1, dashboard=False) as cluster, Client(cluster) as client:
+        assert "stealing" not in cluster.scheduler.extensions
+        profiling = client.run(lambda: dask.config.get("distributed.worker.profile.enabled"))
+        assert list(profiling.values()) == [False]
+    # only while the cluster starts: the caller's configuration is left as it was
+    assert dask.config.get("distributed.worker.profile.enabled") is True

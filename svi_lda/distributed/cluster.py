@@ -16,6 +16,18 @@ _THREAD_ENV = {
     "OPENBLAS_NUM_THREADS": "1",
 }
 
+# Dask's defaults suit many small tasks; an SVI step is a few long E-steps per core, placed
+# by the coordinator. Measured on 2 idle cores: the scheduler's event loop 58 -> 26 ms of
+# CPU per second, each worker 43 -> 11 ms (CPU the E-steps get back).
+CLUSTER_CONFIG = {
+    # the statistical profiler samples every worker thread 100 times a second
+    "distributed.worker.profile.enabled": False,
+    # stealing would move E-steps away from the worker holding their row groups
+    "distributed.scheduler.work-stealing": False,
+    "distributed.admin.tick.interval": "200ms",
+    "distributed.admin.system-monitor.interval": "2s",
+}
+
 
 class SchedulerUnreachableError(ConnectionError):
     """No Dask scheduler answered at the given address."""
@@ -64,7 +76,8 @@ def local_cluster(
 
     ``n_workers`` defaults to cores // threads_per_worker, so Dask threads never exceed the
     cores; Numba, OpenMP and BLAS are limited to one thread per task thread. The
-    dashboard is on a free local port (its pages need bokeh installed).
+    dashboard is on a free local port (its pages need bokeh installed). Dask's profiler
+    and work stealing are off and its housekeeping runs less often (``CLUSTER_CONFIG``).
     """
     from distributed import LocalCluster
 
@@ -78,16 +91,21 @@ def local_cluster(
             threads_per_worker,
             cores,
         )
-    return LocalCluster(
-        n_workers=n_workers,
-        threads_per_worker=threads_per_worker,
-        processes=True,
-        host="127.0.0.1",
-        # A free local port; without bokeh it serves only /health and /metrics.
-        dashboard_address="127.0.0.1:0" if dashboard else None,
-        memory_limit=memory_limit,
-        env=dict(_THREAD_ENV),
-    )
+    import dask
+
+    # Set while the cluster starts: the scheduler reads it here and the nannies pass it to
+    # the worker processes.
+    with dask.config.set(CLUSTER_CONFIG):
+        return LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            host="127.0.0.1",
+            # A free local port; without bokeh it serves only /health and /metrics.
+            dashboard_address="127.0.0.1:0" if dashboard else None,
+            memory_limit=memory_limit,
+            env=dict(_THREAD_ENV),
+        )
 
 
 def dashboard_link(client: Any) -> str | None:
