@@ -26,6 +26,8 @@ CLUSTER_CONFIG = {
     "distributed.scheduler.work-stealing": False,
     "distributed.admin.tick.interval": "200ms",
     "distributed.admin.system-monitor.interval": "2s",
+    # each nanny polls its worker's memory with psutil (in this process for a LocalCluster)
+    "distributed.worker.memory.monitor-interval": "1s",
 }
 
 
