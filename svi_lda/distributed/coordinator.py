@@ -229,8 +229,9 @@ def fit_distributed(
         Continue from the checkpoint in ``checkpoint_dir`` if there is one. The result
         is bitwise identical to an uninterrupted run (exact mode).
     pipelined : bool
-        Start step t+1's E-steps before step t's update lands (staleness 1). Faster when
-        workers would otherwise wait for the coordinator; results are reproducible for
+        Start step t+1's E-steps before step t's update lands (staleness 1): they are
+        queued with step t's, from the same parameters, so the workers never wait for the
+        coordinator or for each other between steps. Results are reproducible for
         any number of workers but differ from synchronous SVI, and a resumed pipelined
         run is not bitwise equal to an uninterrupted one (the step after the checkpoint
         restarts from fresh parameters).
