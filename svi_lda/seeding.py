@@ -28,7 +28,7 @@ import numpy as np
 
 from svi_lda.batch import Batch
 from svi_lda.state import GlobalState
-from svi_lda.step import _splitmix64
+from svi_lda.step import splitmix64
 
 # Documents per topic and the weight of their counts. A sweep on 20 Newsgroups (K = 20 and
 # 100) and planted corpora: 1 to 10 documents all help; 3 with weight 10 was best overall.
@@ -51,8 +51,8 @@ class SeedDocuments:
 
 def document_keys(doc_ids: np.ndarray, seed: int) -> np.ndarray:
     """The hash that orders documents for seeding: a pure function of (seed, doc id)."""
-    seed_key = _splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64) ^ _SALT)
-    return _splitmix64(np.asarray(doc_ids).astype(np.uint64) ^ seed_key)
+    seed_key = splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64) ^ _SALT)
+    return splitmix64(np.asarray(doc_ids).astype(np.uint64) ^ seed_key)
 
 
 def seed_candidates(batch: Batch, seed: int, n_pick: int) -> SeedDocuments:

@@ -25,7 +25,7 @@ from svi_lda.state import GlobalState, natural_gradient_step, update_alpha
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _splitmix64(x: np.ndarray) -> np.ndarray:
+def splitmix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64 finaliser on a uint64 array (wraps mod 2**64 by design)."""
     with np.errstate(over="ignore"):
         z = x + _GOLDEN
@@ -41,10 +41,10 @@ def initial_gamma(doc_ids: np.ndarray, n_components: int, seed: int) -> np.ndarr
     break the symmetry between topics. Being a hash rather than a random stream, a
     document starts from the same point on any worker, in any minibatch, on any run.
     """
-    seed_key = _splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
-    doc_key = _splitmix64(np.asarray(doc_ids).astype(np.uint64) ^ seed_key)
+    seed_key = splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
+    doc_key = splitmix64(np.asarray(doc_ids).astype(np.uint64) ^ seed_key)
     keys = doc_key[:, None] + np.arange(n_components, dtype=np.uint64)[None, :]
-    bits = _splitmix64(keys) >> np.uint64(11)
+    bits = splitmix64(keys) >> np.uint64(11)
     return 0.8 + 0.4 * (bits.astype(np.float64) * 2.0**-53)
 
 

@@ -17,8 +17,9 @@ _THREAD_ENV = {
 }
 
 # Dask's defaults suit many small tasks; an SVI step is a few long E-steps per core, placed
-# by the coordinator. Measured on 2 idle cores: the scheduler's event loop 58 -> 26 ms of
-# CPU per second, each worker 43 -> 11 ms (CPU the E-steps get back).
+# by the coordinator. Idle on 2 cores (benchmarks/bench_coordinator.py): the event loop of
+# the client, scheduler and nannies 49 -> 20 ms of CPU per second, each worker 35 -> 7-10
+# ms (CPU the E-steps get back).
 CLUSTER_CONFIG = {
     # the statistical profiler samples every worker thread 100 times a second
     "distributed.worker.profile.enabled": False,

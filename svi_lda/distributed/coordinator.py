@@ -128,7 +128,6 @@ class _Step:
     # The worker each unit's E-step runs on, from balance_units (None: no preference).
     workers: list[str | None] = field(default_factory=list)
     alive: set[str] = field(default_factory=set)
-    attempts: dict[int, int] = field(default_factory=dict)
     loads: list[Any] = field(default_factory=list)
     ids: list[Any] = field(default_factory=list)
     esteps: list[Any] = field(default_factory=list)
@@ -230,8 +229,8 @@ def fit_distributed(
         is bitwise identical to an uninterrupted run (exact mode).
     pipelined : bool
         Start step t+1's E-steps before step t's update lands (staleness 1): they are
-        queued with step t's, from the same parameters, so the workers never wait for the
-        coordinator or for each other between steps. Results are reproducible for
+        queued with step t's, from the same parameters, so the workers have work queued
+        while the coordinator merges and updates. Results are reproducible for
         any number of workers but differ from synchronous SVI, and a resumed pipelined
         run is not bitwise equal to an uninterrupted one (the step after the checkpoint
         restarts from fresh parameters).
@@ -333,8 +332,6 @@ def workers_reachable(
     bool
         True if every worker answered (or there are no workers yet).
     """
-    import asyncio
-
     if addresses is None:
         addresses = sorted(client.scheduler_info().get("workers", {}))
 
@@ -619,7 +616,9 @@ class _Run:
         for batch in (order[:n_first], order[n_first:]):
             shipped = self._ship_rows(step, batch)
             for i in batch:
-                step.esteps[i] = self._submit_estep(step, i, shipped[i], alive=step.alive)
+                step.esteps[i] = self._submit_estep(
+                    step, i, shipped[i], attempt=0, alive=step.alive
+                )
         step.coordinator_seconds += time.perf_counter() - t0
 
     def _data_owners(self, step: _Step) -> list[str | None]:
@@ -667,17 +666,17 @@ class _Run:
                 step.scattered.append(result)
         return shipped
 
-    def _submit_estep(self, step: _Step, i: int, rows: Any, *, alive: set[str]) -> Any:
+    def _submit_estep(
+        self, step: _Step, i: int, rows: Any, *, attempt: int, alive: set[str]
+    ) -> Any:
         """Submit unit ``i``'s E-step with ``rows`` (a future of scattered rows or the
         array itself) on the worker ``balance_units`` chose, as a preference."""
         unit_rows, unit_shift, alpha = step.payloads[i]
-        worker = step.workers[i] if step.workers else None
+        worker = step.workers[i]
         if worker is not None and worker not in alive:
             worker = None  # it died since the placement: let the scheduler choose
         step.bytes_out += unit_rows.nbytes + unit_shift.nbytes + alpha.nbytes
         key = f"svi-lda-estep-{self.token}-{step.epoch}-{step.units[i].key}"
-        step.attempts[i] = step.attempts.get(i, -1) + 1
-        attempt = step.attempts[i]
         return self.client.submit(
             tasks.estep_task,
             step.loads[i],
@@ -736,7 +735,8 @@ class _Run:
                     )
                     step.esteps[i].release()
                     step.esteps[i] = self._submit_estep(
-                        step, i, step.payloads[i][0], alive=self._alive_workers()
+                        step, i, step.payloads[i][0], attempt=attempt,
+                        alive=self._alive_workers(),
                     )
         result = first if n == 1 else merged
         assert result is not None
@@ -784,8 +784,8 @@ class _Run:
             read_ahead()
             if self.pipelined and ahead:
                 # Staleness one: step t+1's E-steps use the parameters step t's use, so
-                # workers always have the next step queued while the coordinator merges
-                # and updates, and a worker that finishes early does not wait for the other.
+                # workers have the next step queued while the coordinator merges and
+                # updates, and a worker that finishes early need not wait for the other.
                 self.submit_esteps(ahead[0])
             wall = last_update = time.perf_counter()
             while current is not None:

@@ -1,9 +1,10 @@
 """Adding a unit's statistics into the minibatch's rows, without holding the GIL.
 
-``merged[rows] += part`` in NumPy takes about 14 ms for a 4,096-document unit at K=100
+``merged[rows] += part`` in NumPy takes 6.6 ms for a 4,096-document unit at K=100
 (19,000 rows), holds the GIL (the Dask scheduler shares the coordinator's process) and
 runs while the workers still compute. This kernel makes the same single addition per
-element, so the sum is bitwise NumPy's, in a fraction of the time and with the GIL free.
+element, so the sum is bitwise NumPy's, in 1.1 ms (float32 statistics) to 1.7 ms (float64)
+with the GIL free (``benchmarks/bench_coordinator.py``).
 """
 
 from __future__ import annotations
