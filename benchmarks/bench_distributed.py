@@ -120,6 +120,7 @@ def run_dask(corpus, n_steps, args, n_workers: int, pipelined: bool) -> dict:
     from svi_lda.distributed import fit_distributed, local_cluster
 
     reports = []
+    scatter = {} if args.scatter_bytes is None else {"scatter_bytes": args.scatter_bytes}
 
     with local_cluster(n_workers, 1, dashboard=False) as cluster, Client(cluster) as client:
         def on_step(r) -> None:
@@ -139,7 +140,7 @@ def run_dask(corpus, n_steps, args, n_workers: int, pipelined: bool) -> dict:
                 stack.enter_context(sampler)
             t_start = time.perf_counter()
             fit_distributed(client, model, corpus, n_steps=n_steps, pipelined=pipelined,
-                            on_step=on_step)
+                            on_step=on_step, **scatter)
         coord_cpu = (cpu() - cpu0) / n_steps
         wcpu = client.run(cpu)
         worker_cpu = sum(wcpu[a] - wcpu0.get(a, 0.0) for a in wcpu) / n_steps
@@ -212,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=1,
                    help="pairs of 1- and 2-worker runs, alternated (the machine's speed "
                         "drifts: the median pair ratio is the scaling figure)")
+    p.add_argument("--scatter-bytes", type=int, default=None,
+                   help="fit_distributed's scatter_bytes (default: the library's)")
     p.add_argument("--gensim-docs", type=int, default=49_152,
                    help="documents for gensim (the first minibatch is its warm-up)")
     args = p.parse_args(argv)

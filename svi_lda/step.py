@@ -129,14 +129,20 @@ def estep_unit(
     n_threads: int = 1,
     gamma: np.ndarray | None = None,
     restart: bool = False,
+    word_rows: np.ndarray | None = None,
 ) -> tuple[UnitStats, np.ndarray]:
     """Run the E-step on one unit; return its statistics and its gamma (n_docs, K).
 
     ``exp_elog_beta``/``log_shift`` are the rows for ``word_ids`` (from
-    :meth:`GlobalState.exp_elog_beta_rows`). ``gamma`` overrides the seeded start (warm
-    starts in batch mode); it is updated in place. With ``restart``, each document is also
-    run from the seeded start and keeps the better of the two results (higher bound).
+    :meth:`GlobalState.exp_elog_beta_rows`), or, with ``word_rows``, rows of a larger
+    set of words of which ``word_rows[j]`` is word ``word_ids[j]`` (a Dask worker gets one
+    set of rows for all its units). The statistics are for ``word_ids`` either way, and
+    bitwise the same. ``gamma`` overrides the seeded start (warm starts in batch mode);
+    it is updated in place. With ``restart``, each document is also run from the seeded
+    start and keeps the better of the two results (higher bound).
     """
+    if word_rows is not None:
+        word_index = word_rows[word_index]
     start = int(batch.indptr[0])
     indptr = np.asarray(batch.indptr, dtype=np.int64) - start
     counts = np.asarray(batch.counts[start : start + int(indptr[-1])], dtype=np.float64)
@@ -160,6 +166,8 @@ def estep_unit(
         accelerate=settings.accelerate,
     )
     sstats = out["sstats"]
+    if word_rows is not None:
+        sstats = sstats[word_rows]
     if exp_elog_beta.dtype == np.float32:
         # A float32 model's statistics travel as float32: half the bytes from each Dask
         # worker, and below the precision its lambda keeps. Merges sum them in float64.

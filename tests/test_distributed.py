@@ -333,3 +333,15 @@ def test_local_cluster_turns_off_dask_housekeeping_the_steps_do_not_need():
         assert list(profiling.values()) == [False]
     # only while the cluster starts: the caller's configuration is left as it was
     assert dask.config.get("distributed.worker.profile.enabled") is True
+
+
+def test_each_worker_gets_its_units_words_once():
+    from svi_lda.distributed.coordinator import _words_by_worker
+
+    positions = [np.array([0, 2, 5]), np.array([1, 2]), np.array([2, 3, 5]), np.array([4])]
+    worker_words, word_rows = _words_by_worker(positions, ["A", "B", "A", None])
+    np.testing.assert_array_equal(worker_words["A"], [0, 2, 3, 5])
+    np.testing.assert_array_equal(worker_words["B"], [1, 2])
+    np.testing.assert_array_equal(worker_words[None], [4])
+    for p, w, rows in zip(positions, ["A", "B", "A", None], word_rows, strict=True):
+        np.testing.assert_array_equal(worker_words[w][rows], p)

@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 from svi_lda.batch import Batch, concat_batches
 from svi_lda.schedule import RobbinsMonro
 from svi_lda.state import GlobalState
-from svi_lda.step import EStepSettings, initial_gamma, minibatch_estep, svi_step
+from svi_lda.step import (
+    EStepSettings,
+    estep_unit,
+    initial_gamma,
+    minibatch_estep,
+    svi_step,
+    unit_vocabulary,
+)
 from svi_lda.synthetic import make_lda_corpus
 from tests._tolerances import ALPHA_RTOL, ESTEP_RTOL_F64, IDENTITY_RTOL
 from tests.reference import (
@@ -157,3 +164,30 @@ def test_empty_documents_in_a_minibatch():
     # rho = 1 and no tokens: lambda is the prior eta everywhere.
     np.testing.assert_allclose(state.lambda_(), np.full_like(before, state.eta))
     assert metrics.n_tokens == 0 and metrics.bound_per_token == 0.0
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([np.float32, np.float64]))
+def test_estep_on_a_workers_rows_is_bitwise_the_units_own(seed, dtype):
+    """A Dask worker gets one set of rows for all its units: ``word_rows`` picks each
+    unit word's row among them, and the statistics are bitwise the unit-only ones."""
+    rng = np.random.default_rng(seed)
+    X = make_lda_corpus(12, V, K, doc_length=15, seed=seed).X
+    unit = Batch.from_csr(X, doc_ids=np.arange(12))
+    ids, index = unit_vocabulary(unit)
+    # the worker's words: the unit's and others, sorted
+    extra = rng.choice(V, size=int(rng.integers(0, V)), replace=False)
+    worker_ids = np.union1d(ids, extra)
+    all_rows, all_shift = new_state().exp_elog_beta_rows(worker_ids)
+    all_rows = all_rows.astype(dtype)
+    word_rows = np.searchsorted(worker_ids, ids)
+    alpha = np.full(K, 0.3)
+    own, gamma_own = estep_unit(unit, index, ids, all_rows[word_rows], all_shift[word_rows],
+                                alpha, SETTINGS)
+    shared, gamma_shared = estep_unit(unit, index, ids, all_rows, all_shift, alpha, SETTINGS,
+                                      word_rows=word_rows)
+    np.testing.assert_array_equal(shared.sstats, own.sstats)
+    np.testing.assert_array_equal(shared.word_ids, own.word_ids)
+    np.testing.assert_array_equal(gamma_shared, gamma_own)
+    assert shared.doc_bound == own.doc_bound and shared.n_iter == own.n_iter
+    assert shared.sstats.dtype == own.sstats.dtype

@@ -9,7 +9,8 @@ group of whole row groups. For each step:
    stays there) and its word ids come back (``unit_word_ids``); this is prefetched two
    steps ahead;
 2. the coordinator computes exp(E[log beta]) rows for the union of the group's words,
-   once, from its state, and sends each unit only its own rows (``estep_task``);
+   once, from its state, and sends each worker only the rows of its units' words, once
+   (``estep_task``);
 3. the units' statistics are gathered and summed **in unit order** (``merge_unit_stats``)
    and the same ``apply_step`` as in-process training makes the update.
 
@@ -55,9 +56,10 @@ logger = logging.getLogger(__name__)
 
 ENGINE = "svi_lda.distributed"
 CHECKPOINT_VERSION = 1
-# Above this size a unit's rows go straight to the worker holding the unit
-# (scatter direct) instead of inside the task through the scheduler.
-SCATTER_BYTES = 8 * 2**20
+# Above this size a worker's rows for a step go straight to it (scatter direct), once for
+# all its units, instead of each unit's rows inside its task through the scheduler (which
+# costs this process a second copy and sends words shared by units once per unit).
+SCATTER_BYTES = 2**20
 # Minibatches whose row groups are read ahead of the one in progress.
 READ_AHEAD = 2
 # How long the start-up probe waits for each worker to answer a direct connection.
@@ -131,9 +133,17 @@ class _Step:
     loads: list[Any] = field(default_factory=list)
     ids: list[Any] = field(default_factory=list)
     esteps: list[Any] = field(default_factory=list)
-    payloads: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
     union: np.ndarray | None = None
+    # Row of the union for each word of each unit.
     positions: list[np.ndarray] = field(default_factory=list)
+    # Rows of the union for the words of each worker's units, and for each unit the row
+    # of each of its words among them (from the placement).
+    worker_words: dict[str | None, np.ndarray] = field(default_factory=dict)
+    word_rows: list[np.ndarray] = field(default_factory=list)
+    # exp(E[log beta]) rows and log shifts for the union, and alpha, when the E-steps go out.
+    rows: np.ndarray | None = None
+    log_shift: np.ndarray | None = None
+    alpha: np.ndarray | None = None
     scattered: list[Any] = field(default_factory=list)
     bytes_out: int = 0
     bytes_in: int = 0
@@ -145,7 +155,8 @@ class _Step:
             if f is not None:  # None: an E-step not submitted (an error came first)
                 f.release()
         self.esteps, self.scattered, self.ids, self.loads = [], [], [], []
-        self.payloads, self.positions = [], []
+        self.positions, self.word_rows, self.worker_words = [], [], {}
+        self.rows = self.log_shift = None
 
 
 def balance_units(
@@ -168,6 +179,27 @@ def balance_units(
         load[worker] += weight
         chosen.append(worker)
     return chosen
+
+
+def _words_by_worker(
+    positions: Sequence[np.ndarray], workers: Sequence[str | None]
+) -> tuple[dict[str | None, np.ndarray], list[np.ndarray]]:
+    """The union rows each worker needs (its units' words, sorted), and for each unit the
+    row of each of its words among its worker's rows.
+
+    A worker's units share most of their words, so one set of rows per worker and step
+    sends each row once, not once per unit.
+    """
+    worker_words = {
+        w: np.unique(np.concatenate([p for p, u in zip(positions, workers, strict=True)
+                                     if u == w]))
+        for w in dict.fromkeys(workers)
+    }
+    word_rows = [
+        np.searchsorted(worker_words[w], p)
+        for p, w in zip(positions, workers, strict=True)
+    ]
+    return worker_words, word_rows
 
 
 def _round_robin(workers: Sequence[str | None]) -> list[int]:
@@ -237,10 +269,11 @@ def fit_distributed(
     estep_threads : int
         Kernel threads per E-step task (keep Dask threads x this <= cores).
     scatter_bytes : int
-        A unit's exp(E[log beta]) rows at least this large are sent directly to the
-        worker holding the unit (``scatter(direct=True)``) rather than inside the task via
-        the scheduler. If that worker dies the task is resubmitted with its rows inline.
-        Only with direct transfers (see ``direct``).
+        A worker's exp(E[log beta]) rows for a step (the words of all its units, sent
+        once) at least this large go directly to it (``scatter(direct=True)``); smaller,
+        each unit's own rows go inside its task, via the scheduler. If that worker dies
+        its tasks are resubmitted with their rows inline. Only with direct transfers (see
+        ``direct``).
     direct : bool, optional
         Move the step's arrays (statistics back, large rows out) directly between this
         process and the workers instead of through the scheduler, which saves a hop and a
@@ -596,29 +629,28 @@ class _Run:
         step.workers = balance_units(
             self._data_owners(step), sorted(step.alive), [u.n_docs for u in step.units]
         )
+        step.worker_words, step.word_rows = _words_by_worker(step.positions, step.workers)
         step.union = union
         step.coordinator_seconds += time.perf_counter() - t0
 
     def submit_esteps(self, step: _Step) -> None:
-        """Send each unit the rows of exp(E[log beta]) for its words, from the state now."""
+        """Send each worker the rows of exp(E[log beta]) for its units' words, from the
+        state now, and submit the E-steps."""
         step.started = time.perf_counter()
         self.prepare(step)
         t0 = time.perf_counter()
         state = self.model.state_
-        rows, log_shift = state.exp_elog_beta_rows(step.union, n_threads=self.n_threads)
-        alpha = state.alpha.copy()
-        step.payloads = [(rows[pos], log_shift[pos], alpha) for pos in step.positions]
+        step.rows, step.log_shift = state.exp_elog_beta_rows(
+            step.union, n_threads=self.n_threads
+        )
+        step.alpha = state.alpha.copy()
+        shipped = self._ship_rows(step)
         step.esteps = [None] * len(step.units)
-        # Each worker's first E-step goes out first, its rows sent to all workers at once,
-        # so no worker waits for another worker's rows.
-        order = _round_robin(step.workers)
-        n_first = len(set(step.workers))
-        for batch in (order[:n_first], order[n_first:]):
-            shipped = self._ship_rows(step, batch)
-            for i in batch:
-                step.esteps[i] = self._submit_estep(
-                    step, i, shipped[i], attempt=0, alive=step.alive
-                )
+        # Each worker's first E-step goes in first, so no worker waits for another's.
+        for i in _round_robin(step.workers):
+            step.esteps[i] = self._submit_estep(
+                step, i, shipped.get(step.workers[i]), attempt=0, alive=step.alive
+            )
         step.coordinator_seconds += time.perf_counter() - t0
 
     def _data_owners(self, step: _Step) -> list[str | None]:
@@ -630,61 +662,76 @@ class _Run:
     def _alive_workers(self) -> set[str]:
         return set(self.client.scheduler_info().get("workers", {}))
 
-    def _ship_rows(self, step: _Step, indices: list[int]) -> dict[int, Any]:
-        """Each unit's rows: scattered straight to its worker, all at once, when large
-        (``scatter_bytes``) and transfers are direct; else the array, sent in the task."""
-        shipped: dict[int, Any] = {i: step.payloads[i][0] for i in indices}
+    def _ship_rows(self, step: _Step) -> dict[str | None, Any]:
+        """Scatter each worker its rows (for all its units' words, once) straight from this
+        process, all workers at once, when they are large (``scatter_bytes``) and
+        transfers are direct. Returns the futures by worker; a unit whose worker has none
+        gets its own rows inside its task."""
+        assert step.rows is not None
         targets = [
-            i for i in indices
-            if self.direct and step.workers[i] in step.alive
-            and shipped[i].nbytes >= self.scatter_bytes
+            w for w, words in step.worker_words.items()
+            if self.direct and w in step.alive
+            and words.size * step.rows[:1].nbytes >= self.scatter_bytes
         ]
         if not targets:
-            return shipped
+            return {}
+        arrays = [step.rows[step.worker_words[w]] for w in targets]
 
         async def scatter_all() -> list[Any]:
             return await asyncio.gather(
                 *(
                     self.client.scatter(
-                        shipped[i], workers=[step.workers[i]], direct=True, hash=False,
-                        asynchronous=True,
+                        rows, workers=[w], direct=True, hash=False, asynchronous=True
                     )
-                    for i in targets
+                    for w, rows in zip(targets, arrays, strict=True)
                 ),
                 return_exceptions=True,
             )
 
-        for i, result in zip(targets, self.client.sync(scatter_all), strict=True):
+        shipped: dict[str | None, Any] = {}
+        results = self.client.sync(scatter_all)
+        for w, rows, result in zip(targets, arrays, results, strict=True):
             if isinstance(result, (OSError, TimeoutError)):  # the worker just died
-                logger.warning(
-                    "scatter to %s failed (%s): rows go inline", step.workers[i], result
-                )
+                logger.warning("scatter to %s failed (%s): rows go inline", w, result)
             elif isinstance(result, BaseException):
                 raise result
             else:
-                shipped[i] = result
+                shipped[w] = result
                 step.scattered.append(result)
+                step.bytes_out += rows.nbytes
         return shipped
 
     def _submit_estep(
         self, step: _Step, i: int, rows: Any, *, attempt: int, alive: set[str]
     ) -> Any:
-        """Submit unit ``i``'s E-step with ``rows`` (a future of scattered rows or the
-        array itself) on the worker ``balance_units`` chose, as a preference."""
-        unit_rows, unit_shift, alpha = step.payloads[i]
+        """Submit unit ``i``'s E-step on the worker ``balance_units`` chose, as a
+        preference. ``rows``: the future of its worker's scattered rows, or None to send
+        the unit's own rows inside the task."""
+        assert step.rows is not None and step.log_shift is not None
         worker = step.workers[i]
+        if rows is None:
+            positions = step.positions[i]
+            word_rows = None
+            rows = step.rows[positions]
+            step.bytes_out += rows.nbytes
+        else:
+            positions = step.worker_words[worker]
+            word_rows = step.word_rows[i]
+            step.bytes_out += word_rows.nbytes
+        unit_shift = step.log_shift[positions]
+        step.bytes_out += unit_shift.nbytes + step.alpha.nbytes
         if worker is not None and worker not in alive:
             worker = None  # it died since the placement: let the scheduler choose
-        step.bytes_out += unit_rows.nbytes + unit_shift.nbytes + alpha.nbytes
         key = f"svi-lda-estep-{self.token}-{step.epoch}-{step.units[i].key}"
         return self.client.submit(
             tasks.estep_task,
             step.loads[i],
             rows,
             unit_shift,
-            alpha,
+            step.alpha,
             self.settings,
             self.estep_threads,
+            word_rows,
             key=key if attempt == 0 else f"{key}-retry{attempt}",
             workers=[worker] if worker else None,
             allow_other_workers=worker is not None,  # a preference, so a dead worker's
@@ -735,8 +782,7 @@ class _Run:
                     )
                     step.esteps[i].release()
                     step.esteps[i] = self._submit_estep(
-                        step, i, step.payloads[i][0], attempt=attempt,
-                        alive=self._alive_workers(),
+                        step, i, None, attempt=attempt, alive=self._alive_workers()
                     )
         result = first if n == 1 else merged
         assert result is not None

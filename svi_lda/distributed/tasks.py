@@ -77,11 +77,14 @@ def estep_task(
     alpha: np.ndarray,
     settings: EStepSettings,
     n_threads: int = 1,
+    word_rows: np.ndarray | None = None,
 ) -> UnitStats:
     """E-step of one unit against the rows of exp(E[log beta]) for its words.
 
     ``exp_elog_beta`` has shape (len(prepared.word_ids), K), in the order of
-    ``prepared.word_ids``. Returns statistics for those words only.
+    ``prepared.word_ids``; or, with ``word_rows``, it holds the rows of all the words of
+    this worker's units in the step, and ``word_rows[j]`` is the row of
+    ``prepared.word_ids[j]``. Returns statistics for the unit's words only.
     """
     stats, _ = estep_unit(
         prepared.batch,
@@ -92,6 +95,7 @@ def estep_task(
         alpha,
         settings,
         n_threads=n_threads,
+        word_rows=word_rows,
     )
     return stats
 
