@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from svi_lda._validation import check_doc_term_matrix
 from svi_lda.batch import Batch
 from svi_lda.bounds import topic_bound
 from svi_lda.state import natural_gradient_step, update_alpha
-from svi_lda.step import estep_unit, unit_vocabulary
+from svi_lda.step import StepMetrics, estep_unit, unit_vocabulary
 
 if TYPE_CHECKING:
     from svi_lda.estimator import Callback, OnlineLDA
@@ -73,7 +74,7 @@ def _fit_matrix(model: OnlineLDA, X: sp.csr_matrix, callbacks: Sequence[Callback
             Batch.from_csr(X[i : i + batch_size], first_doc_id=i)
             for i in range(0, n_docs, batch_size)
         ]
-        _fit_batch_mode(model, units)
+        _fit_batch_mode(model, units, callbacks)
         return
     total = float(model.total_samples or n_docs)
     for epoch in range(int(model.max_iter)):
@@ -90,7 +91,7 @@ def _fit_units(model, plan, units_for_shape, callbacks) -> None:
     """Online or batch fit over units already in memory; ``plan(epoch)`` groups them."""
     model._init_state(units_for_shape[0].n_features)
     if model.learning_method == "batch":
-        _fit_batch_mode(model, units_for_shape)
+        _fit_batch_mode(model, units_for_shape, callbacks)
         return
     total = float(model.total_samples or sum(u.n_docs for u in units_for_shape))
     for epoch in range(int(model.max_iter)):
@@ -100,24 +101,45 @@ def _fit_units(model, plan, units_for_shape, callbacks) -> None:
         _log_pass(model, epoch)
 
 
-def _fit_batch_mode(model: OnlineLDA, units: Sequence[Batch]) -> None:
+def _fit_batch_mode(
+    model: OnlineLDA, units: Sequence[Batch], callbacks: Sequence[Callback]
+) -> None:
+    """CAVI passes; each pass is a step of rho = 1 for callbacks and logs."""
     gammas: dict[int, np.ndarray] = {}
     model._seed_if_new(units)
     for epoch in range(int(model.max_iter)):
-        bound = _batch_pass(model, units, gammas)
+        t0 = time.perf_counter()
+        bound, n_docs, n_tokens, n_iter = _batch_pass(model, units, gammas)
+        seconds = time.perf_counter() - t0
         model.bound_history_.append(bound)
         model.n_iter_ += 1
+        metrics = StepMetrics(
+            step=epoch + 1,
+            rho=1.0,
+            n_docs=n_docs,
+            n_tokens=n_tokens,
+            seconds=seconds,
+            docs_per_second=n_docs / seconds if seconds > 0 else float("inf"),
+            mean_doc_iterations=n_iter / max(n_docs, 1),
+            bound_per_token=bound / n_tokens if n_tokens else 0.0,
+        )
         if model.verbose:
-            logger.info("pass %d: ELBO %.6e nats", epoch + 1, bound)
+            logger.info("pass %d: ELBO %.6e nats (%.4f per token), %.0f docs/s",
+                        epoch + 1, bound, metrics.bound_per_token, metrics.docs_per_second)
+        for callback in callbacks:
+            callback(metrics)
 
 
-def _batch_pass(model: OnlineLDA, units: Sequence[Batch], gammas: dict[int, np.ndarray]) -> float:
+def _batch_pass(
+    model: OnlineLDA, units: Sequence[Batch], gammas: dict[int, np.ndarray]
+) -> tuple[float, int, float, int]:
     """One CAVI pass: E-step on every unit, then lambda := eta + sstats.
 
     Each document runs from its gamma of the previous pass (so its bound cannot drop
     below last pass's: the ELBO never decreases) and from a fresh start, and keeps the
     better; a warm start alone stays near its old optimum and the topics barely move.
-    Returns the exact ELBO at the pass's final gamma and the lambda it started from.
+    Returns the exact ELBO at the pass's final gamma and the lambda it started from, and
+    the pass's documents, tokens and document iterations.
     """
     state = model.state_
     # Plain updates only: each raises the document's bound, which the guarantee rests on.
@@ -125,7 +147,7 @@ def _batch_pass(model: OnlineLDA, units: Sequence[Batch], gammas: dict[int, np.n
     sstats = np.zeros((state.n_features, state.n_components), dtype=np.float64)
     elog_theta_sum = np.zeros(state.n_components)
     bound = topic_bound(state)
-    n_docs = 0
+    n_docs, n_tokens, n_iter = 0, 0.0, 0
     for i, unit in enumerate(units):
         ids, index = unit_vocabulary(unit)
         rows, shift = state.exp_elog_beta_rows(ids, n_threads=model._n_threads())
@@ -137,13 +159,15 @@ def _batch_pass(model: OnlineLDA, units: Sequence[Batch], gammas: dict[int, np.n
         elog_theta_sum += stats.elog_theta_sum
         bound += stats.doc_bound
         n_docs += stats.n_docs
+        n_tokens += stats.n_tokens
+        n_iter += stats.n_iter
     natural_gradient_step(
         state, np.arange(state.n_features), sstats,
         batch_n_docs=n_docs, total_samples=n_docs, rho=1.0, n_threads=model._n_threads(),
     )
     if model._learn_alpha:
         state.alpha = update_alpha(state.alpha, elog_theta_sum, n_docs, 1.0)
-    return bound
+    return bound, n_docs, n_tokens, n_iter
 
 
 def _fit_corpus(model: OnlineLDA, corpus: Any, callbacks: Sequence[Callback]) -> None:
@@ -151,7 +175,7 @@ def _fit_corpus(model: OnlineLDA, corpus: Any, callbacks: Sequence[Callback]) ->
 
     model._init_state(corpus.n_features)
     if model.learning_method == "batch":
-        _fit_batch_mode(model, _LazyUnits(corpus))
+        _fit_batch_mode(model, _LazyUnits(corpus), callbacks)
         return
     total = float(model.total_samples or corpus.n_docs)
     for epoch in range(int(model.max_iter)):

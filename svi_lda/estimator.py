@@ -313,7 +313,9 @@ class OnlineLDA:
         vocabulary : Vocabulary or list of str, optional
             Words for the columns (taken from the corpus when X is one).
         callbacks : sequence of callables
-            Each is called with a :class:`~svi_lda.step.StepMetrics` after every step.
+            Each is called with a :class:`~svi_lda.step.StepMetrics` after every step (in
+            batch mode, after every pass: ``rho`` 1 and ``bound_per_token`` the exact
+            ELBO per token).
 
         Returns
         -------

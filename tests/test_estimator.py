@@ -243,3 +243,14 @@ def test_not_fitted_error_is_what_scikit_learn_code_catches(X):
     with pytest.raises(ValueError):
         OnlineLDA(K).transform(X)
     assert not hasattr(OnlineLDA(K), "components_")
+
+
+def test_batch_mode_reports_each_pass_to_callbacks(X):
+    seen = []
+    model = OnlineLDA(K, learning_method="batch", max_iter=3, random_state=0, n_jobs=1)
+    model.fit(X, callbacks=[seen.append])
+    assert [m.step for m in seen] == [1, 2, 3]
+    assert all(m.rho == 1.0 and m.n_docs == X.shape[0] for m in seen)
+    assert [m.n_tokens for m in seen] == [float(X.sum())] * 3
+    np.testing.assert_allclose([m.bound_per_token * m.n_tokens for m in seen],
+                               model.bound_history_, rtol=1e-12)
