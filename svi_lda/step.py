@@ -17,6 +17,7 @@ import numpy as np
 
 from svi_lda.batch import Batch
 from svi_lda.numerics.estep import run_estep
+from svi_lda.numerics.hashing import hashed_gamma
 from svi_lda.numerics.remap import compact_vocabulary
 from svi_lda.numerics.scatter import add_rows
 from svi_lda.schedule import RobbinsMonro
@@ -40,7 +41,18 @@ def initial_gamma(doc_ids: np.ndarray, n_components: int, seed: int) -> np.ndarr
     Values are uniform on [0.8, 1.2) (mean 1 as Hoffman's Gamma(100, 1/100)): enough to
     break the symmetry between topics. Being a hash rather than a random stream, a
     document starts from the same point on any worker, in any minibatch, on any run.
+    Compiled (:func:`svi_lda.numerics.hashing.hashed_gamma`); bitwise
+    :func:`initial_gamma_reference`.
     """
+    seed_key = splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
+    ids = np.ascontiguousarray(np.asarray(doc_ids).astype(np.uint64))
+    out = np.empty((len(ids), n_components), dtype=np.float64)
+    hashed_gamma(ids, seed_key, out)
+    return out
+
+
+def initial_gamma_reference(doc_ids: np.ndarray, n_components: int, seed: int) -> np.ndarray:
+    """:func:`initial_gamma` in NumPy (the definition the kernel is tested against)."""
     seed_key = splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
     doc_key = splitmix64(np.asarray(doc_ids).astype(np.uint64) ^ seed_key)
     keys = doc_key[:, None] + np.arange(n_components, dtype=np.uint64)[None, :]

@@ -17,6 +17,7 @@ from svi_lda.step import (
     EStepSettings,
     estep_unit,
     initial_gamma,
+    initial_gamma_reference,
     minibatch_estep,
     svi_step,
     unit_vocabulary,
@@ -73,6 +74,16 @@ def test_initial_gamma_is_a_function_of_seed_and_doc_id():
     np.testing.assert_array_equal(initial_gamma(ids[2:3], 7, seed=3), g[2:3])
     assert not np.allclose(initial_gamma(ids, 7, seed=4), g)
     assert len(np.unique(g)) == g.size  # topics' symmetry is broken
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 2**63 - 1), max_size=40), st.integers(1, 120),
+       st.integers(-(2**63), 2**64 - 1))
+def test_initial_gamma_kernel_is_bitwise_the_numpy_definition(ids, n_topics, seed):
+    ids = np.array(ids, dtype=np.int64)
+    np.testing.assert_array_equal(
+        initial_gamma(ids, n_topics, seed), initial_gamma_reference(ids, n_topics, seed)
+    )
 
 
 # -- a full step against the reference ----------------------------------------------------
