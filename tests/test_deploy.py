@@ -3,7 +3,8 @@
 The end-to-end test starts a real ``dask scheduler`` and ``dask worker`` pair over mutual
 TLS on 127.0.0.1 with certificates from ``deploy/tls/make-certs.sh`` (the settings in
 ``deploy/tls/dask-tls.env``), trains through it with ``svi-lda train`` and checks that a
-client without the certificates is refused.
+client without the certificates is refused. The processes also run with
+``deploy/dask-svi.env``, the Dask settings for svi-lda's workload.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def test_compose_keeps_dask_on_an_internal_network() -> None:
     assert spec["networks"]["dask"]["internal"] is True
     for name, service in spec["services"].items():
         assert "dask" in service["networks"], name
-        assert service["env_file"] == "../tls/dask-tls.env", name
+        assert service["env_file"] == ["../tls/dask-tls.env", "../dask-svi.env"], name
         for port in service.get("ports", []):
             # Anything published is bound to the host's loopback interface only.
             assert str(port).startswith("127.0.0.1:"), (name, port)
@@ -61,11 +62,19 @@ def test_compose_keeps_dask_on_an_internal_network() -> None:
 
 def test_kubernetes_scheduler_is_cluster_internal_and_fenced() -> None:
     docs = list(yaml.safe_load_all((DEPLOY / "k8s" / "daskjob.yaml").read_text()))
-    kinds = {d["kind"]: d for d in docs}
+    kinds = {d["kind"]: d for d in docs if d["kind"] != "ConfigMap"}
+    maps = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap"}
     job = kinds["DaskJob"]
     service = job["spec"]["cluster"]["spec"]["scheduler"]["service"]
     assert service["type"] == "ClusterIP"
-    assert kinds["ConfigMap"]["data"]["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"] == "True"
+    assert maps["svi-lda-dask-tls"]["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"] == "True"
+    # Every pod (job, scheduler, workers) reads both ConfigMaps.
+    pods = [job["spec"]["job"]["spec"], job["spec"]["cluster"]["spec"]["worker"]["spec"],
+            job["spec"]["cluster"]["spec"]["scheduler"]["spec"]]
+    for pod in pods:
+        for container in pod["containers"]:
+            refs = [e["configMapRef"]["name"] for e in container["envFrom"]]
+            assert refs == ["svi-lda-dask-tls", "svi-lda-dask-tuning"], container["name"]
     policy = kinds["NetworkPolicy"]["spec"]
     assert policy["policyTypes"] == ["Ingress"]
     cluster = job["metadata"]["name"]
@@ -73,6 +82,36 @@ def test_kubernetes_scheduler_is_cluster_internal_and_fenced() -> None:
     assert policy["ingress"][0]["from"][0]["podSelector"]["matchLabels"] == {
         "dask.org/cluster-name": cluster
     }
+
+
+def _as_dask_config(env: dict[str, str]) -> dict[str, object]:
+    """What Dask makes of ``DASK_*`` variables, flattened to dotted keys."""
+    import dask.config
+
+    flat: dict[str, object] = {}
+
+    def walk(prefix: str, node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else key, value)
+        else:
+            flat[prefix.replace("_", "-")] = node
+
+    walk("", dask.config.collect_env(env))
+    return flat
+
+
+def test_deploy_dask_settings_are_the_local_clusters() -> None:
+    """deploy/dask-svi.env and the Kubernetes ConfigMap give users' own Dask processes
+    the settings ``local_cluster`` applies (CLUSTER_CONFIG), as Dask itself reads them."""
+    from svi_lda.distributed.cluster import CLUSTER_CONFIG
+
+    expected = {k.replace("_", "-"): v for k, v in CLUSTER_CONFIG.items()}
+    env_file = _env_file(DEPLOY / "dask-svi.env")
+    assert _as_dask_config(env_file) == expected
+    docs = yaml.safe_load_all((DEPLOY / "k8s" / "daskjob.yaml").read_text())
+    tuning = next(d["data"] for d in docs if d["metadata"]["name"] == "svi-lda-dask-tuning")
+    assert _as_dask_config({k: str(v) for k, v in tuning.items()}) == expected
 
 
 def _tls_probe(host: str, port: int, certs: Path, *, with_cert: bool) -> str:
@@ -112,7 +151,8 @@ def test_train_through_a_tls_scheduler_worker_pair_on_loopback(tmp_path: Path) -
         k: v.replace("/etc/dask/tls", str(certs))
         for k, v in _env_file(DEPLOY / "tls" / "dask-tls.env").items()
     }
-    env = {**os.environ, **tls_env, "NUMBA_NUM_THREADS": "1"}
+    env = {**os.environ, **tls_env, **_env_file(DEPLOY / "dask-svi.env"),
+           "NUMBA_NUM_THREADS": "1"}
     bin_dir = Path(sys.executable).parent
     sched_file = tmp_path / "scheduler.json"
     synthetic = make_lda_corpus(300, 200, 4, doc_length=40, seed=3)
