@@ -21,7 +21,10 @@ def check_doc_term_matrix(
     require_integer: bool = False,
     allow_empty: bool = False,
 ) -> sp.csr_matrix:
-    """Validate a document-term count matrix and return it as float64 CSR.
+    """Validate a document-term count matrix and return it as CSR.
+
+    Sparse integer or floating counts keep their dtype (the E-step converts each minibatch
+    as it goes, so the whole corpus is not copied); anything else becomes float64.
 
     Accepts scipy sparse matrices/arrays, dense array-likes, and gensim-style
     bag-of-words lists (a list of documents, each a list of ``(word_id, count)``). Raises
@@ -31,7 +34,9 @@ def check_doc_term_matrix(
     if _is_bow_corpus(X):
         X = bow_to_csr(X, n_features=n_features, name=name)
     elif sp.issparse(X):
-        X = sp.csr_matrix(X, dtype=np.float64)
+        X = sp.csr_matrix(X)
+        if not np.issubdtype(X.dtype, np.integer) and not np.issubdtype(X.dtype, np.floating):
+            X = X.astype(np.float64)
     else:
         try:
             arr = np.asarray(X, dtype=np.float64)
@@ -54,7 +59,7 @@ def check_doc_term_matrix(
             f"{n_features}; use the same vocabulary as in fit."
         )
     data = X.data
-    if not np.all(np.isfinite(data)):
+    if np.issubdtype(data.dtype, np.floating) and not np.all(np.isfinite(data)):
         first = np.flatnonzero(~np.isfinite(data))[0]
         row = int(np.searchsorted(X.indptr, first, side="right") - 1)
         raise ValueError(f"{name} contains NaN or infinite counts (first in row {row}).")

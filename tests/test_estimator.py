@@ -254,3 +254,16 @@ def test_batch_mode_reports_each_pass_to_callbacks(X):
     assert [m.n_tokens for m in seen] == [float(X.sum())] * 3
     np.testing.assert_allclose([m.bound_per_token * m.n_tokens for m in seen],
                                model.bound_history_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["online", "batch"])
+def test_integer_counts_fit_exactly_as_float_counts(X, method):
+    as_float = sp.csr_matrix(X, dtype=np.float64)
+    as_int = sp.csr_matrix(X, dtype=np.int64)
+    models = [
+        OnlineLDA(K, learning_method=method, max_iter=2, batch_size=40, random_state=0,
+                  n_jobs=1).fit(data)
+        for data in (as_float, as_int)
+    ]
+    np.testing.assert_array_equal(models[1].components_, models[0].components_)
+    np.testing.assert_array_equal(models[1].transform(as_int), models[0].transform(as_float))

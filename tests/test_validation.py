@@ -99,8 +99,14 @@ def test_check_doc_term_matrix_normalises_without_surprises():
     assert out.format == "csr" and out.dtype == np.float64 and out.has_canonical_format
     np.testing.assert_array_equal(out.toarray(), [[0, 0, 3], [0, 0, 0]])
     assert out.nnz == 1  # explicit zero dropped, duplicates summed
-    ints = check_doc_term_matrix(sp.csr_matrix(np.eye(2, dtype=np.int32)), n_features=None)
-    assert ints.dtype == np.float64
+    # Integer counts are not copied to float64 (the E-step converts each minibatch).
+    eye = sp.csr_matrix(np.eye(2, dtype=np.int32))
+    ints = check_doc_term_matrix(eye, n_features=None)
+    assert ints.dtype == np.int32 and np.shares_memory(ints.data, eye.data)
+    flags = check_doc_term_matrix(sp.csr_matrix(np.eye(2, dtype=bool)), n_features=None)
+    assert flags.dtype == np.float64
+    with pytest.raises(ValueError, match="negative counts"):
+        check_doc_term_matrix(sp.csr_matrix(-np.eye(2, dtype=np.int64)), n_features=None)
 
 
 def test_check_doc_term_matrix_does_not_mutate_caller():
