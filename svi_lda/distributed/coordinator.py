@@ -156,7 +156,7 @@ class _Step:
                 f.release()
         self.esteps, self.scattered, self.ids, self.loads = [], [], [], []
         self.positions, self.word_rows, self.worker_words = [], [], {}
-        self.rows = self.log_shift = None
+        self.rows = self.log_shift = self.alpha = None
 
 
 def balance_units(
