@@ -96,7 +96,7 @@ def worker_svi(p: dict) -> dict:
         learning_decay=p.get("kappa", 0.7), learning_offset=p.get("tau0", 10.0),
         max_iter=p.get("epochs", 1), batch_size=p.get("batch", 512),
         max_doc_update_iter=100, mean_change_tol=1e-3, n_jobs=p.get("n_jobs", 2),
-        random_state=0, dtype=p.get("dtype", "float32"),
+        random_state=p.get("seed", 0), dtype=p.get("dtype", "float32"),
     )
     # Batch mode reports each pass as a step.
     steps_per_epoch = math.ceil(X.shape[0] / model.batch_size) if method == "online" else 1
@@ -267,7 +267,8 @@ def worker_tomotopy(p: dict) -> dict:
     k = p["k"]
     vocab = c.vocabulary
     t0 = time.perf_counter()
-    model = tp.LDAModel(k=k, seed=0)  # defaults: alpha=0.1, eta=0.01, optim_interval=10
+    # defaults: alpha=0.1, eta=0.01, optim_interval=10
+    model = tp.LDAModel(k=k, seed=p.get("seed", 0))
     for i in range(X.shape[0]):
         lo, hi = X.indptr[i], X.indptr[i + 1]
         words = [vocab[w] for w, n in zip(X.indices[lo:hi], X.data[lo:hi], strict=True)
