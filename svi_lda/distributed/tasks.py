@@ -6,9 +6,9 @@ A Dask worker runs three tasks per unit (one Parquet row group) and step:
    worker's memory under a deterministic key; the coordinator never sees the documents.
 2. :func:`unit_word_ids` sends the unit's sorted word ids (a small int32 array) back to
    the coordinator, which computes exp(E[log beta]) rows for the minibatch's words.
-3. :func:`estep_task` runs the Numba E-step on the unit with the rows it was sent
-   (``K x words of the unit``, never ``K x V``) and returns the unit's sufficient
-   statistics for its own words only.
+3. :func:`estep_task` runs the Numba E-step on the unit with the rows it was sent (``K x
+   words of the unit``, or of all this worker's units in the step, sent once; never
+   ``K x V``) and returns the unit's sufficient statistics for its own words only.
 
 Every function is a pure function of its arguments, so Dask may re-run any of them on
 any worker (after a worker dies, or when stealing work) without changing the result.
