@@ -296,7 +296,7 @@ def test_resume_in_process_is_bitwise(dask_client, corpus, reference, tmp_path):
 
 
 def test_balance_units_keeps_data_in_place_unless_a_worker_would_pile_up():
-    from svi_lda.distributed.coordinator import balance_units
+    from svi_lda.distributed.placement import balance_units
 
     # every read landed on A (an idle worker stole them): half the E-steps move to B
     assert balance_units(["A"] * 4, ["A", "B"], [1] * 4) == ["A", "B", "A", "B"]
@@ -312,13 +312,13 @@ def test_balance_units_keeps_data_in_place_unless_a_worker_would_pile_up():
 
 
 def test_round_robin_sends_each_workers_first_unit_first():
-    from svi_lda.distributed.coordinator import _round_robin
+    from svi_lda.distributed.placement import round_robin
 
-    assert _round_robin(["A", "A", "B", "B"]) == [0, 2, 1, 3]
-    assert _round_robin(["A", "B", "A", "B"]) == [0, 1, 2, 3]
-    assert _round_robin(["B", "A", "A", "A"]) == [0, 1, 2, 3]
-    assert _round_robin([None, None]) == [0, 1]
-    assert _round_robin([]) == []
+    assert round_robin(["A", "A", "B", "B"]) == [0, 2, 1, 3]
+    assert round_robin(["A", "B", "A", "B"]) == [0, 1, 2, 3]
+    assert round_robin(["B", "A", "A", "A"]) == [0, 1, 2, 3]
+    assert round_robin([None, None]) == [0, 1]
+    assert round_robin([]) == []
 
 
 def test_local_cluster_turns_off_dask_housekeeping_the_steps_do_not_need():
@@ -336,10 +336,10 @@ def test_local_cluster_turns_off_dask_housekeeping_the_steps_do_not_need():
 
 
 def test_each_worker_gets_its_units_words_once():
-    from svi_lda.distributed.coordinator import _words_by_worker
+    from svi_lda.distributed.placement import words_by_worker
 
     positions = [np.array([0, 2, 5]), np.array([1, 2]), np.array([2, 3, 5]), np.array([4])]
-    worker_words, word_rows = _words_by_worker(positions, ["A", "B", "A", None])
+    worker_words, word_rows = words_by_worker(positions, ["A", "B", "A", None])
     np.testing.assert_array_equal(worker_words["A"], [0, 2, 3, 5])
     np.testing.assert_array_equal(worker_words["B"], [1, 2])
     np.testing.assert_array_equal(worker_words[None], [4])

@@ -4,6 +4,7 @@
 of a Parquet corpus; :func:`connect` and :func:`local_cluster` give it a client.
 """
 
+from svi_lda.distributed.checkpoints import CheckpointError
 from svi_lda.distributed.cluster import (
     SchedulerUnreachableError,
     available_cores,
@@ -11,12 +12,7 @@ from svi_lda.distributed.cluster import (
     dashboard_link,
     local_cluster,
 )
-from svi_lda.distributed.coordinator import (
-    CheckpointError,
-    StepReport,
-    fit_distributed,
-    perplexity_bound,
-)
+from svi_lda.distributed.coordinator import StepReport, fit_distributed, perplexity_bound
 
 __all__ = [
     "CheckpointError",

@@ -22,10 +22,11 @@ staleness of one step: still reproducible for any number of workers, but not equ
 synchronous SVI).
 
 Fault tolerance: tasks are pure, so Dask recomputes whatever a dead worker held. The
-coordinator checkpoints (atomically, through :func:`svi_lda.persistence.save_model`) the
-state, the step, the seed (which with the epoch fixes the plan and every initial gamma),
-the epoch, the position in its plan and the units already consumed in it; ``resume=True``
-continues from there bitwise identically.
+coordinator checkpoints (:mod:`svi_lda.distributed.checkpoints`, atomically) the state,
+the step, the seed (which with the epoch fixes the plan and every initial gamma), the
+epoch, the position in its plan and the units already consumed in it; ``resume=True``
+continues from there bitwise identically. Where E-steps run and which rows each worker
+gets: :mod:`svi_lda.distributed.placement`.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ import numpy as np
 
 from svi_lda import seeding
 from svi_lda.corpus import CorpusError, CorpusUnit, ParquetCorpus, plan_minibatches
-from svi_lda.distributed import tasks
+from svi_lda.distributed import checkpoints, tasks
+from svi_lda.distributed.checkpoints import Position, write_checkpoint
+from svi_lda.distributed.placement import balance_units, round_robin, words_by_worker
 from svi_lda.distributed.plugins import NumbaWarmup
 from svi_lda.estimator import OnlineLDA
 from svi_lda.numerics.scatter import add_rows
@@ -54,8 +57,6 @@ from svi_lda.step import StepMetrics, UnitStats, apply_step
 
 logger = logging.getLogger(__name__)
 
-ENGINE = "svi_lda.distributed"
-CHECKPOINT_VERSION = 1
 # Above this size a worker's rows for a step go straight to it (scatter direct), once for
 # all its units, instead of each unit's rows inside its task through the scheduler (which
 # costs this process a second copy and sends words shared by units once per unit).
@@ -65,25 +66,6 @@ READ_AHEAD = 2
 # How long the start-up probe waits for each worker to answer a direct connection.
 DIRECT_PROBE_SECONDS = 5.0
 _MAX_RESUBMITS = 3
-# Parameters that change the trajectory: a checkpoint continues only with the same ones.
-_TRAJECTORY_PARAMS = (
-    "n_components",
-    "doc_topic_prior",
-    "topic_word_prior",
-    "learning_decay",
-    "learning_offset",
-    "batch_size",
-    "total_samples",
-    "max_doc_update_iter",
-    "mean_change_tol",
-    "dtype",
-)
-
-
-class CheckpointError(ValueError):
-    """A checkpoint cannot be resumed on this corpus with this model."""
-
-
 @dataclass(frozen=True)
 class StepReport:
     """What the coordinator reports after each step (for progress display and logs).
@@ -157,62 +139,6 @@ class _Step:
         self.esteps, self.scattered, self.ids, self.loads = [], [], [], []
         self.positions, self.word_rows, self.worker_words = [], [], {}
         self.rows = self.log_shift = self.alpha = None
-
-
-def balance_units(
-    owners: Sequence[str | None], workers: Sequence[str], weights: Sequence[int]
-) -> list[str | None]:
-    """Where each unit's E-step runs: on the worker holding its data, unless that worker
-    already has a unit's weight more work than the least loaded one.
-
-    Keeps transfers of documents between workers to the fewest that balance the step
-    (the step lasts as long as its busiest worker). Units are taken in order, so the
-    choice is deterministic; the statistics are merged in unit order whatever it is.
-    """
-    if not workers:
-        return [None] * len(owners)
-    load = dict.fromkeys(workers, 0)
-    chosen: list[str | None] = []
-    for owner, weight in zip(owners, weights, strict=True):
-        lightest = min(workers, key=lambda w: load[w])
-        worker = owner if owner in load and load[owner] < load[lightest] + weight else lightest
-        load[worker] += weight
-        chosen.append(worker)
-    return chosen
-
-
-def _words_by_worker(
-    positions: Sequence[np.ndarray], workers: Sequence[str | None]
-) -> tuple[dict[str | None, np.ndarray], list[np.ndarray]]:
-    """The union rows each worker needs (its units' words, sorted), and for each unit the
-    row of each of its words among its worker's rows.
-
-    A worker's units share most of their words, so one set of rows per worker and step
-    sends each row once, not once per unit.
-    """
-    worker_words = {
-        w: np.unique(np.concatenate([p for p, u in zip(positions, workers, strict=True)
-                                     if u == w]))
-        for w in dict.fromkeys(workers)
-    }
-    word_rows = [
-        np.searchsorted(worker_words[w], p)
-        for p, w in zip(positions, workers, strict=True)
-    ]
-    return worker_words, word_rows
-
-
-def _round_robin(workers: Sequence[str | None]) -> list[int]:
-    """Unit indices ordered by their rank among the units of the same worker.
-
-    ``["a", "a", "b", "b"]`` gives ``[0, 2, 1, 3]``.
-    """
-    seen: dict[str | None, int] = {}
-    rank = []
-    for worker in workers:
-        rank.append(seen.get(worker, 0))
-        seen[worker] = rank[-1] + 1
-    return sorted(range(len(workers)), key=lambda i: (rank[i], i))
 
 
 def fit_distributed(
@@ -307,7 +233,7 @@ def fit_distributed(
             f"learning_method='online'; got {model.learning_method!r}."
         )
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    start = _start(model, corpus, ckpt, resume)
+    start = checkpoints.start(model, corpus, ckpt, resume)
     n_epochs = int(model.max_iter if n_epochs is None else n_epochs)
     total_samples = float(model.total_samples or corpus.n_docs)
 
@@ -382,92 +308,10 @@ def workers_reachable(
     return True
 
 
-@dataclass(frozen=True)
-class _Position:
-    epoch: int
-    position: int
-
-
-def _start(
-    model: OnlineLDA, corpus: ParquetCorpus, ckpt: Path | None, resume: bool
-) -> _Position:
-    """Initialise ``model`` (or restore it from the checkpoint); where the walk starts."""
-    if resume and ckpt is not None and (ckpt / "model.json").is_file():
-        return _restore(model, corpus, ckpt)
-    if resume:
-        logger.warning("no checkpoint in %s: starting from step 0", ckpt)
-    model._init_state(corpus.n_features)
-    model.vocabulary_ = corpus.vocabulary
-    return _Position(0, 0)
-
-
-def _restore(model: OnlineLDA, corpus: ParquetCorpus, ckpt: Path) -> _Position:
-    from svi_lda.persistence import load_model
-
-    saved = load_model(ckpt)
-    extra = saved.load_extra_
-    if extra.get("engine") != ENGINE:
-        raise CheckpointError(
-            f"{ckpt} is a model folder but not a checkpoint of fit_distributed "
-            "(no bookkeeping of consumed row groups): cannot resume from it."
-        )
-    sha = extra.get("vocabulary_sha256")
-    if saved.n_features_in_ != corpus.n_features or sha != corpus.vocabulary.sha256:
-        raise CheckpointError(
-            f"the checkpoint {ckpt} was trained on a vocabulary of {saved.n_features_in_} "
-            f"words (sha256 {str(sha)[:12]}...) but the corpus {corpus.path} has "
-            f"{corpus.n_features} words (sha256 {corpus.vocabulary.sha256[:12]}...): "
-            "resume on the corpus it was trained on, or start a new model."
-        )
-    differ = [
-        name
-        for name in _TRAJECTORY_PARAMS
-        if not _same(getattr(model, name), getattr(saved, name))
-    ]
-    if differ:
-        shown = ", ".join(
-            f"{n}={getattr(model, n)!r} (checkpoint: {getattr(saved, n)!r})" for n in differ
-        )
-        raise CheckpointError(
-            f"cannot resume {ckpt} with different parameters: {shown}. Use the parameters "
-            "of the run that wrote it, or start a new model."
-        )
-    epoch, position = int(extra["epoch"]), int(extra["position"])
-    plan = plan_minibatches(
-        corpus.units, int(saved.batch_size), epoch=epoch, seed=saved.random_seed_
-    )
-    planned = [u.key for group in plan[:position] for u in group]
-    if planned != list(extra.get("consumed_units", [])):
-        raise CheckpointError(
-            f"the checkpoint {ckpt} consumed row groups {extra.get('consumed_units', [])[:4]}"
-            f"... in epoch {epoch}, but the corpus {corpus.path} now plans {planned[:4]}...: "
-            "the corpus changed since the checkpoint was written."
-        )
-    model.state_ = saved.state_
-    model.random_seed_ = saved.random_seed_
-    model.n_features_in_ = saved.n_features_in_
-    model.n_iter_ = saved.n_iter_
-    model.vocabulary_ = corpus.vocabulary
-    model.bound_history_ = []
-    logger.info(
-        "resuming %s at step %d (epoch %d, minibatch %d)", ckpt, model.state_.step, epoch,
-        position,
-    )
-    return _Position(epoch, position)
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return np.array_equal(np.asarray(a), np.asarray(b))
-    if isinstance(a, float) or isinstance(b, float):
-        return a is not None and b is not None and float(a) == float(b)
-    return a == b
-
-
 def _walk(
     corpus: ParquetCorpus,
     model: OnlineLDA,
-    start: _Position,
+    start: Position,
     n_epochs: int,
     n_steps: int | None,
 ) -> Iterator[_Step]:
@@ -629,7 +473,7 @@ class _Run:
         step.workers = balance_units(
             self._data_owners(step), sorted(step.alive), [u.n_docs for u in step.units]
         )
-        step.worker_words, step.word_rows = _words_by_worker(step.positions, step.workers)
+        step.worker_words, step.word_rows = words_by_worker(step.positions, step.workers)
         step.union = union
         step.coordinator_seconds += time.perf_counter() - t0
 
@@ -647,7 +491,7 @@ class _Run:
         shipped = self._ship_rows(step)
         step.esteps = [None] * len(step.units)
         # Each worker's first E-step goes in first, so no worker waits for another's.
-        for i in _round_robin(step.workers):
+        for i in round_robin(step.workers):
             step.esteps[i] = self._submit_estep(
                 step, i, shipped.get(step.workers[i]), attempt=0, alive=step.alive
             )
@@ -893,32 +737,14 @@ class _Run:
         return True
 
     def checkpoint(self, position: tuple[int, int, list[str]]) -> None:
-        """Write state + step + seed + epoch/position + consumed units, atomically."""
-        from svi_lda.persistence import save_model
-
+        """Write the checkpoint for the walk's ``position`` (epoch, index, consumed)."""
         assert self.checkpoint_dir is not None
         epoch, index, consumed = position
-        started = time.perf_counter()
-        save_model(
-            self.model,
-            self.checkpoint_dir,
-            extra={
-                "engine": ENGINE,
-                "checkpoint_version": CHECKPOINT_VERSION,
-                "epoch": epoch,
-                "position": index,
-                "consumed_units": consumed,
-                "corpus": self.corpus_path,
-                "vocabulary_sha256": self.corpus.vocabulary.sha256,
-                "pipelined": self.pipelined,
-            },
+        write_checkpoint(
+            self.model, self.checkpoint_dir, self.corpus, epoch=epoch, position=index,
+            consumed=consumed, pipelined=self.pipelined,
         )
         self.last_saved_step = self.model.state_.step
-        logger.info(
-            "checkpoint at step %d (epoch %d, minibatch %d) written to %s in %.2f s",
-            self.model.state_.step, epoch, index, self.checkpoint_dir,
-            time.perf_counter() - started,
-        )
 
     def _report(self, step: _Step, metrics: StepMetrics, wall: float, saved: bool) -> None:
         self.model.bound_history_.append(metrics.bound_per_token)

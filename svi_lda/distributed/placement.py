@@ -1,0 +1,67 @@
+"""Where a step's E-steps run and which rows each worker is sent.
+
+Pure functions of the units' owners and words, so the choices are deterministic; the
+statistics are merged in unit order whatever they are, so they never change a result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def balance_units(
+    owners: Sequence[str | None], workers: Sequence[str], weights: Sequence[int]
+) -> list[str | None]:
+    """Where each unit's E-step runs: on the worker holding its data, unless that worker
+    already has a unit's weight more work than the least loaded one.
+
+    Keeps transfers of documents between workers to the fewest that balance the step
+    (the step lasts as long as its busiest worker). Units are taken in order, so the
+    choice is deterministic; the statistics are merged in unit order whatever it is.
+    """
+    if not workers:
+        return [None] * len(owners)
+    load = dict.fromkeys(workers, 0)
+    chosen: list[str | None] = []
+    for owner, weight in zip(owners, weights, strict=True):
+        lightest = min(workers, key=lambda w: load[w])
+        worker = owner if owner in load and load[owner] < load[lightest] + weight else lightest
+        load[worker] += weight
+        chosen.append(worker)
+    return chosen
+
+
+def words_by_worker(
+    positions: Sequence[np.ndarray], workers: Sequence[str | None]
+) -> tuple[dict[str | None, np.ndarray], list[np.ndarray]]:
+    """The union rows each worker needs (its units' words, sorted), and for each unit the
+    row of each of its words among its worker's rows.
+
+    A worker's units share most of their words, so one set of rows per worker and step
+    sends each row once, not once per unit.
+    """
+    worker_words = {
+        w: np.unique(np.concatenate([p for p, u in zip(positions, workers, strict=True)
+                                     if u == w]))
+        for w in dict.fromkeys(workers)
+    }
+    word_rows = [
+        np.searchsorted(worker_words[w], p)
+        for p, w in zip(positions, workers, strict=True)
+    ]
+    return worker_words, word_rows
+
+
+def round_robin(workers: Sequence[str | None]) -> list[int]:
+    """Unit indices ordered by their rank among the units of the same worker.
+
+    ``["a", "a", "b", "b"]`` gives ``[0, 2, 1, 3]``.
+    """
+    seen: dict[str | None, int] = {}
+    rank = []
+    for worker in workers:
+        rank.append(seen.get(worker, 0))
+        seen[worker] = rank[-1] + 1
+    return sorted(range(len(workers)), key=lambda i: (rank[i], i))
