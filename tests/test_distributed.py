@@ -339,7 +339,7 @@ def test_each_worker_gets_its_units_words_once():
     from svi_lda.distributed.placement import words_by_worker
 
     positions = [np.array([0, 2, 5]), np.array([1, 2]), np.array([2, 3, 5]), np.array([4])]
-    worker_words, word_rows = words_by_worker(positions, ["A", "B", "A", None])
+    worker_words, word_rows = words_by_worker(positions, ["A", "B", "A", None], 6)
     np.testing.assert_array_equal(worker_words["A"], [0, 2, 3, 5])
     np.testing.assert_array_equal(worker_words["B"], [1, 2])
     np.testing.assert_array_equal(worker_words[None], [4])

@@ -49,7 +49,12 @@ from svi_lda import seeding
 from svi_lda.corpus import CorpusError, CorpusUnit, ParquetCorpus, plan_minibatches
 from svi_lda.distributed import checkpoints, tasks
 from svi_lda.distributed.checkpoints import Position, write_checkpoint
-from svi_lda.distributed.placement import balance_units, round_robin, words_by_worker
+from svi_lda.distributed.placement import (
+    balance_units,
+    round_robin,
+    union_of,
+    words_by_worker,
+)
 from svi_lda.distributed.plugins import NumbaWarmup
 from svi_lda.estimator import OnlineLDA
 from svi_lda.numerics.scatter import add_rows
@@ -466,14 +471,14 @@ class _Run:
         t0 = time.perf_counter()
         wire_ids = self._gather(step.ids, step)
         step.bytes_in += sum(i.nbytes for i in wire_ids)
-        ids = [np.asarray(i, dtype=np.int64) for i in wire_ids]
-        union = np.unique(np.concatenate(ids)) if ids else np.zeros(0, np.int64)
-        step.positions = [np.searchsorted(union, unit_ids) for unit_ids in ids]
+        union, step.positions = union_of(wire_ids, self.corpus.n_features)
         step.alive = self._alive_workers()
         step.workers = balance_units(
             self._data_owners(step), sorted(step.alive), [u.n_docs for u in step.units]
         )
-        step.worker_words, step.word_rows = words_by_worker(step.positions, step.workers)
+        step.worker_words, step.word_rows = words_by_worker(
+            step.positions, step.workers, len(union)
+        )
         step.union = union
         step.coordinator_seconds += time.perf_counter() - t0
 

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from svi_lda.numerics.remap import compact_vocabulary
+
 
 def balance_units(
     owners: Sequence[str | None], workers: Sequence[str], weights: Sequence[int]
@@ -33,24 +35,42 @@ def balance_units(
     return chosen
 
 
+def union_of(
+    arrays: Sequence[np.ndarray], bound: int
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Sorted distinct values of ``arrays`` (ints in ``[0, bound)``) and, for each array,
+    the position of each of its values among them.
+
+    Equivalent to: ``u = np.unique(np.concatenate(arrays))`` and
+    ``[np.searchsorted(u, a) for a in arrays]``, in O(total length) plus a sort of the
+    distinct values (:func:`~svi_lda.numerics.remap.compact_vocabulary`): the coordinator
+    does this every step, while its workers compute.
+    """
+    if not arrays:
+        return np.zeros(0, dtype=np.int64), []
+    values = np.concatenate([np.asarray(a, dtype=np.int64) for a in arrays])
+    union, where = compact_vocabulary(values, bound)
+    cuts = np.cumsum([len(a) for a in arrays])[:-1]
+    return union, np.split(where, cuts)
+
+
 def words_by_worker(
-    positions: Sequence[np.ndarray], workers: Sequence[str | None]
+    positions: Sequence[np.ndarray], workers: Sequence[str | None], n_union: int
 ) -> tuple[dict[str | None, np.ndarray], list[np.ndarray]]:
     """The union rows each worker needs (its units' words, sorted), and for each unit the
     row of each of its words among its worker's rows.
 
-    A worker's units share most of their words, so one set of rows per worker and step
-    sends each row once, not once per unit.
+    ``positions`` are the units' rows of the minibatch's union of words (``n_union``
+    rows). A worker's units share most of their words, so one set of rows per worker and
+    step sends each row once, not once per unit.
     """
-    worker_words = {
-        w: np.unique(np.concatenate([p for p, u in zip(positions, workers, strict=True)
-                                     if u == w]))
-        for w in dict.fromkeys(workers)
-    }
-    word_rows = [
-        np.searchsorted(worker_words[w], p)
-        for p, w in zip(positions, workers, strict=True)
-    ]
+    worker_words: dict[str | None, np.ndarray] = {}
+    word_rows: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(positions)
+    for w in dict.fromkeys(workers):
+        mine = [i for i, u in enumerate(workers) if u == w]
+        worker_words[w], rows = union_of([positions[i] for i in mine], n_union)
+        for i, r in zip(mine, rows, strict=True):
+            word_rows[i] = r
     return worker_words, word_rows
 
 
