@@ -6,7 +6,7 @@ epoch with each engine, in the same run:
 
 - ``OnlineLDA`` in process (n_jobs = cores), ``partial_fit`` on the same minibatches;
 - ``fit_distributed`` on a LocalCluster of 1 and of 2 worker processes (1 thread each),
-  exact mode, and 2 workers pipelined (staleness 1);
+  exact mode, and pipelined (staleness 1);
 - gensim ``LdaMulticore`` (workers=1: one E-step process plus the master, as gensim
   recommends cores - 1) on the same documents with the same chunk size.
 
@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     runs.append(lambda: run_dask(corpus, n_steps, args, 1, False))
     runs.append(lambda: run_dask(corpus, n_steps, args, 2, False))
     if "pipelined" not in skip:
+        runs.append(lambda: run_dask(corpus, n_steps, args, 1, True))
         runs.append(lambda: run_dask(corpus, n_steps, args, 2, True))
     if "gensim" not in skip:
         n_gensim = max(2, args.gensim_docs // args.batch_size)
@@ -267,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     two = dask["fit_distributed 2 worker processes"]
     print()
     print(f"scaling 2 vs 1 worker (exact): {two['docs_s'] / one['docs_s']:.2f}x")
+    if "fit_distributed 2 worker processes pipelined" in dask:
+        p1 = dask["fit_distributed 1 worker process pipelined"]
+        p2 = dask["fit_distributed 2 worker processes pipelined"]
+        print(f"scaling 2 vs 1 worker (pipelined, staleness 1): "
+              f"{p2['docs_s'] / p1['docs_s']:.2f}x")
     if args.repeat > 1:
         ratios = [two["docs_s"] / one["docs_s"]]
         for _ in range(args.repeat - 1):
