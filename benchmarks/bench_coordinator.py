@@ -4,7 +4,10 @@
    against the compiled :func:`svi_lda.numerics.scatter.add_rows` (bitwise the same sum),
    at the size of one 4,096-document unit of the distributed benchmark (19,000 of 20,000
    words, K = 100).
-2. What an idle 2-worker LocalCluster costs in CPU, with Dask's defaults and with
+2. Finding a 4-unit minibatch's union of words and each of 2 workers' share (units of
+   19,000 of 20,000 words): ``np.unique`` + ``searchsorted`` against
+   :func:`svi_lda.distributed.placement.union_of` / ``words_by_worker`` (the same arrays).
+3. What an idle 2-worker LocalCluster costs in CPU, with Dask's defaults and with
    ``local_cluster``'s ``CLUSTER_CONFIG``: the event-loop thread of this process (client,
    scheduler and nannies) and each worker process.
 
@@ -48,6 +51,42 @@ def time_merge(repeats: int = 50) -> None:
               f"{np.array_equal(a, b)}")
 
 
+def time_union(repeats: int = 20) -> None:
+    from svi_lda.distributed.placement import union_of, words_by_worker
+
+    rng = np.random.default_rng(0)
+    ids = [np.sort(rng.choice(20_000, 19_000, replace=False)).astype(np.int32)
+           for _ in range(4)]
+    workers = ["a", "b", "a", "b"]
+
+    def with_numpy():
+        union = np.unique(np.concatenate(ids))
+        positions = [np.searchsorted(union, i) for i in ids]
+        shares = {w: np.unique(np.concatenate([p for p, u in zip(positions, workers,
+                                                                   strict=True) if u == w]))
+                  for w in ("a", "b")}
+        rows = [np.searchsorted(shares[w], p) for p, w in zip(positions, workers, strict=True)]
+        return union, positions, shares, rows
+
+    def with_remap():
+        union, positions = union_of(ids, 20_000)
+        shares, rows = words_by_worker(positions, workers, len(union))
+        return union, positions, shares, rows
+
+    a, b = with_numpy(), with_remap()  # compile outside the timing
+    same = (np.array_equal(a[0], b[0]) and all(map(np.array_equal, a[1], b[1]))
+            and all(np.array_equal(a[2][w], b[2][w]) for w in ("a", "b"))
+            and all(map(np.array_equal, a[3], b[3])))
+    times = []
+    for f in (with_numpy, with_remap):
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            f()
+        times.append((time.perf_counter() - t0) / repeats * 1e3)
+    print(f"union of 4 units' words and 2 workers' shares: np.unique + searchsorted "
+          f"{times[0]:.1f} ms, union_of/words_by_worker {times[1]:.1f} ms, same arrays: {same}")
+
+
 def _thread_cpu() -> dict[int, tuple[str, float]]:
     names = {t.native_id: t.name for t in threading.enumerate()}
     return {t.id: (names.get(t.id, "?"), t.user_time + t.system_time)
@@ -85,6 +124,7 @@ def main() -> int:
           f"{os.getloadavg()}")
     print(f"command: {' '.join(sys.argv)}")
     time_merge()
+    time_union()
     idle_cost("Dask defaults", lambda: LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
         dashboard_address=None, env=dict(_THREAD_ENV)))

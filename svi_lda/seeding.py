@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from svi_lda.batch import Batch
+from svi_lda.numerics.hashing import splitmix64
 from svi_lda.state import GlobalState
-from svi_lda.step import splitmix64
 
 # Documents per topic and the weight of their counts. A sweep on 20 Newsgroups (K = 20 and
 # 100) and planted corpora: 1 to 10 documents all help; 3 with weight 10 was best overall.

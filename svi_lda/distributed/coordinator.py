@@ -71,6 +71,8 @@ READ_AHEAD = 2
 # How long the start-up probe waits for each worker to answer a direct connection.
 DIRECT_PROBE_SECONDS = 5.0
 _MAX_RESUBMITS = 3
+
+
 @dataclass(frozen=True)
 class StepReport:
     """What the coordinator reports after each step (for progress display and logs).

@@ -65,13 +65,12 @@ def words_by_worker(
     step sends each row once, not once per unit.
     """
     worker_words: dict[str | None, np.ndarray] = {}
-    word_rows: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(positions)
+    rows_of_unit: dict[int, np.ndarray] = {}
     for w in dict.fromkeys(workers):
         mine = [i for i, u in enumerate(workers) if u == w]
         worker_words[w], rows = union_of([positions[i] for i in mine], n_union)
-        for i, r in zip(mine, rows, strict=True):
-            word_rows[i] = r
-    return worker_words, word_rows
+        rows_of_unit.update(zip(mine, rows, strict=True))
+    return worker_words, [rows_of_unit[i] for i in range(len(positions))]
 
 
 def round_robin(workers: Sequence[str | None]) -> list[int]:
