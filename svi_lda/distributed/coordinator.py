@@ -457,7 +457,9 @@ class _Run:
                 f.release()
         seeding.apply_seed(self.model.state_, seeding.merge_candidates(parts, n_pick))
 
-    def prepare(self, step: _Step, *, wait: bool = True) -> None:
+    def prepare(
+        self, step: _Step, *, wait: bool = True, backlog: dict[str, int] | None = None
+    ) -> None:
         """Gather a minibatch's word ids, find the union of its words and place its
         E-steps (once).
 
@@ -465,6 +467,7 @@ class _Run:
         E-steps run, off the critical path; ``wait=False`` does nothing unless the reads
         are done (waiting would delay merging the E-steps' results as they come). A
         worker that dies after the placement is handled when the E-steps are sent.
+        ``backlog``: documents each worker still has queued (see :func:`balance_units`).
         """
         if step.union is not None:
             return
@@ -476,7 +479,8 @@ class _Run:
         union, step.positions = union_of(wire_ids, self.corpus.n_features)
         step.alive = self._alive_workers()
         step.workers = balance_units(
-            self._data_owners(step), sorted(step.alive), [u.n_docs for u in step.units]
+            self._data_owners(step), sorted(step.alive), [u.n_docs for u in step.units],
+            backlog,
         )
         step.worker_words, step.word_rows = words_by_worker(
             step.positions, step.workers, len(union)
@@ -484,11 +488,17 @@ class _Run:
         step.union = union
         step.coordinator_seconds += time.perf_counter() - t0
 
-    def submit_esteps(self, step: _Step) -> None:
+    def submit_esteps(self, step: _Step, behind: _Step | None = None) -> None:
         """Send each worker the rows of exp(E[log beta]) for its units' words, from the
-        state now, and submit the E-steps."""
+        state now, and submit the E-steps.
+
+        ``behind``: the step whose E-steps are still running (pipelined mode). A worker
+        that lags behind the other with them gets fewer of this step's: with a fixed
+        share each, the lag of a slower worker grows step by step until the faster one
+        runs out of queued E-steps and idles.
+        """
         step.started = time.perf_counter()
-        self.prepare(step)
+        self.prepare(step, backlog=None if behind is None else self._backlog(behind))
         t0 = time.perf_counter()
         state = self.model.state_
         step.rows, step.log_shift = state.exp_elog_beta_rows(
@@ -503,6 +513,15 @@ class _Run:
                 step, i, shipped.get(step.workers[i]), attempt=0, alive=step.alive
             )
         step.coordinator_seconds += time.perf_counter() - t0
+
+    @staticmethod
+    def _backlog(step: _Step) -> dict[str, int]:
+        """Documents of ``step``'s E-steps not finished yet, by the worker placed on."""
+        backlog: dict[str, int] = {}
+        for unit, worker, future in zip(step.units, step.workers, step.esteps, strict=True):
+            if worker is not None and future is not None and not future.done():
+                backlog[worker] = backlog.get(worker, 0) + unit.n_docs
+        return backlog
 
     def _data_owners(self, step: _Step) -> list[str | None]:
         """The worker holding each unit's documents now (an idle worker may have stolen
@@ -683,7 +702,7 @@ class _Run:
                 # Staleness one: step t+1's E-steps use the parameters step t's use, so
                 # workers have the next step queued while the coordinator merges and
                 # updates, and a worker that finishes early need not wait for the other.
-                self.submit_esteps(ahead[0])
+                self.submit_esteps(ahead[0], behind=current)
             wall = last_update = time.perf_counter()
             while current is not None:
                 # The next minibatch's ids, once read, are gathered while the workers compute.
@@ -714,7 +733,8 @@ class _Run:
                 if not self.pipelined and current is not None:
                     self.submit_esteps(current)
                 elif self.pipelined and ahead:
-                    self.submit_esteps(ahead[0])  # from the parameters after this update
+                    # from the parameters after this update
+                    self.submit_esteps(ahead[0], behind=current)
                 read_ahead()  # after the E-steps, which an idle worker must start first
                 saved = self._maybe_checkpoint()
                 now = time.perf_counter()

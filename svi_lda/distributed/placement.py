@@ -6,7 +6,7 @@ statistics are merged in unit order whatever they are, so they never change a re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -14,18 +14,24 @@ from svi_lda.numerics.remap import compact_vocabulary
 
 
 def balance_units(
-    owners: Sequence[str | None], workers: Sequence[str], weights: Sequence[int]
+    owners: Sequence[str | None],
+    workers: Sequence[str],
+    weights: Sequence[int],
+    backlog: Mapping[str, int] | None = None,
 ) -> list[str | None]:
     """Where each unit's E-step runs: on the worker holding its data, unless that worker
     already has a unit's weight more work than the least loaded one.
 
     Keeps transfers of documents between workers to the fewest that balance the step
-    (the step lasts as long as its busiest worker). Units are taken in order, so the
-    choice is deterministic; the statistics are merged in unit order whatever it is.
+    (the step lasts as long as its busiest worker). ``backlog``: work (same measure as
+    ``weights``) each worker still has queued from earlier steps, counted as its load
+    to start with; pipelined mode passes it so that a worker running behind gets less of
+    the next step. Units are taken in order, so the choice is deterministic; the
+    statistics are merged in unit order whatever it is.
     """
     if not workers:
         return [None] * len(owners)
-    load = dict.fromkeys(workers, 0)
+    load = {w: (backlog or {}).get(w, 0) for w in workers}
     chosen: list[str | None] = []
     for owner, weight in zip(owners, weights, strict=True):
         lightest = min(workers, key=lambda w: load[w])
