@@ -311,6 +311,18 @@ def test_balance_units_keeps_data_in_place_unless_a_worker_would_pile_up():
     assert balance_units(["A"], [], [1]) == [None]
 
 
+def test_balance_units_gives_a_worker_running_behind_fewer_units():
+    from svi_lda.distributed.placement import balance_units
+
+    owners = ["A", "B", "A", "B"]
+    # A still has two units of the previous step queued: three of this step's go to B
+    placed = balance_units(owners, ["A", "B"], [1] * 4, backlog={"A": 2})
+    assert placed.count("A") == 1 and placed.count("B") == 3
+    # a backlog under one unit's weight moves nothing; no backlog is no backlog
+    assert balance_units(owners, ["A", "B"], [10] * 4, backlog={"A": 5}) == owners
+    assert balance_units(owners, ["A", "B"], [1] * 4, backlog={}) == owners
+
+
 def test_round_robin_sends_each_workers_first_unit_first():
     from svi_lda.distributed.placement import round_robin
 
