@@ -1,0 +1,126 @@
+"""Where a distributed step's time goes: worker utilisation, gaps and imbalance.
+
+Runs ``fit_distributed`` on a LocalCluster of 1 or 2 worker processes over the corpus
+that ``bench_distributed.py`` generates, records Dask's task stream (the start and stop of
+every task on every worker) and prints, for the steady steps (the first two steps are
+warm-up):
+
+- per worker: E-steps run, mean compute seconds per E-step, reads (``load``) and their
+  mean seconds, and utilisation (E-step compute / wall time of the steady steps);
+- per step: the span of its E-steps, the gap from the last E-step of the step before to
+  the first of this one (the coordinator's merge, update, rows and transfers; exact
+  mode), and the imbalance (the last worker to finish against the first);
+- the medians of those.
+
+    python benchmarks/trace_distributed.py --workers 2
+    python benchmarks/trace_distributed.py --workers 1 --steps 16
+    python benchmarks/trace_distributed.py --workers 2 --pipelined
+
+Timings come from the task stream (the workers' own clocks, on one machine here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_distributed import generate  # noqa: E402
+
+
+def task_kind(key: str) -> str:
+    # keys are "svi-lda-<kind>-<token>-..." (see svi_lda.distributed.coordinator)
+    return key.split("-")[2] if key.startswith("svi-lda-") else "other"
+
+
+def compute_spans(records: list[dict]) -> list[tuple[float, float, str, str]]:
+    """(start, stop, worker, kind) of every task's compute, sorted by start."""
+    spans = []
+    for record in records:
+        for part in record["startstops"]:
+            if part["action"] == "compute":
+                spans.append((part["start"], part["stop"], record["worker"],
+                              task_kind(record["key"])))
+    return sorted(spans)
+
+
+def summarise(spans: list[tuple[float, float, str, str]], units_per_step: int,
+              warm_up_steps: int = 2) -> None:
+    esteps = [s for s in spans if s[3] == "estep"]
+    steps = [esteps[i : i + units_per_step] for i in range(0, len(esteps), units_per_step)]
+    steps = [s for s in steps if len(s) == units_per_step]
+    steady = steps[warm_up_steps:]
+    if len(steady) < 2:
+        print("too few steps: raise --steps")
+        return
+    lo = min(s[0] for s in steady[0])
+    hi = max(s[1] for s in steady[-1])
+    print(f"steady steps: {len(steady)}, {hi - lo:.2f} s")
+    for worker in sorted({s[2] for s in spans}):
+        mine = [s for s in spans if s[2] == worker and lo <= s[0] < hi]
+        runs = [s[1] - s[0] for s in mine if s[3] == "estep"]
+        reads = [s[1] - s[0] for s in mine if s[3] == "load"]
+        print(f"worker {worker}: {len(runs)} E-steps, {np.mean(runs):.3f} s each; "
+              f"{len(reads)} reads, {1e3 * np.mean(reads) if reads else 0:.0f} ms each; "
+              f"utilisation {sum(runs) / (hi - lo):.3f}")
+    spans_s, gaps, imbalance = [], [], []
+    previous_end = None
+    for step in steps[warm_up_steps - 1 :]:
+        start, end = min(s[0] for s in step), max(s[1] for s in step)
+        finish = collections.defaultdict(float)
+        for s in step:
+            finish[s[2]] = max(finish[s[2]], s[1])
+        if previous_end is not None:
+            spans_s.append(end - start)
+            gaps.append(start - previous_end)
+            imbalance.append(end - min(finish.values()))
+        previous_end = end
+    print(f"per step (median over {len(spans_s)}): E-steps span {np.median(spans_s):.3f} s, "
+          f"gap before them {1e3 * np.median(gaps):.0f} ms (range "
+          f"{1e3 * min(gaps):.0f} to {1e3 * max(gaps):.0f}), imbalance "
+          f"{1e3 * np.median(imbalance):.0f} ms (range {1e3 * min(imbalance):.0f} to "
+          f"{1e3 * max(imbalance):.0f})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--docs", type=int, default=1_000_000)
+    p.add_argument("--vocab", type=int, default=20_000)
+    p.add_argument("--doc-length", type=float, default=100.0)
+    p.add_argument("--topics", type=int, default=100)
+    p.add_argument("--row-group", type=int, default=4096)
+    p.add_argument("--batch-size", type=int, default=16384)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--steps", type=int, default=16)
+    p.add_argument("--pipelined", action="store_true")
+    args = p.parse_args(argv)
+
+    from distributed import Client, get_task_stream
+
+    from svi_lda import OnlineLDA
+    from svi_lda.corpus import ParquetCorpus
+    from svi_lda.distributed import fit_distributed, local_cluster
+
+    corpus = ParquetCorpus(generate(args.docs, args.vocab, args.doc_length, args.row_group))
+    units_per_step = -(-args.batch_size // args.row_group)
+    print(f"corpus: {corpus}; K={args.topics}, minibatch {args.batch_size} docs = "
+          f"{units_per_step} row groups; {args.workers} worker process(es), "
+          f"{'pipelined' if args.pipelined else 'exact'} mode, {args.steps} steps")
+    with local_cluster(args.workers, 1, dashboard=False) as cluster, Client(cluster) as client:
+        model = OnlineLDA(n_components=args.topics, batch_size=args.batch_size,
+                          total_samples=corpus.n_docs, random_state=0)
+        with get_task_stream(client) as stream:
+            fit_distributed(client, model, corpus, n_steps=args.steps,
+                            pipelined=args.pipelined)
+        records = stream.data
+    summarise(compute_spans(records), units_per_step)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
