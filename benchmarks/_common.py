@@ -388,6 +388,8 @@ def warm_up_svi() -> None:
     X.data = rng.integers(1, 4, size=X.nnz).astype(np.float64)
     for dtype in ("float64", "float32"):
         OnlineLDA(4, max_iter=1, batch_size=32, n_jobs=2, random_state=0, dtype=dtype).fit(X)
+    OnlineLDA(4, learning_method="cvb0", doc_topic_prior="auto", max_iter=1,
+              random_state=0).fit(X)
 
 
 # -- tables -------------------------------------------------------------------------------

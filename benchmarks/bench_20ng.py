@@ -68,6 +68,10 @@ SVI_SETTINGS = {
     # The best NPMI at K=100 in the same sweep (perplexity worse).
     "batch-eta.05-a.5": dict(kappa=0.7, tau0=10.0, batch=512, alpha=0.5, eta=0.05,
                              method="batch"),
+    # Collapsed VB (learning_method="cvb0"), alpha learned, eta 1/K: one sweep per
+    # "epoch", 100 sweeps whatever --epochs says (a sweep costs a fraction of a VB pass).
+    "cvb0-auto": dict(kappa=0.7, tau0=10.0, batch=512, alpha="auto", eta=None,
+                      method="cvb0", epochs=100),
 }
 
 
@@ -402,6 +406,8 @@ def describe_setting(name: str) -> str:
     priors = f"alpha={s['alpha'] or '1/K'}, eta={s['eta'] or '1/K'}"
     if s.get("method") == "batch":
         return f"{name}: batch CAVI, {priors}"
+    if s.get("method") == "cvb0":
+        return f"{name}: batch CVB0 ({s['epochs']} sweeps), {priors}"
     return f"{name}: kappa={s['kappa']}, tau0={s['tau0']}, batch={s['batch']}, {priors}"
 
 
@@ -411,14 +417,15 @@ def svi_traces(k: int, quick: bool, settings: list[str], epochs: int) -> dict:
     for name in settings:
         s = SVI_SETTINGS[name]
         r = run_worker(SCRIPT, "svi", {"k": k, "quick": quick, "epochs": epochs, "trace": True,
-                                       **s})
+                                       **s})  # a setting's own "epochs" wins
         out[name] = r
         if "error" in r:
             rows.append({"setting": name, "epoch": "-", "note": r["error"][:100]})
             continue
         for t in r["trace"]:
             rows.append({"setting": name, **t})
-    print(f"\n### K = {k}: svi-lda over {epochs} epochs (n_jobs=2)\n")
+    print(f"\n### K = {k}: svi-lda over {epochs} epochs (n_jobs=2; CVB0 sweeps are "
+          "sequential, one thread)\n")
     print("settings: " + "; ".join(describe_setting(n) for n in settings) + "\n")
     print(table(rows, [
         ("setting", "setting", ""), ("epoch", "epochs", ""), ("wall", "wall s", ".2f"),

@@ -19,8 +19,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from svi_lda._validation import check_doc_term_matrix
-from svi_lda.batch import Batch
+from svi_lda.batch import Batch, concat_batches
 from svi_lda.bounds import topic_bound
+from svi_lda.collapsed import fit_cvb0
 from svi_lda.state import natural_gradient_step, update_alpha
 from svi_lda.step import StepMetrics, estep_unit, unit_vocabulary
 
@@ -69,6 +70,9 @@ def _fit_matrix(model: OnlineLDA, X: sp.csr_matrix, callbacks: Sequence[Callback
     n_docs = X.shape[0]
     model._init_state(X.shape[1])
     batch_size = int(model.batch_size)
+    if model.learning_method == "cvb0":
+        fit_cvb0(model, X, callbacks)
+        return
     if model.learning_method == "batch":
         units = [
             Batch.from_csr(X[i : i + batch_size], first_doc_id=i)
@@ -90,6 +94,9 @@ def _fit_matrix(model: OnlineLDA, X: sp.csr_matrix, callbacks: Sequence[Callback
 def _fit_units(model, plan, units_for_shape, callbacks) -> None:
     """Online or batch fit over units already in memory; ``plan(epoch)`` groups them."""
     model._init_state(units_for_shape[0].n_features)
+    if model.learning_method == "cvb0":
+        fit_cvb0(model, concat_batches(list(units_for_shape)).to_csr(), callbacks)
+        return
     if model.learning_method == "batch":
         _fit_batch_mode(model, units_for_shape, callbacks)
         return
@@ -174,6 +181,10 @@ def _fit_corpus(model: OnlineLDA, corpus: Any, callbacks: Sequence[Callback]) ->
     from svi_lda.corpus import plan_minibatches
 
     model._init_state(corpus.n_features)
+    if model.learning_method == "cvb0":
+        units = [corpus.read_unit(u) for u in corpus.units]
+        fit_cvb0(model, concat_batches(units).to_csr(), callbacks)
+        return
     if model.learning_method == "batch":
         _fit_batch_mode(model, _LazyUnits(corpus), callbacks)
         return
@@ -207,6 +218,11 @@ def _fit_iterator(model: OnlineLDA, batches: Iterator[Any], callbacks) -> None:
         raise ValueError(
             "Fitting on an iterator of minibatches needs total_samples (D, the number of "
             "documents the stream stands for): OnlineLDA(total_samples=...)."
+        )
+    if model.learning_method == "cvb0":
+        raise ValueError(
+            "learning_method='cvb0' sweeps the whole corpus many times: fit it on a matrix, "
+            "a list of minibatches or a corpus folder, not on an iterator."
         )
     first_doc = 0
     for X in batches:

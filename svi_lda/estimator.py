@@ -50,11 +50,16 @@ class OnlineLDA:
         on a cluster.
     topic_word_prior : float or None, default=None
         eta, a symmetric Dirichlet prior on each topic's words. None means 1 / n_components.
-    learning_method : {"online", "batch"}, default="online"
+    learning_method : {"online", "batch", "cvb0"}, default="online"
         "online" is SVI: one natural-gradient step per minibatch with step size
         rho_t = (learning_offset + t) ** -learning_decay. "batch" is coordinate ascent over
         the whole corpus each pass (rho = 1), with gamma warm-started, so the ELBO never
-        decreases; for small corpora.
+        decreases; for small corpora. "cvb0" is collapsed variational Bayes (zero order,
+        Asuncion et al. 2009): ``max_iter`` sequential sweeps over the corpus held in
+        memory (one float32 topic distribution per non-zero), no ELBO, better topics
+        than "batch" on small corpora (see :mod:`svi_lda.collapsed`); ``init``,
+        ``n_jobs`` and the E-step settings do not apply to its sweeps, and
+        ``partial_fit`` afterwards takes ordinary SVI steps.
     learning_decay : float, default=0.7
         kappa in (0.5, 1].
     learning_offset : float, default=10.0
@@ -114,7 +119,8 @@ class OnlineLDA:
         Words for the columns, when known; enables raw-text ``transform`` and word output.
     bound_history_ : list of float
         Batch mode: the exact ELBO after each pass (nats). Online: the per-token document
-        bound of each minibatch.
+        bound of each minibatch. "cvb0": the leave-one-out log predictive per token after
+        each sweep (nats; not a bound).
     """
 
     def __init__(
@@ -189,10 +195,10 @@ class OnlineLDA:
         check_positive_int(self.batch_size, "batch_size")
         check_positive_int(self.max_doc_update_iter, "max_doc_update_iter")
         check_positive_float(self.mean_change_tol, "mean_change_tol")
-        if self.learning_method not in ("online", "batch"):
+        if self.learning_method not in ("online", "batch", "cvb0"):
             raise ValueError(
                 "The 'learning_method' parameter of OnlineLDA must be a str among "
-                f"{{'online', 'batch'}}. Got {self.learning_method!r} instead."
+                f"{{'online', 'batch', 'cvb0'}}. Got {self.learning_method!r} instead."
             )
         if self.dtype not in ("float32", "float64"):
             raise ValueError(
