@@ -202,14 +202,19 @@ def run_gensim(corpus, plan, args, workers: int) -> dict:
             "tokens_s": float(X[first.shape[0]:].sum()) / seconds, "rss": rss.summary()}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_corpus_arguments(p: argparse.ArgumentParser) -> None:
+    """The generated corpus and the training shape (shared with trace_distributed.py)."""
     p.add_argument("--docs", type=int, default=1_000_000)
     p.add_argument("--vocab", type=int, default=20_000)
     p.add_argument("--doc-length", type=float, default=100.0)
     p.add_argument("--topics", type=int, default=100)
     p.add_argument("--row-group", type=int, default=4096)
     p.add_argument("--batch-size", type=int, default=16384)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_corpus_arguments(p)
     p.add_argument("--train-docs", type=int, default=196_608,
                    help="documents each engine trains on (the first of epoch 0's plan)")
     p.add_argument("--skip", default="", help="comma list: inprocess,gensim,pipelined")

@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_distributed import generate  # noqa: E402
+from bench_distributed import add_corpus_arguments, generate  # noqa: E402
 
 
 def task_kind(key: str) -> str:
@@ -89,12 +89,7 @@ def summarise(spans: list[tuple[float, float, str, str]], units_per_step: int,
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--docs", type=int, default=1_000_000)
-    p.add_argument("--vocab", type=int, default=20_000)
-    p.add_argument("--doc-length", type=float, default=100.0)
-    p.add_argument("--topics", type=int, default=100)
-    p.add_argument("--row-group", type=int, default=4096)
-    p.add_argument("--batch-size", type=int, default=16384)
+    add_corpus_arguments(p)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--steps", type=int, default=16)
     p.add_argument("--pipelined", action="store_true")

@@ -120,13 +120,8 @@ def _fit_batch_mode(
         seconds = time.perf_counter() - t0
         model.bound_history_.append(bound)
         model.n_iter_ += 1
-        metrics = StepMetrics(
-            step=epoch + 1,
-            rho=1.0,
-            n_docs=n_docs,
-            n_tokens=n_tokens,
-            seconds=seconds,
-            docs_per_second=n_docs / seconds if seconds > 0 else float("inf"),
+        metrics = StepMetrics.of_pass(
+            epoch + 1, n_docs=n_docs, n_tokens=n_tokens, seconds=seconds,
             mean_doc_iterations=n_iter / max(n_docs, 1),
             bound_per_token=bound / n_tokens if n_tokens else 0.0,
         )

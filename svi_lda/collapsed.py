@@ -87,15 +87,9 @@ def fit_cvb0(model: OnlineLDA, X: sp.csr_matrix, callbacks: Sequence[Callback]) 
         per_token = log_predictive / n_tokens if n_tokens else 0.0
         model.bound_history_.append(per_token)
         model.n_iter_ += 1
-        metrics = StepMetrics(
-            step=sweep + 1,
-            rho=1.0,
-            n_docs=n_docs,
-            n_tokens=n_tokens,
-            seconds=seconds,
-            docs_per_second=n_docs / seconds if seconds > 0 else float("inf"),
-            mean_doc_iterations=1.0,
-            bound_per_token=per_token,
+        metrics = StepMetrics.of_pass(
+            sweep + 1, n_docs=n_docs, n_tokens=n_tokens, seconds=seconds,
+            mean_doc_iterations=1.0, bound_per_token=per_token,
         )
         if model.verbose:
             logger.info("sweep %d: log predictive %.4f nats per token, %.0f docs/s",

@@ -107,6 +107,23 @@ class StepMetrics:
     bound_per_token: float
     """Minibatch ELBO terms of the documents per token (nats), with lambda before the step."""
 
+    @classmethod
+    def of_pass(
+        cls, number: int, *, n_docs: int, n_tokens: float, seconds: float,
+        mean_doc_iterations: float, bound_per_token: float,
+    ) -> StepMetrics:
+        """A whole-corpus pass reported as a step (batch CAVI, CVB0): ``rho`` is 1."""
+        return cls(
+            step=number,
+            rho=1.0,
+            n_docs=n_docs,
+            n_tokens=n_tokens,
+            seconds=seconds,
+            docs_per_second=n_docs / seconds if seconds > 0 else float("inf"),
+            mean_doc_iterations=mean_doc_iterations,
+            bound_per_token=bound_per_token,
+        )
+
 
 def unit_vocabulary(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
     """Sorted unique word ids of a unit (int64) and each non-zero's row in that list.
