@@ -202,3 +202,18 @@ def test_estep_on_a_workers_rows_is_bitwise_the_units_own(seed, dtype):
     np.testing.assert_array_equal(gamma_shared, gamma_own)
     assert shared.doc_bound == own.doc_bound and shared.n_iter == own.n_iter
     assert shared.sstats.dtype == own.sstats.dtype
+
+
+def test_estep_unit_refuses_mixed_up_arrays_instead_of_crashing():
+    X = sp.random(6, 30, density=0.4, format="csr", random_state=0)
+    X.data[:] = 1.0
+    batch = Batch.from_csr(X)
+    state = GlobalState.initialize(3, 30, alpha=np.full(3, 0.3), eta=0.1, seed=0)
+    ids, index = unit_vocabulary(batch)
+    rows, shift = state.exp_elog_beta_rows(ids)
+    settings = EStepSettings(max_doc_update_iter=5, mean_change_tol=1e-3, seed=0)
+    estep_unit(batch, index, ids, rows, shift, state.alpha, settings)  # the right order
+    with pytest.raises(ValueError, match="word_index has"):
+        estep_unit(batch, ids, index, rows, shift, state.alpha, settings)  # swapped
+    with pytest.raises(ValueError, match="exp_elog_beta has"):
+        estep_unit(batch, index, ids, rows[:-1], shift, state.alpha, settings)
