@@ -35,7 +35,8 @@ Callback = Callable[[StepMetrics], object]
 
 
 class OnlineLDA:
-    """Latent Dirichlet Allocation by stochastic variational inference (SVI) or batch CAVI.
+    """Latent Dirichlet Allocation by stochastic variational inference (SVI), batch CAVI or
+    batch collapsed VB (CVB0).
 
     Parameter and attribute names follow scikit-learn's ``LatentDirichletAllocation`` so
     code can switch by changing the import. All log quantities are natural logs (nats).
