@@ -234,3 +234,14 @@ def test_newsgroups_cvb0_beats_batch_vb(newsgroups_dir):
     vb = OnlineLDA(10, learning_method="batch", doc_topic_prior="auto", max_iter=40,
                    random_state=0).fit(X)
     assert completion_perplexity(cvb0, X_test) < completion_perplexity(vb, X_test)
+
+
+def test_corpus_folder_fits_like_the_matrix(tmp_path):
+    from svi_lda.corpus import from_csr
+
+    X = sp.csr_matrix(make_lda_corpus(120, 60, 3, doc_length=30, seed=3).X)
+    corpus = from_csr(X, [f"w{i}" for i in range(60)], tmp_path / "c", row_group_size=32)
+    from_folder = fit_cvb0(str(corpus.path), n_components=3, max_iter=5)
+    from_matrix = fit_cvb0(X, n_components=3, max_iter=5)
+    np.testing.assert_array_equal(from_folder.components_, from_matrix.components_)
+    assert from_folder.top_words(3)[0][0][0].startswith("w")  # the corpus's vocabulary
