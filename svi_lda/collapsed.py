@@ -69,8 +69,7 @@ def fit_cvb0(model: OnlineLDA, X: sp.csr_matrix, callbacks: Sequence[Callback]) 
     topic_totals = np.zeros(n_topics)
     seed_key = np.uint64(model.random_seed_ % 2**64)
     cvb0_initialize(indptr, indices, counts, seed_key, phi, doc_topic, word_topic, topic_totals)
-    doc_lengths = np.add.reduceat(counts, indptr[:-1]) if X.nnz else np.zeros(n_docs)
-    doc_lengths[np.diff(indptr) == 0] = 0.0  # reduceat repeats a value for empty rows
+    doc_lengths = np.diff(np.concatenate(([0.0], np.cumsum(counts)))[indptr])
     n_tokens = float(counts.sum())
     alpha = state.alpha.copy()
     for sweep in range(int(model.max_iter)):

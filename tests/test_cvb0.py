@@ -167,6 +167,17 @@ def test_planted_topics_recovered():
     assert len(model.bound_history_) == 30 and model.n_iter_ == 30
 
 
+def test_empty_documents_anywhere_are_fine():
+    X = make_lda_corpus(60, 40, 3, doc_length=20, seed=2).X.tolil()
+    X[0, :] = 0
+    X[59, :] = 0  # the last row: a cumulative sum, not reduceat, gives its length
+    model = fit_cvb0(X.tocsr(), n_components=3, doc_topic_prior="auto", max_iter=5)
+    assert np.all(np.isfinite(model.components_)) and np.all(model.state_.alpha > 0)
+    theta = model.transform(X.tocsr()[[0, 59]])
+    np.testing.assert_allclose(theta, np.tile(model.state_.alpha / model.state_.alpha.sum(),
+                                              (2, 1)))
+
+
 def test_fit_is_deterministic_and_ignores_threads():
     X = make_lda_corpus(300, 100, 4, doc_length=40, seed=2).X
     a = fit_cvb0(X, n_components=4, n_jobs=1)
