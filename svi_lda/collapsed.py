@@ -24,7 +24,6 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import digamma
 
-from svi_lda.batch import Batch
 from svi_lda.numerics.cvb0 import cvb0_initialize, cvb0_sweep
 from svi_lda.step import StepMetrics
 
@@ -69,10 +68,7 @@ def fit_cvb0(model: OnlineLDA, X: sp.csr_matrix, callbacks: Sequence[Callback]) 
     word_topic = np.zeros((n_features, n_topics))
     topic_totals = np.zeros(n_topics)
     seed_key = np.uint64(model.random_seed_ % 2**64)
-    cvb0_initialize(
-        indptr, indices, counts, _start_weights(model, X), seed_key, phi, doc_topic,
-        word_topic, topic_totals,
-    )
+    cvb0_initialize(indptr, indices, counts, seed_key, phi, doc_topic, word_topic, topic_totals)
     doc_lengths = np.diff(np.concatenate(([0.0], np.cumsum(counts)))[indptr])
     n_tokens = float(counts.sum())
     alpha = state.alpha.copy()
@@ -99,22 +95,6 @@ def fit_cvb0(model: OnlineLDA, X: sp.csr_matrix, callbacks: Sequence[Callback]) 
                         sweep + 1, per_token, metrics.docs_per_second)
         for callback in callbacks:
             callback(metrics)
-
-
-def _start_weights(model: OnlineLDA, X: sp.csr_matrix) -> np.ndarray:
-    """What each non-zero's start leans to: with ``init="documents"`` the topics seeded
-    from documents of the first ``batch_size`` rows (as SVI starts), each topic's
-    lambda normalised, word-major (V, K); with ``init="random"`` the same weight for every
-    topic, (1, K).
-
-    Topics that start apart converge in fewer sweeps (``benchmarks/results/core.md``).
-    """
-    if model.init != "documents":
-        return np.ones((1, model.state_.n_components))
-    first = Batch.from_csr(X[: int(model.batch_size)], first_doc_id=0)
-    model._seed_if_new([first])
-    lam = model.state_.lambda_()
-    return np.ascontiguousarray((lam / lam.sum(axis=1, keepdims=True)).T)
 
 
 def _store(

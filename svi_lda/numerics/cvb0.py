@@ -38,15 +38,11 @@ from svi_lda.numerics.hashing import _splitmix64
 
 
 @njit(nogil=True, cache=True)
-def cvb0_initialize(
-    indptr, indices, counts, word_weights, seed_key, phi, doc_topic, word_topic, topic_totals
-):
-    """Start ``phi[j]`` at normalised ``(0.5 + u) * word_weights[w]`` (``u`` in [0, 1)
-    hashed from the seed, ``j`` and ``k``; ``w`` the non-zero's word) and fill the counts.
+def cvb0_initialize(indptr, indices, counts, seed_key, phi, doc_topic, word_topic, topic_totals):
+    """Start ``phi[j]`` at normalised ``0.5 + u`` (``u`` in [0, 1) hashed from the seed,
+    ``j`` and ``k``) and fill the counts from it.
 
-    ``word_weights`` has shape (V, K), a topic-word start (seeded topics), or (1, K) for
-    the same weights for every word. Equivalent to:
-    ``p = (0.5 + u) * word_weights[w]; phi = p / p.sum(1)``, rounded to float32; the counts
+    Equivalent to: ``phi = (0.5 + u) / (0.5 + u).sum(1)``, rounded to float32; the counts
     as in the module docstring. The counts arrays must be zero on entry.
     """
     n_topics = phi.shape[1]
@@ -55,14 +51,13 @@ def cvb0_initialize(
     for d in range(indptr.shape[0] - 1):
         for j in range(indptr[d], indptr[d + 1]):
             key = _splitmix64(np.uint64(j) ^ seed_key)
-            c = counts[j]
-            w = indices[j]
-            weights = word_weights[w if word_weights.shape[0] > 1 else 0]
             total = 0.0
             for k in range(n_topics):
                 bits = _splitmix64(key + np.uint64(k)) >> np.uint64(11)
-                values[k] = (0.5 + np.float64(bits) * scale) * weights[k]
+                values[k] = 0.5 + np.float64(bits) * scale
                 total += values[k]
+            c = counts[j]
+            w = indices[j]
             for k in range(n_topics):
                 p = np.float32(values[k] / total)
                 phi[j, k] = p
