@@ -209,15 +209,15 @@ class _LazyUnits(Sequence):
 
 
 def _fit_iterator(model: OnlineLDA, batches: Iterator[Any], callbacks) -> None:
-    if model.total_samples is None:
-        raise ValueError(
-            "Fitting on an iterator of minibatches needs total_samples (D, the number of "
-            "documents the stream stands for): OnlineLDA(total_samples=...)."
-        )
     if model.learning_method == "cvb0":
         raise ValueError(
             "learning_method='cvb0' sweeps the whole corpus many times: fit it on a matrix, "
             "a list of minibatches or a corpus folder, not on an iterator."
+        )
+    if model.total_samples is None:
+        raise ValueError(
+            "Fitting on an iterator of minibatches needs total_samples (D, the number of "
+            "documents the stream stands for): OnlineLDA(total_samples=...)."
         )
     first_doc = 0
     for X in batches:

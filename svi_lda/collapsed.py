@@ -9,7 +9,7 @@ in :mod:`svi_lda.numerics.cvb0`. After the sweeps the model holds the Dirichlet
 other fit, and its normalised rows are CVB0's topic estimate.
 
 Memory: one float32 distribution over the K topics per non-zero of the document-term
-matrix (20 Newsgroups, 946,473 non-zeros, K=100: 361 MiB), refused above
+matrix (20 Newsgroups, 946,473 non-zeros x K=100 x 4 bytes = 361 MiB), refused above
 ``MAX_PHI_BYTES``.
 """
 

@@ -61,8 +61,7 @@ class OnlineLDA:
         than "batch" on small corpora (see :mod:`svi_lda.collapsed`). Set ``max_iter``
         to 50-100 sweeps: the default 10 is far from converged (20 Newsgroups, held-out
         perplexity after 10 sweeps is 24% above its value after 100 at K=20, 73% at
-        K=100); ``init``,
-        ``n_jobs`` and the E-step settings do not apply to its sweeps, and
+        K=100). ``init``, ``n_jobs`` and the E-step settings do not apply to its sweeps;
         ``partial_fit`` afterwards takes ordinary SVI steps.
     learning_decay : float, default=0.7
         kappa in (0.5, 1].

@@ -167,17 +167,17 @@ def estep_unit(
             f"word_index has {len(word_index)} entries for a unit of {int(indptr[-1])} "
             "non-zeros (see unit_vocabulary: it returns word_ids, word_index)"
         )
-    n_rows = len(word_ids) if word_rows is None else None
-    if word_rows is not None:
+    if word_rows is None:
+        if len(exp_elog_beta) != len(word_ids):
+            raise ValueError(
+                f"exp_elog_beta has {len(exp_elog_beta)} rows for {len(word_ids)} word ids"
+            )
+    else:
         if len(word_rows) != len(word_ids):
             raise ValueError(
                 f"word_rows has {len(word_rows)} entries for {len(word_ids)} word ids"
             )
         word_index = word_rows[word_index]
-    if n_rows is not None and len(exp_elog_beta) != n_rows:
-        raise ValueError(
-            f"exp_elog_beta has {len(exp_elog_beta)} rows for {n_rows} word ids"
-        )
     counts = np.asarray(batch.counts[start : start + int(indptr[-1])], dtype=np.float64)
     seeded = None
     if gamma is None:

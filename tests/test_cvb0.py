@@ -228,7 +228,7 @@ def test_learned_alpha_inputs_and_persistence(tmp_path):
 def test_bad_uses_are_refused(monkeypatch):
     X = make_lda_corpus(50, 40, 3, doc_length=20, seed=1).X
     with pytest.raises(ValueError, match="not on an iterator"):
-        OnlineLDA(3, learning_method="cvb0", total_samples=50).fit(iter([X[:25], X[25:]]))
+        OnlineLDA(3, learning_method="cvb0").fit(iter([X[:25], X[25:]]))  # no total_samples
     import svi_lda.collapsed as collapsed
 
     monkeypatch.setattr(collapsed, "MAX_PHI_BYTES", 1000)

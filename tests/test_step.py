@@ -211,9 +211,8 @@ def test_estep_unit_refuses_mixed_up_arrays_instead_of_crashing():
     state = GlobalState.initialize(3, 30, alpha=np.full(3, 0.3), eta=0.1, seed=0)
     ids, index = unit_vocabulary(batch)
     rows, shift = state.exp_elog_beta_rows(ids)
-    settings = EStepSettings(max_doc_update_iter=5, mean_change_tol=1e-3, seed=0)
-    estep_unit(batch, index, ids, rows, shift, state.alpha, settings)  # the right order
+    estep_unit(batch, index, ids, rows, shift, state.alpha, SETTINGS)  # the right order
     with pytest.raises(ValueError, match="word_index has"):
-        estep_unit(batch, ids, index, rows, shift, state.alpha, settings)  # swapped
+        estep_unit(batch, ids, index, rows, shift, state.alpha, SETTINGS)  # swapped
     with pytest.raises(ValueError, match="exp_elog_beta has"):
-        estep_unit(batch, index, ids, rows[:-1], shift, state.alpha, settings)
+        estep_unit(batch, index, ids, rows[:-1], shift, state.alpha, SETTINGS)
