@@ -177,7 +177,6 @@ def estep_unit(
             raise ValueError(
                 f"word_rows has {len(word_rows)} entries for {len(word_ids)} word ids"
             )
-        word_index = word_rows[word_index]
     counts = np.asarray(batch.counts[start : start + int(indptr[-1])], dtype=np.float64)
     seeded = None
     if gamma is None:
@@ -197,17 +196,13 @@ def estep_unit(
         n_threads=n_threads,
         gamma_restart=seeded,
         accelerate=settings.accelerate,
+        word_rows=word_rows,
     )
     sstats = out["sstats"]
     # A float32 model's statistics travel as float32: half the bytes from each Dask
     # worker, and below the precision its lambda keeps. Merges sum them in float64.
     wire = np.float32 if exp_elog_beta.dtype == np.float32 else sstats.dtype
-    if word_rows is not None:
-        # The unit's rows, cast as they are picked: one pass instead of two.
-        picked = np.empty((len(word_rows), sstats.shape[1]), dtype=wire)
-        np.take(sstats, word_rows, axis=0, out=picked)
-        sstats = picked
-    elif sstats.dtype != wire:
+    if sstats.dtype != wire:
         sstats = sstats.astype(wire)
     stats = UnitStats(
         word_ids=word_ids,

@@ -317,12 +317,15 @@ def _theta_terms(g, alpha, alpha_sum, lgamma_alpha, elog_out):
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH_FLAGS, error_model="numpy")
 def accumulate_sstats(
-    indptr, word_index, ratio, exp_elog_theta, exp_elog_beta, word_start, word_stop, sstats
+    indptr, word_index, ratio, exp_elog_theta, exp_elog_beta, beta_row, word_start, word_stop,
+    sstats,
 ):
     """Sufficient statistics for batch words ``word_start:word_stop``, in document order.
 
-    Equivalent to: ``sstats[w] = exp_elog_beta[w] * sum_d ratio[d, w] * exp_elog_theta[d]``
-    for each w in the range (rows outside the range are left untouched).
+    Equivalent to: ``sstats[w] = exp_elog_beta[beta_row[w]] * sum_d ratio[d, w] *
+    exp_elog_theta[d]`` for each w in the range (rows outside the range are left
+    untouched). ``word_index`` gives each non-zero's row of ``sstats``; ``beta_row`` maps
+    that row to its row of ``exp_elog_beta`` (which may hold more words than the batch).
     """
     n_topics = exp_elog_theta.shape[1]
     for w in range(word_start, word_stop):
@@ -341,7 +344,7 @@ def accumulate_sstats(
                 row[k] += r * et[k]
     for w in range(word_start, word_stop):
         row = sstats[w]
-        eb = exp_elog_beta[w]
+        eb = exp_elog_beta[beta_row[w]]
         for k in range(n_topics):
             row[k] *= eb[k]
 
@@ -360,6 +363,7 @@ def run_estep(
     n_threads: int = 1,
     gamma_restart: np.ndarray | None = None,
     accelerate: bool = True,
+    word_rows: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Run the E-step over a CSR minibatch, optionally on several threads.
 
@@ -374,14 +378,22 @@ def run_estep(
     each document's bound rises monotonically.
     """
     n_docs, n_topics = gamma.shape
-    n_words = exp_elog_beta.shape[0]
+    if word_rows is None:
+        n_words = exp_elog_beta.shape[0]
+        beta_row = np.arange(n_words, dtype=np.int64)
+        row_index = word_index
+    else:
+        # The statistics stay the batch's own size: O(batch words), not O(rows sent).
+        n_words = len(word_rows)
+        beta_row = np.asarray(word_rows, dtype=np.int64)
+        row_index = beta_row[word_index]
     exp_elog_theta = np.empty((n_docs, n_topics), dtype=np.float64)
     elog_theta = np.empty((n_docs, n_topics), dtype=np.float64)
     ratio = np.empty(len(counts), dtype=np.float64)
     doc_bound = np.empty(n_docs, dtype=np.float64)
     n_iter = np.empty(n_docs, dtype=np.int64)
     sstats = np.empty((n_words, n_topics), dtype=np.float64)
-    args = (indptr, word_index, counts, exp_elog_beta, log_shift, alpha, gamma)
+    args = (indptr, row_index, counts, exp_elog_beta, log_shift, alpha, gamma)
     outs = (exp_elog_theta, elog_theta, ratio, doc_bound, n_iter)
     eps = exp_elog_beta.dtype.type(PHINORM_EPS[exp_elog_beta.dtype.name])
     floor = WORKING_FLOOR[exp_elog_beta.dtype.name]
@@ -415,7 +427,7 @@ def run_estep(
     word_bounds = np.linspace(0, n_words, max(1, n_threads) + 1).astype(np.int64)
     parallel_ranges(
         lambda lo, hi: accumulate_sstats(
-            indptr, word_index, ratio, exp_elog_theta, exp_elog_beta, lo, hi, sstats
+            indptr, word_index, ratio, exp_elog_theta, exp_elog_beta, beta_row, lo, hi, sstats
         ),
         word_bounds,
         n_threads,
