@@ -8,15 +8,20 @@ so the rows are realistic) in one process alone, then in two processes at once, 
 alternating rounds, and prints per round the median E-step time and CPU time alone and in
 the pair, and the work two processes do in the time one does its share:
 ``2 x alone / pair``. That is a ceiling for any 2-worker scaling figure on this machine.
+``--kernel spin`` runs instead a loop of arithmetic on 64 numbers in registers and L1
+(no memory traffic at all) for the same number of calls: a control that tells a shared
+core from shared memory bandwidth.
 
     python benchmarks/bench_cores.py
     python benchmarks/bench_cores.py --rounds 5 --esteps 12
+    python benchmarks/bench_cores.py --kernel spin
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -29,8 +34,37 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_distributed import add_corpus_arguments, generate  # noqa: E402
 
 
+def _spin_kernel():
+    from numba import njit
+
+    @njit(cache=True)
+    def spin(n: int) -> float:
+        values = [1.0 + i / 64 for i in range(64)]
+        total = 0.0
+        for _ in range(n):
+            for i in range(64):
+                values[i] = values[i] * 0.999999 + 1e-9
+                total += values[i]
+        return total
+
+    return spin
+
+
 def child(args: argparse.Namespace) -> None:
     """Prepare the E-steps, wait for the start time, run them, print timings as JSON."""
+    if args.kernel == "spin":
+        spin = _spin_kernel()
+        spin(10)  # compile (or load from the cache) before the start
+        while time.time() < args.start_at:
+            time.sleep(0.001)
+        walls, cpus = [], []
+        for _ in range(args.esteps):
+            w0, c0 = time.perf_counter(), time.process_time()
+            spin(2_000_000)
+            walls.append(time.perf_counter() - w0)
+            cpus.append(time.process_time() - c0)
+        print(json.dumps({"wall": walls, "cpu": cpus}))
+        return
     from svi_lda import OnlineLDA
     from svi_lda.corpus import ParquetCorpus
     from svi_lda.distributed import tasks
@@ -89,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--esteps", type=int, default=12, help="E-steps per process and round")
     p.add_argument("--lead", type=float, default=20.0,
                    help="seconds for the processes to prepare before they start together")
+    p.add_argument("--kernel", choices=["estep", "spin"], default="estep")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--start-at", type=float, default=0.0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -97,9 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     generate(args.docs, args.vocab, args.doc_length, args.row_group)
     passthrough = [a for a in argv if a not in ("--child",)]
-    print(f"K={args.topics}, row groups of {args.row_group} documents, {args.esteps} E-steps "
-          f"per process and round; machine: {len(__import__('os').sched_getaffinity(0))} "
-          "cores available")
+    what = ("arithmetic loop (no memory traffic)" if args.kernel == "spin" else
+            f"E-steps: K={args.topics}, row groups of {args.row_group} documents")
+    print(f"{what}; {args.esteps} calls per process and round; machine: "
+          f"{len(os.sched_getaffinity(0))} cores available")
     ratios = []
     for r in range(args.rounds):
         (alone,) = run_round(passthrough, 1, args.lead)
@@ -108,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         p_wall = [np.median(x["wall"]) for x in pair]
         p_cpu = [np.median(x["cpu"]) for x in pair]
         ratios.append(2 * a_wall / np.mean(p_wall))
-        print(f"round {r + 1}: alone {a_wall:.3f} s per E-step (CPU {a_cpu:.3f} s); two at "
+        print(f"round {r + 1}: alone {a_wall:.3f} s per call (CPU {a_cpu:.3f} s); two at "
               f"once {p_wall[0]:.3f} and {p_wall[1]:.3f} s (CPU {p_cpu[0]:.3f} and "
               f"{p_cpu[1]:.3f} s); two processes do {ratios[-1]:.2f}x the work of one",
               flush=True)
