@@ -385,7 +385,10 @@ class _Run:
         self.on_step = on_step
         self.settings = model._settings()
         self.schedule = model._schedule()
-        self.n_threads = model._n_threads()
+        # Exact mode: the coordinator computes while the workers wait, so it may use every
+        # core. Pipelined: the workers are computing meanwhile; one thread leaves them the
+        # other cores (on 2 cores, two threads slowed a single worker's E-steps).
+        self.n_threads = 1 if pipelined else model._n_threads()
         self.token = uuid.uuid4().hex[:12]
         self.last_saved_step = model.state_.step
         self.next_position = (0, 0, [])
