@@ -375,7 +375,10 @@ def run_estep(
     bound, so the bound is never below what ``gamma`` alone reaches. ``accelerate``
     turns on SQUAREM extrapolation of the document updates (same fixed point and stopping
     rule, fewer passes); without it every update is the plain coordinate-ascent step, so
-    each document's bound rises monotonically.
+    each document's bound rises monotonically. With ``word_rows``, ``exp_elog_beta`` and
+    ``log_shift`` may hold more words than the batch (a Dask worker's rows for all its
+    units): ``word_index`` then gives each non-zero's batch word and ``word_rows`` that
+    word's row; ``sstats`` are for the batch's words either way.
     """
     n_docs, n_topics = gamma.shape
     if word_rows is None:
