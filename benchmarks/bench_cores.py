@@ -51,20 +51,29 @@ def _spin_kernel():
 
 
 def child(args: argparse.Namespace) -> None:
-    """Prepare the E-steps, wait for the start time, run them, print timings as JSON."""
+    """Prepare the calls, wait for the start time, run them, print timings as JSON."""
     if args.kernel == "spin":
         spin = _spin_kernel()
         spin(10)  # compile (or load from the cache) before the start
-        while time.time() < args.start_at:
-            time.sleep(0.001)
-        walls, cpus = [], []
-        for _ in range(args.esteps):
-            w0, c0 = time.perf_counter(), time.process_time()
+
+        def call(i: int) -> None:
             spin(2_000_000)
-            walls.append(time.perf_counter() - w0)
-            cpus.append(time.process_time() - c0)
-        print(json.dumps({"wall": walls, "cpu": cpus}))
-        return
+    else:
+        call = _estep_calls(args)
+    while time.time() < args.start_at:
+        time.sleep(0.001)
+    walls, cpus = [], []
+    for i in range(args.esteps):
+        w0, c0 = time.perf_counter(), time.process_time()
+        call(i)
+        walls.append(time.perf_counter() - w0)
+        cpus.append(time.process_time() - c0)
+    print(json.dumps({"wall": walls, "cpu": cpus}))
+
+
+def _estep_calls(args: argparse.Namespace):
+    """``call(i)``: the E-step of the i-th unit (cyclically) of a minibatch, with the rows
+    of a model a few steps into training."""
     from svi_lda import OnlineLDA
     from svi_lda.corpus import ParquetCorpus
     from svi_lda.distributed import tasks
@@ -87,16 +96,12 @@ def child(args: argparse.Namespace) -> None:
         apply_step(model.state_, merge_unit_stats(parts), model._schedule(),
                    total_samples=corpus.n_docs, learn_alpha=False, seconds=1.0)
     rows, shift = model.state_.exp_elog_beta_rows(union)
-    while time.time() < args.start_at:
-        time.sleep(0.001)
-    walls, cpus = [], []
-    for i in range(args.esteps):
-        unit, where = units[i % len(units)], positions[i % len(units)]
-        w0, c0 = time.perf_counter(), time.process_time()
-        tasks.estep_task(unit, rows, shift, alpha, settings, 1, where)
-        walls.append(time.perf_counter() - w0)
-        cpus.append(time.process_time() - c0)
-    print(json.dumps({"wall": walls, "cpu": cpus}))
+
+    def call(i: int) -> None:
+        j = i % len(units)
+        tasks.estep_task(units[j], rows, shift, alpha, settings, 1, positions[j])
+
+    return call
 
 
 def run_round(argv: list[str], n_processes: int, lead: float) -> list[dict]:
@@ -131,15 +136,14 @@ def main(argv: list[str] | None = None) -> int:
         child(args)
         return 0
     generate(args.docs, args.vocab, args.doc_length, args.row_group)
-    passthrough = [a for a in argv if a not in ("--child",)]
     what = ("arithmetic loop (no memory traffic)" if args.kernel == "spin" else
             f"E-steps: K={args.topics}, row groups of {args.row_group} documents")
     print(f"{what}; {args.esteps} calls per process and round; machine: "
           f"{len(os.sched_getaffinity(0))} cores available")
     ratios = []
     for r in range(args.rounds):
-        (alone,) = run_round(passthrough, 1, args.lead)
-        pair = run_round(passthrough, 2, args.lead)
+        (alone,) = run_round(argv, 1, args.lead)
+        pair = run_round(argv, 2, args.lead)
         a_wall, a_cpu = np.median(alone["wall"]), np.median(alone["cpu"])
         p_wall = [np.median(x["wall"]) for x in pair]
         p_cpu = [np.median(x["cpu"]) for x in pair]

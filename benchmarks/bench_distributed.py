@@ -283,29 +283,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scaling 2 vs 1 worker (pipelined, staleness 1): "
               f"{p2['docs_s'] / p1['docs_s']:.2f}x")
     if args.repeat > 1:
-        # pipelined (True) only when that mode ran above
-        ratios = {False: [two["docs_s"] / one["docs_s"]]}
-        # docs/s of each round's runs, by (workers, pipelined)
+        # docs/s of each round's runs, by (workers, pipelined); pipelined only if it ran above
         rounds = [{(1, False): one["docs_s"], (2, False): two["docs_s"]}]
+        modes = [False]
         if "fit_distributed 2 worker processes pipelined" in dask:
-            ratios[True] = [p2["docs_s"] / p1["docs_s"]]
+            modes.append(True)
             rounds[0].update({(1, True): p1["docs_s"], (2, True): p2["docs_s"]})
         for _ in range(args.repeat - 1):
             rounds.append({})
-            for pipelined in ratios:
+            for pipelined in modes:
                 a = run_dask(corpus, n_steps, args, 1, pipelined)
                 b = run_dask(corpus, n_steps, args, 2, pipelined)
                 rounds[-1].update({(1, pipelined): a["docs_s"], (2, pipelined): b["docs_s"]})
-                ratios[pipelined].append(b["docs_s"] / a["docs_s"])
-                print(f"  pair {len(ratios[pipelined])} ({mode_name(pipelined)}): 1 worker "
+                print(f"  pair {len(rounds)} ({mode_name(pipelined)}): 1 worker "
                       f"{a['docs_s']:,.0f} docs/s (workers {a['worker_cpu_s']:.2f} "
                       f"CPU-s/step), 2 workers {b['docs_s']:,.0f} docs/s (workers "
-                      f"{b['worker_cpu_s']:.2f} CPU-s/step): {ratios[pipelined][-1]:.2f}x",
+                      f"{b['worker_cpu_s']:.2f} CPU-s/step): {b['docs_s'] / a['docs_s']:.2f}x",
                       flush=True)
-        for pipelined, found in ratios.items():
+        for pipelined in modes:
+            found = [r[(2, pipelined)] / r[(1, pipelined)] for r in rounds]
             print(f"scaling ({mode_name(pipelined)}) over {len(found)} alternated pairs: "
                   f"{', '.join(f'{r:.2f}' for r in found)}; median {np.median(found):.2f}x")
-        if len(ratios) == 2:
+        if len(modes) == 2:
             # A mode's own single worker may be the slower one: measure the faster 2-worker
             # mode against the faster 1-worker mode of the same round.
             best = [

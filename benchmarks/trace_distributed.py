@@ -27,7 +27,10 @@ can scale over 1 on this machine, whatever the balance and the gaps.
     python benchmarks/trace_distributed.py --workers 2 --pipelined
 
 Timings come from the task stream (the workers' own clocks, on one machine here); CPU
-times from psutil (this process and the worker processes, all on this machine).
+times from psutil (this process and the worker processes, all on this machine). The
+E-steps' share of the CPU budget is their task-stream time, which counts any wait for a
+core while they run, so under contention it overstates their CPU and understates the
+side work.
 """
 
 from __future__ import annotations
@@ -65,7 +68,8 @@ def compute_spans(records: list[dict]) -> list[tuple[float, float, str, str]]:
 
 def summarise(spans: list[tuple[float, float, str, str]], units_per_step: int,
               warm_up_steps: int = 2) -> dict[str, float] | None:
-    """Print the step timeline; return the steady window and the E-steps' compute in it."""
+    """Print the step timeline; return the steady steps' count, their E-steps' compute
+    seconds and the median gap."""
     esteps = [s for s in spans if s[3] == "estep"]
     steps = [esteps[i : i + units_per_step] for i in range(0, len(esteps), units_per_step)]
     steps = [s for s in steps if len(s) == units_per_step]
@@ -103,7 +107,6 @@ def summarise(spans: list[tuple[float, float, str, str]], units_per_step: int,
     in_window = [s for s in esteps if lo <= s[0] < hi]
     return {
         "steps": len(steady),
-        "wall": hi - lo,
         "estep": sum(s[1] - s[0] for s in in_window),
         "gap": float(np.median(gaps)),
     }

@@ -177,8 +177,7 @@ def _fit_corpus(model: OnlineLDA, corpus: Any, callbacks: Sequence[Callback]) ->
 
     model._init_state(corpus.n_features)
     if model.learning_method == "cvb0":
-        units = [corpus.read_unit(u) for u in corpus.units]
-        fit_cvb0(model, concat_batches(units).to_csr(), callbacks)
+        fit_cvb0(model, corpus.to_csr(), callbacks)
         return
     if model.learning_method == "batch":
         _fit_batch_mode(model, _LazyUnits(corpus), callbacks)

@@ -69,7 +69,7 @@ def fit_cvb0(model: OnlineLDA, X: sp.csr_matrix, callbacks: Sequence[Callback]) 
     topic_totals = np.zeros(n_topics)
     seed_key = np.uint64(model.random_seed_ % 2**64)
     cvb0_initialize(indptr, indices, counts, seed_key, phi, doc_topic, word_topic, topic_totals)
-    doc_lengths = np.diff(np.concatenate(([0.0], np.cumsum(counts)))[indptr])
+    doc_lengths = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
     n_tokens = float(counts.sum())
     alpha = state.alpha.copy()
     for sweep in range(int(model.max_iter)):

@@ -199,11 +199,10 @@ def estep_unit(
         word_rows=word_rows,
     )
     sstats = out["sstats"]
-    # A float32 model's statistics travel as float32: half the bytes from each Dask
-    # worker, and below the precision its lambda keeps. Merges sum them in float64.
-    wire = np.float32 if exp_elog_beta.dtype == np.float32 else sstats.dtype
-    if sstats.dtype != wire:
-        sstats = sstats.astype(wire)
+    if exp_elog_beta.dtype == np.float32:
+        # A float32 model's statistics travel as float32: half the bytes from each Dask
+        # worker, and below the precision its lambda keeps. Merges sum them in float64.
+        sstats = sstats.astype(np.float32)
     stats = UnitStats(
         word_ids=word_ids,
         sstats=sstats,

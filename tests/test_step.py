@@ -216,3 +216,6 @@ def test_estep_unit_refuses_mixed_up_arrays_instead_of_crashing():
         estep_unit(batch, ids, index, rows, shift, state.alpha, SETTINGS)  # swapped
     with pytest.raises(ValueError, match="exp_elog_beta has"):
         estep_unit(batch, index, ids, rows[:-1], shift, state.alpha, SETTINGS)
+    with pytest.raises(ValueError, match="word_rows has"):
+        estep_unit(batch, index, ids, rows, shift, state.alpha, SETTINGS,
+                   word_rows=np.arange(len(ids) - 1))
