@@ -28,6 +28,8 @@ __all__ = [
     "Vocabulary",
     "fit_distributed",
     "load",
+    "stream",
+    "Streamer",
 ]
 __version__ = "0.1.0"
 
@@ -38,6 +40,8 @@ _LAZY = {
     "ParquetCorpus": ("svi_lda.corpus", "ParquetCorpus"),
     "Tokenizer": ("svi_lda.text", "Tokenizer"),
     "Vocabulary": ("svi_lda.text", "Vocabulary"),
+    "stream": ("svi_lda.streaming", "stream"),
+    "Streamer": ("svi_lda.streaming", "Streamer"),
 }
 
 

@@ -1,0 +1,88 @@
+"""How a stream scales its steps: the effective corpus size D and the step size rho.
+
+SVI scales a minibatch's statistics by D / S (D the corpus size, S the minibatch size); an
+unbounded stream has no D. Two named modes (design notes, section 8):
+
+``"stationary"`` (the default)
+    D = documents seen so far, this minibatch included, and rho_t = (tau0 + t) ** -kappa.
+    The model summarises everything it has seen, as a batch fit of the stream so far would,
+    and converges as rho falls. Use it when the topics do not change over time (or when
+    old documents should keep their weight).
+
+``"drift"``
+    D = ``drift_window`` documents, a fixed effective size, and rho never falls below
+    S / ``drift_window``: lambda is then an exponential moving average whose memory is
+    about the last ``drift_window`` documents, and D says the same. Old documents fade
+    and the topics follow a stream whose subjects change (news, tickets). Use it when
+    recent documents matter more than old ones; pick the window as the number of
+    documents over which topics may be taken as steady.
+
+``partial_fit`` keeps scikit-learn's meaning instead (``total_samples``, a fixed D).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from svi_lda.schedule import RobbinsMonro
+
+MODES = ("stationary", "drift")
+
+
+@dataclass(frozen=True)
+class FlooredRobbinsMonro(RobbinsMonro):
+    """``max(floor, (tau0 + t) ** -kappa)``: Robbins-Monro until it reaches ``floor``."""
+
+    floor: float = 0.0
+
+    def rho(self, step: int) -> float:
+        """Step size for the step taken after ``step`` earlier steps, in (0, 1]."""
+        return max(self.floor, super().rho(step))
+
+
+@dataclass(frozen=True)
+class StreamScaling:
+    """The step scaling of a stream (see the module docstring).
+
+    Parameters
+    ----------
+    mode : {"stationary", "drift"}
+    batch_size : int
+        S, documents per minibatch.
+    drift_window : int
+        The effective corpus size of the "drift" mode (documents).
+    tau0, kappa : float
+        The Robbins-Monro schedule (scikit-learn's learning_offset, learning_decay).
+    """
+
+    mode: str = "stationary"
+    batch_size: int = 512
+    drift_window: int = 25_000
+    tau0: float = 10.0
+    kappa: float = 0.7
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(
+                f"The stream's 'schedule' must be a str among {set(MODES)}. Got {self.mode!r} "
+                "instead."
+            )
+        if self.drift_window < self.batch_size:
+            raise ValueError(
+                f"drift_window ({self.drift_window}) must be at least the batch size "
+                f"({self.batch_size}) documents."
+            )
+
+    def schedule(self) -> RobbinsMonro:
+        """The step-size schedule (with the drift mode's floor)."""
+        if self.mode == "drift":
+            return FlooredRobbinsMonro(
+                tau0=self.tau0, kappa=self.kappa, floor=self.batch_size / self.drift_window
+            )
+        return RobbinsMonro(tau0=self.tau0, kappa=self.kappa)
+
+    def total_samples(self, n_docs_before: int, n_docs: int) -> float:
+        """D for a step on ``n_docs`` documents after ``n_docs_before`` were used."""
+        if self.mode == "drift":
+            return float(self.drift_window)
+        return float(n_docs_before + n_docs)
