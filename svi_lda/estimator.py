@@ -340,8 +340,13 @@ class OnlineLDA:
         """One SVI step on the minibatch ``X`` (requires ``total_samples``).
 
         Documents get ids continuing from the documents seen so far; pass a
-        :class:`~svi_lda.batch.Batch` to give your own.
+        :class:`~svi_lda.batch.Batch` to give your own. Raw texts grow the vocabulary
+        (:mod:`svi_lda.streaming.partial`).
         """
+        if _is_text(X):
+            from svi_lda.streaming.partial import partial_fit_texts
+
+            return partial_fit_texts(self, X)
         if self.total_samples is None:
             raise ValueError(
                 "partial_fit needs total_samples (D, the corpus size the minibatch gradient "
