@@ -4,10 +4,14 @@ SVI scales a minibatch's statistics by D / S (D the corpus size, S the minibatch
 unbounded stream has no D. Two named modes (design notes, section 8):
 
 ``"stationary"`` (the default)
-    D = documents seen so far, this minibatch included, and rho_t = (tau0 + t) ** -kappa.
-    The model summarises everything it has seen, as a batch fit of the stream so far would,
-    and converges as rho falls. Use it when the topics do not change over time (or when
-    old documents should keep their weight).
+    D = documents seen so far, this minibatch included, and
+    ``rho_t = min((tau0 + t) ** -kappa, S / D)``: a step never replaces more of the model
+    than the minibatch's share of the documents seen. Each step's target extrapolates the
+    minibatch to the whole stream so far, so after N documents the model weighs document
+    u by about 2u/N: old documents keep weight in proportion to their position and never
+    fade away exponentially, which plain Robbins-Monro (``sum rho`` diverging) would do on
+    an unbounded stream. Use it when the topics do not change over time, or when the model
+    should summarise the whole stream.
 
 ``"drift"``
     D = ``drift_window`` documents, a fixed effective size, and rho never falls below
@@ -27,17 +31,6 @@ from dataclasses import dataclass
 from svi_lda.schedule import RobbinsMonro
 
 MODES = ("stationary", "drift")
-
-
-@dataclass(frozen=True)
-class FlooredRobbinsMonro(RobbinsMonro):
-    """``max(floor, (tau0 + t) ** -kappa)``: Robbins-Monro until it reaches ``floor``."""
-
-    floor: float = 0.0
-
-    def rho(self, step: int) -> float:
-        """Step size for the step taken after ``step`` earlier steps, in (0, 1]."""
-        return max(self.floor, super().rho(step))
 
 
 @dataclass(frozen=True)
@@ -73,13 +66,12 @@ class StreamScaling:
                 f"({self.batch_size}) documents."
             )
 
-    def schedule(self) -> RobbinsMonro:
-        """The step-size schedule (with the drift mode's floor)."""
+    def rho(self, step: int, n_docs_before: int, n_docs: int) -> float:
+        """rho for the step taken after ``step`` steps and ``n_docs_before`` documents."""
+        decay = RobbinsMonro(tau0=self.tau0, kappa=self.kappa).rho(step)
         if self.mode == "drift":
-            return FlooredRobbinsMonro(
-                tau0=self.tau0, kappa=self.kappa, floor=self.batch_size / self.drift_window
-            )
-        return RobbinsMonro(tau0=self.tau0, kappa=self.kappa)
+            return max(decay, self.batch_size / self.drift_window)
+        return min(decay, n_docs / (n_docs_before + n_docs))
 
     def total_samples(self, n_docs_before: int, n_docs: int) -> float:
         """D for a step on ``n_docs`` documents after ``n_docs_before`` were used."""

@@ -65,7 +65,8 @@ def take_step(
     metrics = apply_step(
         model.state_,
         stats,
-        scaling.schedule(),
+        model._schedule(),
+        rho=scaling.rho(model.state_.step, n_docs_before, batch.n_docs),
         total_samples=scaling.total_samples(n_docs_before, batch.n_docs),
         learn_alpha=model._learn_alpha,
         seconds=time.perf_counter() - started,

@@ -147,9 +147,8 @@ class Streamer:
         self.settings = settings
         self.client = client
         self.progress = progress
-        self.scaling = StreamScaling(
-            settings.schedule, settings.batch_size, settings.drift_window,
-        )
+        StreamScaling(settings.schedule, settings.batch_size, settings.drift_window)  # checks
+        self.scaling: StreamScaling | None = None
         self._stop = threading.Event()
         self._lock_fd: int | None = None
         self._n_components = n_components
@@ -176,6 +175,11 @@ class Streamer:
         try:
             self._acquire_lock()
             self._open_model()
+            s = self.settings
+            self.scaling = StreamScaling(
+                s.schedule, s.batch_size, s.drift_window,
+                tau0=float(self.model.learning_offset), kappa=float(self.model.learning_decay),
+            )
             return self._loop(once=once, max_steps=max_steps)
         finally:
             for sig, handler in restore.items():
