@@ -173,3 +173,11 @@ class DocumentFeed:
                 self.buffered_docs -= need
                 need = 0
         return batch
+
+    def take_finished_files(self) -> Minibatch:
+        """Files read to their end with no document left buffered before their end (their
+        last documents already used, or none accepted): recorded without a step."""
+        batch = Minibatch()
+        while self.buffer and isinstance(self.buffer[0], FileEnd):
+            batch.events.append(self.buffer.popleft())
+        return batch

@@ -267,6 +267,10 @@ class Streamer:
                 if batch is None:
                     break
             if batch is None:
+                finished = feed.take_finished_files()
+                if finished.events:
+                    finished.record_in(self.ledger)
+                    unsaved += 1
                 if unsaved:  # caught up with the folder: publish what we have
                     self._snapshot()
                     unsaved, last_snapshot = 0, time.monotonic()
