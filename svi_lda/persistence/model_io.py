@@ -150,6 +150,11 @@ def save_model(model: Any, path: Path, *, extra: dict[str, Any] | None = None) -
             f"{state.word_topic.dtype.name}). Counts this large overflow the model's "
             "statistics; use dtype='float64' or smaller counts."
         )
+    if model.n_components != k:
+        raise ValueError(
+            f"cannot save the model: n_components={model.n_components!r} but its state has "
+            f"{k} topics (set_params after fitting?)"
+        )
     arrays = {"word_topic": state.word_topic, "topic_sums": state.topic_sums,
               "alpha": state.alpha, **_optional_arrays(model, k, v)}
     attributes: dict[str, Any] = {}
@@ -324,11 +329,6 @@ def _build_estimator(params: Any, meta: dict[str, Any], where: Path) -> Any:
         raise ModelFileError(
             f"{where}: parameter n_components={n_components!r:.40} disagrees with the arrays "
             f"({meta['n_components']} topics); the file is corrupt."
-        )
-    if params.get("dtype", meta["dtype"]) != meta["dtype"]:
-        raise ModelFileError(
-            f"{where}: parameter dtype={params.get('dtype')!r:.40} disagrees with the arrays "
-            f"({meta['dtype']}); the file is corrupt."
         )
     rs = params.get("random_state")
     if rs is not None and type(rs) is not int:
