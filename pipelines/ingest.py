@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from pipelines._args import OneLineParser
 from svi_lda.corpus import IngestError, InputError, ingest
 from svi_lda.corpus.format import DEFAULT_ROW_GROUP_SIZE, CorpusError
 from svi_lda.corpus.sources import DEFAULT_BLOCK_BYTES
@@ -33,7 +34,7 @@ def _words_file(path: str | None) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="svi-lda ingest",
         description="Turn text (folders of .txt, TSV/CSV, JSON Lines, Parquet; optionally "
         "gz/bz2/xz/zst compressed) into a Parquet bag-of-words corpus folder.",

@@ -38,6 +38,7 @@ from svi_lda.corpus.format import (
     VOCABULARY,
     PartWriter,
     csr_to_table,
+    final_dir,
     part_name,
     part_schema,
     prepare_out_dir,
@@ -273,9 +274,7 @@ def write_partition(
     except BaseException:
         writer.abort()
         raise
-    entry = None
-    if groups:
-        entry = {"path": part_name(part.index), "n_docs": int(sum(groups)), "row_groups": groups}
+    entry = writer.entry() if groups else None
     if n_rejected + n_empty == 0:
         rej_path.unlink(missing_ok=True)
     return WriteResult(
@@ -533,8 +532,9 @@ def ingest(
         },
     )
     t3 = time.perf_counter()
+    final = final_dir(out)
     return IngestReport(
-        out_dir=out,
+        out_dir=final,
         n_files=len(files),
         n_partitions=len(parts),
         n_read=n_read,
@@ -547,7 +547,7 @@ def ingest(
         seconds=t3 - t0,
         seconds_count=t1 - t0,
         seconds_write=t2 - t1,
-        rejects_path=rejects_path,
+        rejects_path=final / REJECTS if rejects_path else None,
         first_reject=first_reject,
     )
 
