@@ -23,41 +23,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pipelines._args import NON_NEGATIVE as _NON_NEGATIVE
+from pipelines._args import POSITIVE as _POSITIVE
 from pipelines._args import OneLineParser
+from pipelines._args import float_in as _float_in
 
 logger = logging.getLogger("pipelines.train")
 
 CHECKPOINT_SUBDIR = "checkpoint"
-
-
-def _int_at_least(low: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer; got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {low}; got {value}")
-        return value
-
-    parse.__name__ = f"int >= {low}"
-    return parse
-
-
-def _float_in(low: float, high: float = float("inf"), *, open_low: bool = True):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number; got {text!r}") from None
-        above = value > low if open_low else value >= low
-        if not (above and value <= high):
-            bound = f"{'(' if open_low else '['}{low:g}, {high:g}]"
-            raise argparse.ArgumentTypeError(f"must lie in {bound}; got {text}")
-        return value
-
-    parse.__name__ = "number"
-    return parse
 
 
 def _alpha_arg(text: str) -> float | str:
@@ -70,10 +43,6 @@ def _alpha_arg(text: str) -> float | str:
     if not (value > 0 and value != float("inf")):
         raise argparse.ArgumentTypeError(f"must be a float > 0 or 'auto'; got {text}")
     return value
-
-
-_POSITIVE = _int_at_least(1)
-_NON_NEGATIVE = _int_at_least(0)
 
 
 def build_parser() -> argparse.ArgumentParser:

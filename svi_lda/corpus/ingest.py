@@ -89,6 +89,7 @@ class IngestReport:
     seconds_write: float
     rejects_path: Path | None = None
     first_reject: dict[str, Any] | None = field(default=None, repr=False)
+    losses: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """Human-readable multi-line summary."""
@@ -105,6 +106,7 @@ class IngestReport:
         ]
         if self.rejects_path is not None:
             lines.append(f"rejects       {self.rejects_path}")
+        lines += [f"lost          {loss}" for loss in self.losses]
         return "\n".join(lines)
 
 
@@ -117,6 +119,7 @@ class PartitionStats:
     n_records: int
     n_lines: int
     n_rejected: int
+    losses: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -147,9 +150,11 @@ def count_partition(
 ) -> CountResult:
     """Pass 1 on one partition: record/line counts and word counts (worker task)."""
     counts: list[WordCounts] = []
+    losses: list[str] = []
     n_records = n_rejected = n_lines = 0
     for block in iter_blocks(part, options):
         n_lines += block.n_lines
+        losses.extend(block.losses)
         if block.rejects and strict:
             e = block.rejects[0]
             rel = e[1]
@@ -166,7 +171,8 @@ def count_partition(
         if len(counts) >= 8:
             counts = [WordCounts.merge(counts)]
     merged = WordCounts.merge(counts) if counts else WordCounts.empty()
-    return CountResult([PartitionStats(part.index, n_records, n_lines, n_rejected)], merged)
+    stats = PartitionStats(part.index, n_records, n_lines, n_rejected, losses)
+    return CountResult([stats], merged)
 
 
 def merge_count_results(*results: CountResult) -> CountResult:
@@ -448,6 +454,11 @@ def ingest(
 
     counted = _count_all(client, parts, options, tokenizer, strict, progress)
     stats = sorted(counted.stats, key=lambda s: s.index)
+    losses = [loss for s in stats for loss in s.losses]
+    for loss in losses:
+        logger.warning("%s", loss)
+    if losses and strict:
+        raise IngestError(f"{losses[0]} (strict mode)")
     vocab = Vocabulary.from_counts(
         counted.counts,
         tokenizer,
@@ -518,7 +529,13 @@ def ingest(
             "n_partitions": len(parts),
             "block_bytes": int(block_bytes),
         },
-        counts={"read": n_read, "written": n_written, "empty": n_empty, "rejected": n_rejected},
+        counts={
+            "read": n_read,
+            "written": n_written,
+            "empty": n_empty,
+            "rejected": n_rejected,
+            "truncated_inputs": len(losses),
+        },
         extra={
             "row_group_size": row_group_size,
             "pruning": {
@@ -549,6 +566,7 @@ def ingest(
         seconds_write=t2 - t1,
         rejects_path=final / REJECTS if rejects_path else None,
         first_reject=first_reject,
+        losses=losses,
     )
 
 
