@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print a progress line every N steps")
     p.add_argument("--top-words", type=_NON_NEGATIVE, default=10,
                    help="print each topic's top words at the end (0: don't)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip checking every row group's checksum before training (a read "
+                   "of the whole corpus; each row group is still checked when it is read)")
     p.add_argument("--timeout", type=_float_in(0.0), default=20.0,
                    help="seconds to wait for the scheduler / workers")
     return p
@@ -222,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     try:
         corpus = ParquetCorpus(args.corpus)
+        if not args.no_verify:
+            corpus.verify()  # before any worker starts: a bad file is one clear line
     except CorpusError as exc:
         print(f"svi-lda train: error: {exc}", file=sys.stderr)
         return 2

@@ -450,6 +450,25 @@ def ingest(
         raise InputError(f"no input files found in {list(inputs)}")
     parts = plan_partitions(files, options)
     out = prepare_out_dir(out_dir, overwrite=overwrite)
+    try:
+        return _ingest_into(
+            out, files, parts, options, tokenizer, client, strict, progress, t0,
+            text_field=text_field, keep_fields=keep_fields, min_df=min_df, max_df=max_df,
+            max_features=max_features, keep_words=keep_words, drop_words=drop_words,
+            row_group_size=row_group_size, block_bytes=block_bytes, keep_empty=keep_empty,
+        )
+    except BaseException:
+        if out != final_dir(out):  # a failed re-ingest: drop it, the old corpus stays
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _ingest_into(
+    out: Path, files, parts, options, tokenizer, client, strict, progress, t0, *,
+    text_field, keep_fields, min_df, max_df, max_features, keep_words, drop_words,
+    row_group_size, block_bytes, keep_empty,
+) -> IngestReport:
+    """The two passes and the manifest, into ``out`` (the target or a staging folder)."""
     logger.info("ingest: %d files, %d partitions -> %s", len(files), len(parts), out)
 
     counted = _count_all(client, parts, options, tokenizer, strict, progress)
