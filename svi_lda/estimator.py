@@ -512,6 +512,15 @@ class OnlineLDA:
 
         save_model(self, Path(path))
 
+    def refresh(self) -> bool:
+        """Reload from the folder this model was loaded from if a newer save is there.
+
+        Returns whether the model changed (see :func:`svi_lda.persistence.refresh_model`).
+        """
+        from svi_lda.persistence import refresh_model
+
+        return refresh_model(self)
+
 
 def _is_text(X: Any) -> bool:
     return isinstance(X, list | tuple) and len(X) > 0 and isinstance(X[0], str)
