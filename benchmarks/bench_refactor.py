@@ -8,7 +8,8 @@ fresh process (``PYTHONPATH`` pointing at the version's tree; the ref is extract
 (or loads) the Numba kernels on a small slice first, then times
 ``OnlineLDA(K, n_jobs=2, random_state=0).fit(X_train)`` (one pass, the defaults). The
 machine is shared: the load average is printed with each run, and the medians of the
-interleaved runs are what to compare. The SHA-256 of each fitted lambda is printed too:
+interleaved runs are what to compare; the CPU time of the fit (all its threads) is printed
+too, as it depends less on what else runs. The SHA-256 of each fitted lambda is printed too:
 a refactor that changes no arithmetic gives the same digest.
 """
 
@@ -39,12 +40,13 @@ def worker(k: int) -> dict:
     corpus = load_20ng()
     X = corpus.X_train
     OnlineLDA(k, n_jobs=2, random_state=0, max_iter=1).fit(X[:600])  # compile or load
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     model = OnlineLDA(k, n_jobs=2, random_state=0, max_iter=1).fit(X)
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
     digest = hashlib.sha256(model.components_.tobytes()).hexdigest()[:16]
-    return {"seconds": seconds, "lambda_sha256": digest, "module": svi_lda.__file__,
-            "load": os.getloadavg()[0]}
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "lambda_sha256": digest,
+            "module": svi_lda.__file__, "load": os.getloadavg()[0]}
 
 
 def run_one(root: Path, k: int) -> dict:
@@ -76,16 +78,20 @@ def main() -> None:
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
         versions = {a.against: Path(tmp), "this checkout": here}
         times: dict[str, list[float]] = {name: [] for name in versions}
+        cpu: dict[str, list[float]] = {name: [] for name in versions}
         for r in range(a.rounds):
             order = list(versions) if r % 2 == 0 else list(reversed(versions))
             for name in order:
                 res = run_one(versions[name], a.k)
                 times[name].append(res["seconds"])
-                print(f"round {r + 1} {name:>14}: {res['seconds']:.3f} s  lambda sha256 "
+                cpu[name].append(res["cpu_seconds"])
+                print(f"round {r + 1} {name:>14}: {res['seconds']:.3f} s wall, "
+                      f"{res['cpu_seconds']:.3f} s CPU  lambda sha256 "
                       f"{res['lambda_sha256']}  load {res['load']:.2f}", flush=True)
     for name, values in times.items():
-        print(f"{name:>14}: median {statistics.median(values):.3f} s, min "
-              f"{min(values):.3f} s over {len(values)} runs")
+        print(f"{name:>14}: wall median {statistics.median(values):.3f} s, min "
+              f"{min(values):.3f} s; CPU median {statistics.median(cpu[name]):.3f} s, min "
+              f"{min(cpu[name]):.3f} s; {len(values)} runs")
     print(f"load average at end (1, 5, 15 min): {os.getloadavg()}")
 
 

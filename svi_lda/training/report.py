@@ -112,7 +112,9 @@ def record_step(
              state.n_features, metrics.seconds)
     for key, value in zip(HISTORY_KEYS, entry, strict=True):
         model.history_[key].append(float(value))
-    word_tokens = stats.sstats.sum(axis=1, dtype=np.float64)
+    word_tokens = stats.word_counts
+    if word_tokens is None:
+        word_tokens = stats.sstats.sum(axis=1, dtype=np.float64)
     topic_tokens = stats.sstats.sum(axis=0, dtype=np.float64)
     if method.cumulative_statistics:
         model.term_frequency_[stats.word_ids] += word_tokens
