@@ -283,3 +283,17 @@ def test_partial_fit_texts_on_a_model_fitted_with_a_vocabulary(tmp_path):
     model.partial_fit(["apple quokka"])  # total_samples None: scikit-learn's 1e6
     assert model.n_features_in_ == n + 1 and model.vocabulary_.words[-1] == "quokka"
     assert model.components_[:, :n].shape == lam.shape
+
+
+def test_e_steps_on_a_dask_cluster_give_the_same_model(tmp_path, dask_client):
+    texts = _texts(1300, seed=6)
+    write_stream(tmp_path / "src", texts, 250)
+    settings = dict(once=True, batch_size=600, max_vocabulary=14, n_components=3)
+    stream(tmp_path / "src", tmp_path / "local", **settings)
+    stream(tmp_path / "src", tmp_path / "dask", client=dask_client, **settings)
+    a, b = svi_lda.load(tmp_path / "local"), svi_lda.load(tmp_path / "dask")
+    assert a.state_.step == b.state_.step == 3  # minibatches of two units each
+    np.testing.assert_array_equal(a.state_.word_topic, b.state_.word_topic)
+    np.testing.assert_array_equal(a.state_.topic_sums, b.state_.topic_sums)
+    assert a.vocabulary_ == b.vocabulary_
+    assert a.history_["figure"] == b.history_["figure"]

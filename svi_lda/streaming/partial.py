@@ -25,6 +25,7 @@ from svi_lda.streaming.encode import encode_pieces
 from svi_lda.streaming.readers import Piece
 from svi_lda.streaming.vocabulary import GrowingVocabulary
 from svi_lda.text.vocabulary import Vocabulary
+from svi_lda.training import train_step
 
 SKLEARN_TOTAL_SAMPLES = 1e6
 
@@ -60,7 +61,7 @@ def partial_fit_texts(model: Any, texts: Sequence[str]) -> Any:
         model._init_state(len(vocab))
     model.n_features_in_ = len(vocab)
     total = SKLEARN_TOTAL_SAMPLES if model.total_samples is None else model.total_samples
-    model._step([batch], total_samples=float(total), callbacks=())
+    train_step(model, [batch], total_samples=float(total))
     vocabulary: Vocabulary = vocab.to_vocabulary()
     model.vocabulary_ = vocabulary
     model._growing_vocabulary = (vocabulary, vocab)

@@ -228,8 +228,6 @@ class Streamer:
             self.vocabulary = GrowingVocabulary.from_model_vocabulary(
                 self.model.vocabulary_, cap, self._tokenizer
             )
-            if self.model.bound_history_ is None:
-                self.model.bound_history_ = []
             logger.info(
                 "continuing %s at step %d (%d documents, %d files taken)", self.model_dir,
                 self.model.state_.step, self.ledger.n_docs, len(self.ledger.done),
@@ -306,6 +304,10 @@ class Streamer:
             encoded = encode_pieces(batch.pieces, self.vocabulary, state, self.ledger.n_docs)
             if state is None:
                 self.model._init_state(len(self.vocabulary))
+            retired = self.vocabulary.take_retired()
+            frequency = getattr(self.model, "term_frequency_", None)
+            if len(retired) and frequency is not None:
+                frequency[retired[retired < len(frequency)]] = 0.0  # the slots start afresh
             metrics = take_step(
                 self.model, encoded, self.scaling, n_docs_before=self.ledger.n_docs,
                 client=self.client,

@@ -77,6 +77,7 @@ class GrowingVocabulary:
         if corpus_frequency is not None:
             self._counts[:n, 1] = corpus_frequency
         self.n_retired = 0
+        self._retired: list[np.ndarray] = []
 
     @classmethod
     def from_model_vocabulary(
@@ -169,6 +170,13 @@ class GrowingVocabulary:
             heapq.heappush(self.free, i)
         self._counts[retired] = 0
         self.n_retired += len(retired)
+        self._retired.append(retired)
+
+    def take_retired(self) -> np.ndarray:
+        """Ids retired since the last call (their per-word statistics elsewhere reset)."""
+        out = np.concatenate(self._retired) if self._retired else np.zeros(0, np.int64)
+        self._retired = []
+        return out
 
     def _ensure_counts(self, n: int) -> None:
         if n > len(self._counts):
