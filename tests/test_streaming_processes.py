@@ -142,7 +142,8 @@ def test_a_file_being_written_is_not_read_and_sigterm_stops_cleanly(tmp_path):
             assert not (model / "rejected").exists()
             fh.write(lines[6][9:] + "\n" + "\n".join(lines[7:]) + "\n")
         partial.rename(src / "f0003.jsonl")  # published
-        _wait(lambda: _manifest(model)["extra"]["stream"]["n_docs"] == 40, 60, "the 4th file")
+        _wait(lambda: _manifest(model)["extra"]["stream"]["done"][-1] == "f0003.jsonl", 60,
+              "the 4th file")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0, proc.stderr.read()
     finally:

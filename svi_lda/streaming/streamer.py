@@ -292,6 +292,10 @@ class Streamer:
             self._report(metrics, feed, window_docs / elapsed if elapsed > 0 else 0.0,
                          snapshot_time)
             window_start, window_docs = time.perf_counter(), 0
+        finished = feed.take_finished_files()
+        if finished.events:
+            finished.record_in(self.ledger)
+            unsaved += 1
         if unsaved:
             self._snapshot()
         return self.ledger
