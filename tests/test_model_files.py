@@ -410,3 +410,32 @@ def test_reader_always_gets_a_complete_model_while_a_writer_saves_and_is_killed(
     assert loads >= 5 and distinct >= 2
     model = svi_lda.load(folder)
     assert np.all(model.state_.word_topic == model.state_.step % 1000 + 1)
+
+
+def _vocabulary_with_pattern(folder: Path, pattern: str) -> None:
+    """Rewrite the model's vocabulary file with another token pattern in its metadata."""
+    import pyarrow.parquet as pq
+
+    path = folder / manifest_of(folder)["vocabulary"]["file"]
+    table = pq.read_table(path)
+    meta = dict(table.schema.metadata)
+    settings = json.loads(meta[b"svi_lda.tokenizer"])
+    settings["token_pattern"] = pattern
+    meta[b"svi_lda.tokenizer"] = json.dumps(settings).encode()
+    pq.write_table(table.replace_schema_metadata(meta), path)
+    rehash(folder)
+
+
+def test_crafted_token_patterns_cannot_hang_or_load(X, tmp_path):
+    model = trained(X)
+    model.vocabulary_ = Vocabulary(["a" * (i + 1) for i in range(V)], tokenizer=Tokenizer())
+    model.save(tmp_path / "m")
+    _vocabulary_with_pattern(tmp_path / "m", r"(a+)+$")
+    loaded = svi_lda.load(tmp_path / "m")
+    started = time.perf_counter()
+    theta = loaded.transform(["b" + "a" * 30 + "!", "a" * 20000 + "!"])
+    assert time.perf_counter() - started < 5.0  # Python's re: about 2**30 steps
+    np.testing.assert_allclose(theta.sum(axis=1), 1.0)
+    _vocabulary_with_pattern(tmp_path / "m", r"(a)\1")  # RE2 has no backreferences
+    with pytest.raises(ModelFileError, match="vocabulary"):
+        svi_lda.load(tmp_path / "m")

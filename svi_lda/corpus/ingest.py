@@ -553,7 +553,7 @@ def _ingest_into(
             "written": n_written,
             "empty": n_empty,
             "rejected": n_rejected,
-            "truncated_inputs": len(losses),
+            **({"truncated_inputs": len(losses)} if losses else {}),
         },
         extra={
             "row_group_size": row_group_size,
