@@ -190,3 +190,34 @@ def test_a_stream_of_minibatches_checkpoints_its_own_records(X):
     for a in range(0, 350, 70):
         same.partial_fit(Batch.from_csr(X[a : a + 70], first_doc_id=a))
     np.testing.assert_array_equal(model.components_, same.components_)
+
+
+def test_a_new_method_is_one_module(X, tmp_path, monkeypatch):
+    """A module defining METHOD in the methods package is a learning_method: the estimator,
+    the loop and the records take it with no change anywhere else."""
+    import svi_lda.methods as methods
+
+    (tmp_path / "halfstep.py").write_text(
+        "import dataclasses\n"
+        "from svi_lda.methods.online import OnlineSVI\n"
+        "@dataclasses.dataclass(frozen=True)\n"
+        "class HalfStep(OnlineSVI):\n"
+        "    name: str = 'halfstep'\n"
+        "    figure_label: str = 'half'\n"
+        "    def global_update(self, state, stats, context):\n"
+        "        context = dataclasses.replace(context, total_samples=context.total_samples / 2)\n"
+        "        return super().global_update(state, stats, context)\n"
+        "METHOD = HalfStep()\n"
+    )
+    monkeypatch.setattr(methods, "__path__", [*methods.__path__, str(tmp_path)])
+    methods._registry.cache_clear()
+    try:
+        assert "halfstep" in method_names()
+        model = fit(X, learning_method="halfstep", total_samples=800)
+        assert model.figure_label_ == "half" and len(model.history_["step"]) == 8
+        same = fit(X, total_samples=400)  # SVI with half the corpus size
+        np.testing.assert_array_equal(model.components_, same.components_)
+    finally:
+        monkeypatch.undo()
+        methods._registry.cache_clear()
+    assert "halfstep" not in method_names()
