@@ -22,7 +22,7 @@ from svi_lda.batch import Batch
 from svi_lda.numerics.estep import run_estep
 from svi_lda.numerics.hashing import hashed_gamma, splitmix64
 from svi_lda.numerics.remap import compact_vocabulary
-from svi_lda.numerics.scatter import add_rows
+from svi_lda.numerics.scatter import add_rows, weighted_bincount
 from svi_lda.schedule import RobbinsMonro
 from svi_lda.state import GlobalState, natural_gradient_step, update_alpha
 
@@ -229,7 +229,7 @@ def estep_unit(
         theta_sum=(gamma / gamma.sum(axis=1, keepdims=True)).sum(axis=0),
         doc_bound=float(out["doc_bound"].sum()),
         n_iter=int(out["n_iter"].sum()),
-        word_counts=np.bincount(word_index, weights=counts, minlength=len(word_ids)),
+        word_counts=weighted_bincount(word_index, counts, len(word_ids)),
     )
     return stats, gamma
 

@@ -160,3 +160,64 @@ def test_methods_are_found_by_module():
     assert method_names()[:3] == ("online", "batch", "cvb0")
     with pytest.raises(ValueError, match="'online', 'batch', 'cvb0'"):
         get_method("gibbs")
+
+
+def test_a_stream_of_minibatches_checkpoints_its_own_records(X):
+    """How a streamer drives the loop: Batches in memory, its own resume records, a
+    checkpoint every 2 steps and one at the end, each with the record of its step."""
+    from svi_lda.training import Checkpointing, InMemoryUnits, Minibatch
+
+    model = OnlineLDA(K, total_samples=400, random_state=0, n_jobs=1)
+    model._init_state(X.shape[1])
+    method = get_method("online")
+    minibatches = (
+        Minibatch(0, i, False, [Batch.from_csr(X[a : a + 70], first_doc_id=a)],
+                  record={"rows_done": a + 70})
+        for i, a in enumerate(range(0, 350, 70))
+    )
+    written = []
+
+    def write(record):
+        written.append((model.state_.step, record))
+
+    run_loop(model, method, ThreadEngine(model, method, InMemoryUnits(120), n_threads=1),
+             minibatches, total_samples=400, n_threads=1,
+             checkpointing=Checkpointing(write=write, every=2))
+    assert written == [(2, {"rows_done": 140}), (4, {"rows_done": 280}),
+                       (5, {"rows_done": 350})]
+    assert model.n_iter_ == 0 and len(model.history_["step"]) == 5
+    same = OnlineLDA(K, total_samples=400, random_state=0, n_jobs=1)
+    for a in range(0, 350, 70):
+        same.partial_fit(Batch.from_csr(X[a : a + 70], first_doc_id=a))
+    np.testing.assert_array_equal(model.components_, same.components_)
+
+
+def test_a_new_method_is_one_module(X, tmp_path, monkeypatch):
+    """A module defining METHOD in the methods package is a learning_method: the estimator,
+    the loop and the records take it with no change anywhere else."""
+    import svi_lda.methods as methods
+
+    (tmp_path / "halfstep.py").write_text(
+        "import dataclasses\n"
+        "from svi_lda.methods.online import OnlineSVI\n"
+        "@dataclasses.dataclass(frozen=True)\n"
+        "class HalfStep(OnlineSVI):\n"
+        "    name: str = 'halfstep'\n"
+        "    figure_label: str = 'half'\n"
+        "    def global_update(self, state, stats, context):\n"
+        "        context = dataclasses.replace(context, total_samples=context.total_samples / 2)\n"
+        "        return super().global_update(state, stats, context)\n"
+        "METHOD = HalfStep()\n"
+    )
+    monkeypatch.setattr(methods, "__path__", [*methods.__path__, str(tmp_path)])
+    methods._registry.cache_clear()
+    try:
+        assert "halfstep" in method_names()
+        model = fit(X, learning_method="halfstep", total_samples=800)
+        assert model.figure_label_ == "half" and len(model.history_["step"]) == 8
+        same = fit(X, total_samples=400)  # SVI with half the corpus size
+        np.testing.assert_array_equal(model.components_, same.components_)
+    finally:
+        monkeypatch.undo()
+        methods._registry.cache_clear()
+    assert "halfstep" not in method_names()
