@@ -85,8 +85,8 @@ def take_step(
     total = scaling.total_samples(n_docs_before, batch.n_docs)
     if client is None:
         return train_step(model, units, total_samples=total, method=method)
-    engine = ClusterEngine(client, model, method, units)
-    step = Minibatch(0, 0, False, list(range(len(units))), [], 0)
+    engine = ClusterEngine(client, model, method)
+    step = Minibatch(0, 0, False, units)
     metrics = run_loop(model, method, engine, iter([step]), total_samples=total,
                        n_threads=model._n_threads())
     assert metrics is not None
@@ -94,14 +94,14 @@ def take_step(
 
 
 class ClusterEngine:
-    """A run-loop engine for minibatches held in memory: each unit's local step is a Dask
-    task (the unit and its words' rows travel with it; the state stays here)."""
+    """A run-loop engine for minibatches of Batches held in memory (a stream): each
+    unit's local step is a Dask task (the unit and its words' rows travel with it; the
+    state stays here). The Dask engine proper reads Parquet row groups on the workers."""
 
-    def __init__(self, client: Any, model: Any, method: OnlineSVI, units: list[Batch]) -> None:
+    def __init__(self, client: Any, model: Any, method: OnlineSVI) -> None:
         self.client = client
         self.model = model
         self.method = method
-        self.units = units
         self.settings = method.settings(model._settings(), model.state_)
         self._minibatches: Iterator[Minibatch] = iter(())
         self._seed_first = False
@@ -115,7 +115,7 @@ class ClusterEngine:
         if minibatch is None:
             return None
         state = self.model.state_
-        units = [self.units[i] for i in minibatch.units]
+        units = minibatch.units
         if self._seed_first:
             seed_topics(state, units, self.model.random_seed_)
             self._seed_first = False
