@@ -16,7 +16,7 @@ import pytest
 import svi_lda
 from svi_lda import OnlineLDA
 from svi_lda.state import GlobalState
-from svi_lda.streaming import Streamer, StreamSettings, stream
+from svi_lda.streaming import Streamer, StreamError, StreamSettings, stream
 from svi_lda.streaming.ledger import expected_checksum
 from svi_lda.streaming.source import FolderSource
 from svi_lda.streaming.vocabulary import GrowingVocabulary, is_free_slot
@@ -297,3 +297,15 @@ def test_e_steps_on_a_dask_cluster_give_the_same_model(tmp_path, dask_client):
     np.testing.assert_array_equal(a.state_.topic_sums, b.state_.topic_sums)
     assert a.vocabulary_ == b.vocabulary_
     assert a.history_["figure"] == b.history_["figure"]
+
+
+def test_one_writer_per_model_folder(tmp_path):
+    write_stream(tmp_path / "src", _texts(20), 20)
+    first = Streamer(tmp_path / "src", tmp_path / "model", n_components=3)
+    first._acquire_lock()
+    try:
+        with pytest.raises(StreamError, match="another streamer is writing"):
+            Streamer(tmp_path / "src", tmp_path / "model", n_components=3).run(once=True)
+    finally:
+        first._release_lock()
+    Streamer(tmp_path / "src", tmp_path / "model", n_components=3).run(once=True)

@@ -146,6 +146,10 @@ def test_a_file_being_written_is_not_read_and_sigterm_stops_cleanly(tmp_path):
               "the 4th file")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0, proc.stderr.read()
+        progress = proc.stderr.read()
+        for field in ("step", "files", "docs/s", "rho", "vocabulary", "ELBO/token"):
+            assert field in progress, progress
+        assert "stopped: 40 documents from 4 files" in progress
     finally:
         if proc.poll() is None:
             proc.kill()
