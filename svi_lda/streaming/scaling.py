@@ -4,7 +4,8 @@ SVI scales a minibatch's statistics by D / S (D the corpus size, S the minibatch
 unbounded stream has no D. Two named modes (design notes, section 8):
 
 ``"stationary"`` (the default)
-    D = documents seen so far, this minibatch included, and
+    D = documents the model has seen, this minibatch included (``n_docs_seen``: a model
+    trained before it streams counts its training documents), and
     ``rho_t = min((tau0 + t) ** -kappa, S / D)``: a step never replaces more of the model
     than the minibatch's share of the documents seen. Each step's target extrapolates the
     minibatch to the whole stream so far, so after N documents the model weighs document

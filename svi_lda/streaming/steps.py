@@ -71,18 +71,18 @@ def split_units(batch: Batch, unit_docs: int = UNIT_DOCS) -> list[Batch]:
 
 
 def take_step(
-    model: Any, batch: Batch, scaling: StreamScaling, *, n_docs_before: int,
-    client: Any = None,
+    model: Any, batch: Batch, scaling: StreamScaling, *, client: Any = None,
 ) -> StepMetrics:
     """One SVI step of ``model`` (an OnlineLDA with a state) on ``batch``.
 
-    ``n_docs_before`` counts the stream's documents used before this minibatch (for the
-    stationary mode's D). With ``client`` (a ``distributed.Client``) the units' local
-    steps run on the cluster.
+    The documents seen before are the model's (``state_.n_docs_seen``: a model trained
+    before it streams counts its training documents too). With ``client`` (a
+    ``distributed.Client``) the units' local steps run on the cluster.
     """
     units = split_units(batch)
-    method = StreamSVI(rho=scaling.rho(model.state_.step, n_docs_before, batch.n_docs))
-    total = scaling.total_samples(n_docs_before, batch.n_docs)
+    seen = model.state_.n_docs_seen
+    method = StreamSVI(rho=scaling.rho(model.state_.step, seen, batch.n_docs))
+    total = scaling.total_samples(seen, batch.n_docs)
     if client is None:
         return train_step(model, units, total_samples=total, method=method)
     engine = ClusterEngine(client, model, method)

@@ -312,10 +312,7 @@ class Streamer:
             frequency = getattr(self.model, "term_frequency_", None)
             if len(retired) and frequency is not None:
                 frequency[retired[retired < len(frequency)]] = 0.0  # the slots start afresh
-            metrics = take_step(
-                self.model, encoded, self.scaling, n_docs_before=self.ledger.n_docs,
-                client=self.client,
-            )
+            metrics = take_step(self.model, encoded, self.scaling, client=self.client)
         batch.record_in(self.ledger)
         return metrics
 
