@@ -31,22 +31,25 @@ def _first_appearance(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _piece_tokens(piece: Piece, vocab: GrowingVocabulary):
-    """(distinct words, token -> word position, token doc, token count) of a piece."""
+    """(distinct words as Arrow strings, token -> word position, token doc, token count)."""
     if piece.texts is not None:
         tokens = vocab.tokenizer.tokenize_arrow(piece.texts)
         doc = np.repeat(np.arange(tokens.n_docs), np.diff(tokens.doc_offsets))
         if tokens.n_tokens == 0:
-            return [], np.zeros(0, np.int64), doc, np.zeros(0, np.int64)
+            return _NO_WORDS, np.zeros(0, np.int64), doc, np.zeros(0, np.int64)
         enc = pc.dictionary_encode(tokens.as_arrow())
         local = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        return enc.dictionary.to_pylist(), local, doc, np.ones(len(local), dtype=np.int64)
+        return enc.dictionary, local, doc, np.ones(len(local), dtype=np.int64)
     b = piece.bow
     start, stop = int(b.indptr[0]), int(b.indptr[-1])
     part_ids = np.asarray(b.indices[start:stop], dtype=np.int64)
     doc = np.repeat(np.arange(b.n_docs), np.diff(np.asarray(b.indptr, dtype=np.int64)))
     uniq, local = _first_appearance(part_ids)
-    words = piece.part_words.take(pa.array(uniq)).to_pylist()
+    words = piece.part_words.take(pa.array(uniq)).cast(pa.large_string())
     return words, local, doc, np.asarray(b.counts[start:stop], dtype=np.int64)
+
+
+_NO_WORDS = pa.array([], pa.large_string())
 
 
 def encode_pieces(
@@ -61,17 +64,16 @@ def encode_pieces(
     ``first_doc_id`` onwards. Words the vocabulary cap leaves out are dropped.
     """
     parts = [_piece_tokens(p, vocab) for p in pieces]
-    position: dict[str, int] = {}
-    for words, *_ in parts:
-        for w in words:
-            position.setdefault(w, len(position))
-    ids = vocab.assign(list(position), state)
+    # The minibatch's distinct words in order of first appearance (Arrow's unique keeps
+    # it), each looked up once in the vocabulary.
+    union = pc.unique(pa.concat_arrays([words.cast(pa.large_string()) for words, *_ in parts]))
+    ids = vocab.assign(union.to_pylist(), state)
     n_features = len(vocab)
     blocks = []
     for piece, (words, local, doc, counts) in zip(pieces, parts, strict=True):
-        if words:
-            piece_ids = ids[np.fromiter((position[w] for w in words), np.int64, len(words))]
-            token_ids = piece_ids[local]
+        if len(words):
+            position = pc.index_in(words, value_set=union).to_numpy(zero_copy_only=False)
+            token_ids = ids[position.astype(np.int64)][local]
             kept = token_ids >= 0
             rows, cols, vals = doc[kept], token_ids[kept], counts[kept]
         else:

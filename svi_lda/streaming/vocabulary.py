@@ -24,6 +24,7 @@ placeholder word ``"\\x00free-<id>"``, which no tokenizer produces.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -120,7 +121,8 @@ class GrowingVocabulary:
         the cap the rarest other words are retired first (module doc). A word is left out
         only when the minibatch alone holds more distinct words than the cap.
         """
-        ids = np.array([self.index.get(w, -1) for w in words], dtype=np.int64)
+        ids = np.fromiter(map(self.index.get, words, itertools.repeat(-1)), np.int64,
+                          len(words))
         new = np.flatnonzero(ids < 0)
         if len(new) == 0:
             return ids
