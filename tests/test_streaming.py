@@ -309,3 +309,23 @@ def test_one_writer_per_model_folder(tmp_path):
     finally:
         first._release_lock()
     Streamer(tmp_path / "src", tmp_path / "model", n_components=3).run(once=True)
+
+
+def test_a_source_on_another_fsspec_filesystem(tmp_path):
+    """The source is read through fsspec: an in-memory filesystem stands in for an object
+    store (a remote file is copied to a temporary local file while it is read)."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    folder = f"/inbox-{tmp_path.name}"
+    fs.mkdir(folder)
+    texts = _texts(60)
+    for i in range(3):
+        with fs.open(f"{folder}/f{i}.jsonl", "w") as fh:
+            fh.write("".join(json.dumps({"text": t}) + "\n" for t in texts[i * 20 : (i + 1) * 20]))
+    with fs.open(f"{folder}/.f3.jsonl.tmp", "w") as fh:
+        fh.write('{"text": "unfinished')
+    ledger = stream(f"memory://{folder}", tmp_path / "model", n_components=3, once=True,
+                    batch_size=16)
+    assert ledger.done == ["f0.jsonl", "f1.jsonl", "f2.jsonl"] and ledger.n_docs == 60
+    fs.rm(folder, recursive=True)
