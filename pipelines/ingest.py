@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 
+from pipelines._args import POSITIVE, OneLineParser, float_in
 from svi_lda.corpus import IngestError, InputError, ingest
 from svi_lda.corpus.format import DEFAULT_ROW_GROUP_SIZE, CorpusError
 from svi_lda.corpus.sources import DEFAULT_BLOCK_BYTES
+from svi_lda.distributed.cluster import SchedulerUnreachableError
 from svi_lda.text import DEFAULT_TOKEN_PATTERN, Tokenizer
 
 
@@ -33,7 +34,7 @@ def _words_file(path: str | None) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="svi-lda ingest",
         description="Turn text (folders of .txt, TSV/CSV, JSON Lines, Parquet; optionally "
         "gz/bz2/xz/zst compressed) into a Parquet bag-of-words corpus folder.",
@@ -57,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("tokenizer")
     g.add_argument("--no-lowercase", action="store_true", help="do not lowercase")
     g.add_argument("--token-pattern", default=DEFAULT_TOKEN_PATTERN, help="regex of a token")
-    g.add_argument("--min-length", type=int, default=2, help="shortest token, in characters")
-    g.add_argument("--max-length", type=int, default=None, help="longest token, in characters")
+    g.add_argument("--min-length", type=POSITIVE, default=2, help="shortest token, in characters")
+    g.add_argument("--max-length", type=POSITIVE, default=None, help="longest token, in characters")
     g.add_argument(
         "--stop-words", choices=["english", "none"], default="none", help="built-in stop-word list"
     )
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--max-features",
-        type=int,
+        type=POSITIVE,
         default=None,
         help="keep at most this many words (most frequent)",
     )
@@ -87,19 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("output and execution")
     g.add_argument(
         "--row-group-size",
-        type=int,
+        type=POSITIVE,
         default=DEFAULT_ROW_GROUP_SIZE,
         help="documents per row group (the training unit of work)",
     )
     g.add_argument(
         "--block-mb",
-        type=float,
+        type=float_in(0.0),
         default=DEFAULT_BLOCK_BYTES / 2**20,
         help="input partition size in MiB (bounds memory per worker)",
     )
     g.add_argument("--scheduler", help="address of an existing Dask scheduler")
     g.add_argument(
-        "--workers", type=int, default=None, help="local cluster size (default: number of CPUs)"
+        "--workers",
+        type=POSITIVE,
+        default=None,
+        help="local cluster size (default: number of CPUs)",
     )
     g.add_argument("--no-dask", action="store_true", help="run in this process, no cluster")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress output")
@@ -152,19 +156,17 @@ def main(argv: list[str] | None = None) -> int:
     client = cluster = None
     try:
         if not args.no_dask:
-            from distributed import Client, LocalCluster
+            from distributed import Client
 
+            from svi_lda.distributed import connect, local_cluster
+
+            # Dask's loggers default to INFO: keep its start-up chatter off the output.
+            logging.getLogger("distributed").setLevel(logging.WARNING)
             if args.scheduler:
-                client = Client(args.scheduler)
+                client = connect(args.scheduler)
             else:
-                n = args.workers or os.cpu_count() or 1
-                cluster = LocalCluster(
-                    n_workers=n,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=":0",
-                    silence_logs=logging.WARNING,
-                )
+                # Loopback only, one thread per worker, Dask's housekeeping tuned down.
+                cluster = local_cluster(args.workers, 1, dashboard=False)
                 client = Client(cluster)
         report = ingest(
             args.inputs,
@@ -185,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
             overwrite=args.overwrite,
             progress=_Progress(not args.quiet),
         )
-    except (InputError, IngestError, CorpusError, FileNotFoundError) as exc:
+    except (
+        InputError, IngestError, CorpusError, FileNotFoundError, SchedulerUnreachableError
+    ) as exc:
         print(f"svi-lda ingest: error: {exc}", file=sys.stderr)
         return 1
     finally:

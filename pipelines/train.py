@@ -23,19 +23,36 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pipelines._args import NON_NEGATIVE as _NON_NEGATIVE
+from pipelines._args import POSITIVE as _POSITIVE
+from pipelines._args import OneLineParser
+from pipelines._args import float_in as _float_in
+
 logger = logging.getLogger("pipelines.train")
 
 CHECKPOINT_SUBDIR = "checkpoint"
 
 
+def _alpha_arg(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a float > 0 or 'auto'; got {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a float > 0 or 'auto'; got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of ``svi-lda train``."""
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="svi-lda train",
         description="Fit LDA by stochastic variational inference on a Dask cluster.",
     )
     p.add_argument("corpus", type=Path, help="corpus folder (made by 'svi-lda ingest')")
-    p.add_argument("--topics", "-k", type=int, required=True, help="number of topics K")
+    p.add_argument("--topics", "-k", type=_POSITIVE, required=True, help="number of topics K")
     p.add_argument("--out", "-o", type=Path, required=True, help="model folder to write")
     p.add_argument(
         "--scheduler",
@@ -45,51 +62,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=_POSITIVE,
         help="local cluster: worker processes (default: one per core); with --scheduler: "
         "wait until this many workers are connected",
     )
-    p.add_argument("--threads-per-worker", type=int, default=1, help="local cluster only")
+    p.add_argument("--threads-per-worker", type=_POSITIVE, default=1, help="local cluster only")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=int, help="passes over the corpus (default 1)")
-    length.add_argument("--steps", type=int, help="stop after this many SVI steps in total")
-    p.add_argument("--batch-size", type=int, default=2048, help="documents per minibatch "
+    length.add_argument("--epochs", type=_POSITIVE, help="passes over the corpus (default 1)")
+    length.add_argument("--steps", type=_POSITIVE, help="stop after this many SVI steps in total")
+    p.add_argument("--batch-size", type=_POSITIVE, default=2048, help="documents per minibatch "
                    "(whole row groups, at least this many)")
-    p.add_argument("--checkpoint-every", type=int, default=50, metavar="N",
+    p.add_argument("--checkpoint-every", type=_NON_NEGATIVE, default=50, metavar="N",
                    help="steps between checkpoints (0: only at the end)")
     p.add_argument("--resume", action="store_true",
                    help="continue from MODEL_DIR/checkpoint if it exists")
     p.add_argument("--overwrite", action="store_true",
                    help="discard an existing checkpoint in MODEL_DIR and start again")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--alpha", default=None,
+    p.add_argument("--seed", type=_NON_NEGATIVE, default=0)
+    p.add_argument("--alpha", type=_alpha_arg, default=None,
                    help="document-topic prior: a float, or 'auto' to learn it (default 1/K)")
-    p.add_argument("--eta", type=float, default=None, help="topic-word prior (default 1/K)")
-    p.add_argument("--learning-offset", type=float, default=10.0, help="tau0")
-    p.add_argument("--learning-decay", type=float, default=0.7, help="kappa in (0.5, 1]")
+    p.add_argument("--eta", type=_float_in(0.0), default=None,
+                   help="topic-word prior (default 1/K)")
+    p.add_argument("--learning-offset", type=_float_in(0.0, open_low=False), default=10.0,
+                   help="tau0")
+    p.add_argument("--learning-decay", type=_float_in(0.5, 1.0), default=0.7,
+                   help="kappa in (0.5, 1]")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="storage and E-step precision (default float32, the library default)")
     p.add_argument("--pipelined", action="store_true",
                    help="start the next minibatch's E-steps before the current update "
                    "lands (faster; staleness 1, not equal to synchronous SVI)")
-    p.add_argument("--log-every", type=int, default=10, metavar="N",
+    p.add_argument("--log-every", type=_POSITIVE, default=10, metavar="N",
                    help="print a progress line every N steps")
-    p.add_argument("--top-words", type=int, default=10,
+    p.add_argument("--top-words", type=_NON_NEGATIVE, default=10,
                    help="print each topic's top words at the end (0: don't)")
-    p.add_argument("--timeout", type=float, default=20.0,
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip checking every row group's checksum before training (a read "
+                   "of the whole corpus; each row group is still checked when it is read)")
+    p.add_argument("--timeout", type=_float_in(0.0), default=20.0,
                    help="seconds to wait for the scheduler / workers")
     return p
-
-
-def _alpha(value: str | None) -> float | str | None:
-    if value is None or value == "auto":
-        return value
-    try:
-        return float(value)
-    except ValueError:
-        raise SystemExit(
-            f"svi-lda train: --alpha must be a float or 'auto'; got {value!r}"
-        ) from None
 
 
 @contextlib.contextmanager
@@ -180,7 +192,8 @@ def print_topics(model: Any, n_words: int, file: Any = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``svi-lda train``; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     from svi_lda import OnlineLDA
     from svi_lda.corpus import CorpusError, ParquetCorpus
     from svi_lda.distributed import (
@@ -191,12 +204,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     from svi_lda.persistence import ModelFileError, save_model
 
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        parser.error(f"argument --out/-o: {out} exists and is not a folder")
+    # Every argument is checked before anything starts (a cluster takes seconds).
+    model = OnlineLDA(
+        n_components=args.topics,
+        doc_topic_prior=args.alpha,
+        topic_word_prior=args.eta,
+        learning_offset=args.learning_offset,
+        learning_decay=args.learning_decay,
+        batch_size=args.batch_size,
+        dtype=args.dtype,
+        random_state=args.seed,
+    )
+    try:
+        model._check_params()
+        model._initial_alpha()
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         corpus = ParquetCorpus(args.corpus)
+        if not args.no_verify:
+            corpus.verify()  # before any worker starts: a bad file is one clear line
     except CorpusError as exc:
         print(f"svi-lda train: error: {exc}", file=sys.stderr)
         return 2
-    out: Path = args.out
     checkpoint = out / CHECKPOINT_SUBDIR
     if (checkpoint / "model.json").is_file() and not (args.resume or args.overwrite):
         print(
@@ -211,16 +244,6 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(checkpoint)
     out.mkdir(parents=True, exist_ok=True)
     _setup_logging(out)
-    model = OnlineLDA(
-        n_components=args.topics,
-        doc_topic_prior=_alpha(args.alpha),
-        topic_word_prior=args.eta,
-        learning_offset=args.learning_offset,
-        learning_decay=args.learning_decay,
-        batch_size=args.batch_size,
-        dtype=args.dtype,
-        random_state=args.seed,
-    )
     logger.info("corpus %s", corpus)
     started = time.perf_counter()
     try:

@@ -9,8 +9,8 @@
 from svi_lda._validation import NotFittedError
 from svi_lda.batch import Batch
 from svi_lda.estimator import OnlineLDA
+from svi_lda.estimator import load_model as load
 from svi_lda.persistence import ModelFileError
-from svi_lda.persistence import load_model as load
 from svi_lda.schedule import RobbinsMonro
 from svi_lda.state import GlobalState
 from svi_lda.step import StepMetrics
@@ -28,6 +28,8 @@ __all__ = [
     "Vocabulary",
     "fit_distributed",
     "load",
+    "stream",
+    "Streamer",
 ]
 __version__ = "0.1.0"
 
@@ -38,6 +40,8 @@ _LAZY = {
     "ParquetCorpus": ("svi_lda.corpus", "ParquetCorpus"),
     "Tokenizer": ("svi_lda.text", "Tokenizer"),
     "Vocabulary": ("svi_lda.text", "Vocabulary"),
+    "stream": ("svi_lda.streaming", "stream"),
+    "Streamer": ("svi_lda.streaming", "Streamer"),
 }
 
 

@@ -8,6 +8,10 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+# Counts above this are not whole numbers in float64, and overflow a float32 model's
+# statistics (its lambda / scale reaches 3.4e38) into a non-finite model.
+MAX_COUNT = float(2**53)
+
 
 class NotFittedError(ValueError, AttributeError):
     """A model was used before ``fit`` (scikit-learn's exception of the same name)."""
@@ -28,8 +32,8 @@ def check_doc_term_matrix(
 
     Accepts scipy sparse matrices/arrays, dense array-likes, and gensim-style
     bag-of-words lists (a list of documents, each a list of ``(word_id, count)``). Raises
-    ``ValueError`` for negative, NaN or infinite counts, a wrong number of columns,
-    non-integer counts where ``require_integer``, or an empty matrix.
+    ``ValueError`` for negative, NaN, infinite or too large (> 2**53) counts, a wrong
+    number of columns, non-integer counts where ``require_integer``, or an empty matrix.
     """
     if _is_bow_corpus(X):
         X = bow_to_csr(X, n_features=n_features, name=name)
@@ -63,6 +67,12 @@ def check_doc_term_matrix(
         first = np.flatnonzero(~np.isfinite(data))[0]
         row = int(np.searchsorted(X.indptr, first, side="right") - 1)
         raise ValueError(f"{name} contains NaN or infinite counts (first in row {row}).")
+    if data.size and data.max() > MAX_COUNT:
+        row = int(np.searchsorted(X.indptr, int(np.argmax(data)), side="right") - 1)
+        raise ValueError(
+            f"{name} contains a count of {float(data.max()):.3g} (first in row {row}); counts "
+            f"above {MAX_COUNT:.3g} (2**53) overflow the model's statistics. Scale them down."
+        )
     if data.size and data.min() < 0:
         row = int(np.searchsorted(X.indptr, int(np.argmin(data)), side="right") - 1)
         raise ValueError(

@@ -146,6 +146,37 @@ class GlobalState:
         )
         self.topic_sums += sums
 
+    def grow(self, n_new: int) -> None:
+        """Append ``n_new`` words at the prior: new zero rows of W, so lambda = eta there.
+
+        Existing word ids and values are unchanged; ``topic_sums`` needs no change (the
+        prior's share of each topic total, ``V * eta``, grows with ``n_features``). Rows
+        are taken from spare capacity kept behind ``word_topic`` (doubled when full), so a
+        word costs amortised O(K), never a copy of the K x V matrix per step.
+        """
+        if n_new <= 0:
+            return
+        n_words = self.n_features
+        spare = getattr(self, "_row_buffer", None)
+        if spare is None or self.word_topic.base is not spare or len(spare) < n_words + n_new:
+            capacity = max(2 * n_words, n_words + n_new, 1024)
+            spare = np.zeros((capacity, self.n_components), dtype=self.word_topic.dtype)
+            spare[:n_words] = self.word_topic
+            self._row_buffer = spare
+        spare[n_words : n_words + n_new] = 0
+        self.word_topic = spare[: n_words + n_new]
+
+    def reset_words(self, word_ids: np.ndarray) -> None:
+        """Put the given words back at the prior (W rows to zero): O(K x len(word_ids)).
+
+        Used to free vocabulary slots for reuse; other words' ids and values do not move.
+        """
+        word_ids = np.asarray(word_ids, dtype=np.int64)
+        if len(word_ids) == 0:
+            return
+        self.topic_sums -= self.word_topic[word_ids].sum(axis=0, dtype=np.float64)
+        self.word_topic[word_ids] = 0
+
     def copy(self) -> GlobalState:
         """A deep copy."""
         return GlobalState(

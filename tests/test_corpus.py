@@ -10,6 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from svi_lda.batch import concat_batches
 from svi_lda.corpus import (
@@ -118,7 +120,7 @@ def test_part_files_missing_or_changed_are_refused(corpus, tmp_path):
     d = _copy(c, tmp_path, "b")
     t = pq.read_table(d / "part-00000.parquet")
     pq.write_table(t, d / "part-00000.parquet", row_group_size=10)
-    with pytest.raises(CorpusError, match="row groups"):
+    with pytest.raises(CorpusError, match="row groups|was replaced"):
         ParquetCorpus(d)
 
 
@@ -164,3 +166,60 @@ def test_read_unit_checks_values_and_names_file_and_row_group(tmp_path):
     )
     with pytest.raises(CorpusError, match="must be list<int32>"):
         read_unit(tmp_path, CorpusUnit("part-00001.parquet", 0, 1), n_features=5)
+
+
+# -- fuzzing: a flipped byte or a truncation anywhere gives CorpusError or the right data ------
+@pytest.fixture(scope="module")
+def pristine_corpus(tmp_path_factory):
+    X = random_counts(n_docs=30, seed=3)
+    path = tmp_path_factory.mktemp("fuzz") / "c"
+    from_csr(X, [f"w{j:02d}" for j in range(X.shape[1])], path, row_group_size=8)
+    return path, X
+
+
+def _read_everything(path):
+    c = ParquetCorpus(path)
+    return c.to_csr(), c.doc_ids(), c.vocabulary.words
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_fuzzed_corpus_folders_read_correctly_or_fail_clearly(pristine_corpus, data):
+    import tempfile
+    from pathlib import Path
+
+    path, X = pristine_corpus
+    names = sorted(p.name for p in path.iterdir())
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(shutil.copytree(path, Path(tmp) / "c"))
+        name = data.draw(st.sampled_from(names), label="file")
+        raw = bytearray((copy / name).read_bytes())
+        if data.draw(st.booleans(), label="truncate"):
+            raw = raw[: data.draw(st.integers(0, len(raw) - 1), label="length")]
+        else:
+            for _ in range(data.draw(st.integers(1, 3), label="flips")):
+                at = data.draw(st.integers(0, len(raw) - 1), label="at")
+                raw[at] ^= data.draw(st.integers(1, 255), label="xor")
+        (copy / name).write_bytes(bytes(raw))
+        try:
+            csr, doc_ids, words = _read_everything(copy)
+        except CorpusError:
+            return
+        assert (csr != X).nnz == 0
+        np.testing.assert_array_equal(doc_ids, np.arange(X.shape[0]))
+        assert words == [f"w{j:02d}" for j in range(X.shape[1])]
+
+
+def test_corpora_without_checksums_are_still_read(corpus):
+    c, X = corpus
+    manifest = json.loads((c.path / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        for key in ("size", "footer_sha256", "row_group_sha256"):
+            del entry[key]
+    for key in ("content_sha256", "vocabulary_file_sha256"):
+        del manifest[key]
+    (c.path / "manifest.json").write_text(json.dumps(manifest))
+    old = ParquetCorpus(c.path)
+    assert all(u.sha256 is None for u in old.units) and (old.to_csr() != X).nnz == 0

@@ -225,6 +225,9 @@ def test_train_through_a_tls_scheduler_worker_pair_on_loopback(tmp_path: Path) -
     subprocess.run(
         ["bash", str(DEPLOY / "tls" / "make-certs.sh"), str(certs)], check=True, timeout=60
     )
+    # The folder copied to the nodes holds no CA private key; it is kept apart.
+    assert sorted(p.name for p in certs.iterdir()) == ["ca.pem", "dask-key.pem", "dask.pem"]
+    assert (tmp_path / "tls.ca" / "ca-key.pem").is_file()
     tls_env = {
         k: v.replace("/etc/dask/tls", str(certs))
         for k, v in _env_file(DEPLOY / "tls" / "dask-tls.env").items()

@@ -67,6 +67,12 @@ def test_two_worker_processes_equal_in_process(dask_client, corpus, reference):
     assert_same_model(model, reference)
     assert model.n_iter_ == 3
     assert model.bound_history_ == reference.bound_history_
+    # the run loop's records too: same merge, same order, so bitwise the same
+    for key in ("step", "n_docs_seen", "figure", "rho", "n_features"):
+        assert model.history_[key] == reference.history_[key]
+    np.testing.assert_array_equal(model.term_frequency_, reference.term_frequency_)
+    np.testing.assert_array_equal(model.topic_token_counts_, reference.topic_token_counts_)
+    np.testing.assert_array_equal(model.topic_doc_counts_, reference.topic_doc_counts_)
     # alpha was really learned (not left at 1/K)
     assert not np.allclose(model.doc_topic_prior_, 1 / 4)
     # only the columns of each unit travel: never K x V per task
@@ -280,7 +286,7 @@ def test_resume_in_process_is_bitwise(dask_client, corpus, reference, tmp_path):
     3 minibatches per epoch, so step 5 ends in the middle of the second epoch.
     """
     from svi_lda.distributed import fit_distributed
-    from svi_lda.persistence import load_model
+    from svi_lda.estimator import load_model
 
     ckpt = tmp_path / "ckpt"
     fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, n_steps=5,
@@ -357,3 +363,28 @@ def test_each_worker_gets_its_units_words_once():
     np.testing.assert_array_equal(worker_words[None], [4])
     for p, w, rows in zip(positions, ["A", "B", "A", None], word_rows, strict=True):
         np.testing.assert_array_equal(worker_words[w][rows], p)
+
+
+def test_resumed_runs_write_checkpoints_that_resume_again(dask_client, corpus, reference,
+                                                          tmp_path):
+    """Issue 12, item 1: a chain of resumes, each stopping in the middle of an epoch.
+
+    3 minibatches per epoch: steps 2, 4, 5 and 7 end inside an epoch, so each checkpoint
+    must carry the units its run consumed plus those the run it resumed had consumed.
+    """
+    from svi_lda.distributed import fit_distributed
+    from svi_lda.estimator import load_model
+
+    ckpt = tmp_path / "ckpt"
+    fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, n_steps=2,
+                    checkpoint_dir=ckpt, checkpoint_every=3)
+    for stop in (4, 5, 7, 8):
+        fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, n_steps=stop,
+                        checkpoint_dir=ckpt, checkpoint_every=3, resume=True)
+        saved = load_model(ckpt)
+        assert saved.n_batch_iter_ == stop
+        # 4 row groups a minibatch, and the epoch's minibatches before the stop
+        assert len(saved.load_extra_["consumed_units"]) == 4 * (stop % 3)
+    resumed = fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, checkpoint_dir=ckpt,
+                              resume=True)
+    assert_same_model(resumed, reference)

@@ -13,6 +13,7 @@ import pytest
 import svi_lda
 from svi_lda import ModelFileError, OnlineLDA
 from svi_lda.persistence import atomic_write_bytes
+from svi_lda.persistence.manifest import content_checksum
 from svi_lda.synthetic import make_lda_corpus
 
 K, V = 4, 150
@@ -30,18 +31,27 @@ def trained(X, n_steps, **kw):
     return model
 
 
-def rehash(folder: Path) -> None:
-    """Make the manifest's checksum match a tampered arrays file (a 'valid' foreign file)."""
-    manifest = json.loads((folder / "model.json").read_text())
-    data = (folder / manifest["arrays"]["file"]).read_bytes()
-    manifest["arrays"]["sha256"] = hashlib.sha256(data).hexdigest()
+def write_manifest(folder: Path, manifest: dict) -> None:
+    """Write model.json with its content checksum recomputed (as an attacker would)."""
+    if manifest.get("format_version", 0) >= 2:
+        manifest["content_sha256"] = content_checksum(manifest)
     (folder / "model.json").write_text(json.dumps(manifest))
+
+
+def rehash(folder: Path) -> None:
+    """Make the manifest's checksums match tampered files (a 'valid' foreign file)."""
+    manifest = json.loads((folder / "model.json").read_text())
+    for section in ("arrays", "vocabulary"):
+        if manifest.get(section):
+            data = (folder / manifest[section]["file"]).read_bytes()
+            manifest[section]["sha256"] = hashlib.sha256(data).hexdigest()
+    write_manifest(folder, manifest)
 
 
 def edit_manifest(folder: Path, edit) -> None:
     manifest = json.loads((folder / "model.json").read_text())
     edit(manifest)
-    (folder / "model.json").write_text(json.dumps(manifest))
+    write_manifest(folder, manifest)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -88,13 +98,16 @@ def test_pickled_arrays_are_refused(X, tmp_path):
         svi_lda.load(tmp_path / "m")
 
 
-def test_resave_replaces_atomically_and_cleans_up(X, tmp_path):
+def test_resave_keeps_one_previous_generation_and_cleans_up(X, tmp_path):
     model = trained(X, 1)
     model.save(tmp_path / "m")
-    model.partial_fit(X[60:120])
-    model.save(tmp_path / "m")
+    first = json.loads((tmp_path / "m" / "model.json").read_text())["arrays"]["file"]
+    for i in (1, 2):
+        model.partial_fit(X[60 * i : 60 * i + 60])
+        model.save(tmp_path / "m")
     names = sorted(p.name for p in (tmp_path / "m").iterdir())
-    assert len(names) == 2 and not any(".tmp" in n for n in names)
+    # The current arrays and the previous generation's (a reader may be opening them).
+    assert len(names) == 3 and first not in names and not any(".tmp" in n for n in names)
     np.testing.assert_array_equal(svi_lda.load(tmp_path / "m").components_, model.components_)
 
 

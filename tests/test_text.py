@@ -202,3 +202,46 @@ def test_keep_and_drop_lists():
     assert v.words == ["cc"]
     with pytest.raises(ValueError, match="proportion"):
         Vocabulary.from_counts(counts, tok, max_df=1.5)
+
+
+# -- RE2: every pattern runs in linear time, and agrees with Python where both apply --------
+GENERIC = (r"[a-z]+'[a-z]+|[a-z]{3,}", r"\w+'\w+|\w{3,}", r"(?u)\d+|[^\s\d_.,;:!?]{2,}", r"(\w+)-x")
+
+
+TOKENIZERS = {(p, n): Tokenizer(token_pattern=p, min_length=n) for p in GENERIC for n in (1, 3)}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(ALPHABET, max_size=40), max_size=6), st.sampled_from([1, 3]))
+def test_generic_patterns_match_python_re(texts, min_length):
+    for pattern in GENERIC:
+        tok = TOKENIZERS[pattern, min_length]
+        expected = [
+            [t for t in re.findall(pattern, x.lower()) if len(t) >= min_length] for x in texts
+        ]
+        assert arrow_tokens(tok, texts) == expected, pattern
+
+
+def test_catastrophic_pattern_runs_in_linear_time():
+    import time
+
+    tok = Tokenizer(token_pattern=r"(a+)+$", min_length=1)
+    assert tok.tokenize("xaaaa") == ["aaaa"]  # the group, as re.findall gives
+    assert re.findall(r"(a+)+$", "xaaaa") == ["aaaa"]
+    started = time.perf_counter()
+    assert tok.tokenize("a" * 5000 + "!") == []  # Python's re: about 2**5000 steps
+    assert time.perf_counter() - started < 2.0
+
+
+def test_patterns_re2_cannot_run_are_refused_clearly():
+    for pattern in (r"(a)\1", r"a(?=b)", r"(?<=a)b"):
+        with pytest.raises(ValueError, match="token_pattern .* RE2"):
+            Tokenizer(token_pattern=pattern)
+    with pytest.raises(ValueError, match="capturing groups"):
+        Tokenizer(token_pattern=r"(a)(b)")
+
+
+def test_texts_holding_the_marker_characters_tokenize_correctly():
+    tok = Tokenizer(token_pattern=r"[a-z]+", min_length=1)
+    text = "ab\ufdd0\ufdd1cd \ufdd0\ufdd1\ufdd1 ef"
+    assert tok.tokenize(text) == re.findall(r"[a-z]+", text) == ["ab", "cd", "ef"]

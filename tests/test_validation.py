@@ -33,6 +33,7 @@ BAD = {
     "negative": (with_value(-1.0), r"negative counts \(first in row 1\)"),
     "nan": (with_value(np.nan), r"NaN or infinite counts \(first in row 1\)"),
     "inf": (with_value(np.inf, row=0), r"NaN or infinite counts \(first in row 0\)"),
+    "float32 overflow": (with_value(1e38), r"count of 1e\+38 \(first in row 1\).*overflow"),
     "empty matrix": (np.zeros((0, V)), r"no documents"),
     "one-dimensional": (np.ones(V), r"must be 2-D"),
     "strings": (["some raw text"], r"raw strings|ingest"),

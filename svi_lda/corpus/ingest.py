@@ -38,6 +38,7 @@ from svi_lda.corpus.format import (
     VOCABULARY,
     PartWriter,
     csr_to_table,
+    final_dir,
     part_name,
     part_schema,
     prepare_out_dir,
@@ -88,6 +89,7 @@ class IngestReport:
     seconds_write: float
     rejects_path: Path | None = None
     first_reject: dict[str, Any] | None = field(default=None, repr=False)
+    losses: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """Human-readable multi-line summary."""
@@ -104,6 +106,7 @@ class IngestReport:
         ]
         if self.rejects_path is not None:
             lines.append(f"rejects       {self.rejects_path}")
+        lines += [f"lost          {loss}" for loss in self.losses]
         return "\n".join(lines)
 
 
@@ -116,6 +119,7 @@ class PartitionStats:
     n_records: int
     n_lines: int
     n_rejected: int
+    losses: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -146,9 +150,11 @@ def count_partition(
 ) -> CountResult:
     """Pass 1 on one partition: record/line counts and word counts (worker task)."""
     counts: list[WordCounts] = []
+    losses: list[str] = []
     n_records = n_rejected = n_lines = 0
     for block in iter_blocks(part, options):
         n_lines += block.n_lines
+        losses.extend(block.losses)
         if block.rejects and strict:
             e = block.rejects[0]
             rel = e[1]
@@ -165,7 +171,8 @@ def count_partition(
         if len(counts) >= 8:
             counts = [WordCounts.merge(counts)]
     merged = WordCounts.merge(counts) if counts else WordCounts.empty()
-    return CountResult([PartitionStats(part.index, n_records, n_lines, n_rejected)], merged)
+    stats = PartitionStats(part.index, n_records, n_lines, n_rejected, losses)
+    return CountResult([stats], merged)
 
 
 def merge_count_results(*results: CountResult) -> CountResult:
@@ -273,9 +280,7 @@ def write_partition(
     except BaseException:
         writer.abort()
         raise
-    entry = None
-    if groups:
-        entry = {"path": part_name(part.index), "n_docs": int(sum(groups)), "row_groups": groups}
+    entry = writer.entry() if groups else None
     if n_rejected + n_empty == 0:
         rej_path.unlink(missing_ok=True)
     return WriteResult(
@@ -445,10 +450,34 @@ def ingest(
         raise InputError(f"no input files found in {list(inputs)}")
     parts = plan_partitions(files, options)
     out = prepare_out_dir(out_dir, overwrite=overwrite)
+    try:
+        return _ingest_into(
+            out, files, parts, options, tokenizer, client, strict, progress, t0,
+            text_field=text_field, keep_fields=keep_fields, min_df=min_df, max_df=max_df,
+            max_features=max_features, keep_words=keep_words, drop_words=drop_words,
+            row_group_size=row_group_size, block_bytes=block_bytes, keep_empty=keep_empty,
+        )
+    except BaseException:
+        if out != final_dir(out):  # a failed re-ingest: drop it, the old corpus stays
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _ingest_into(
+    out: Path, files, parts, options, tokenizer, client, strict, progress, t0, *,
+    text_field, keep_fields, min_df, max_df, max_features, keep_words, drop_words,
+    row_group_size, block_bytes, keep_empty,
+) -> IngestReport:
+    """The two passes and the manifest, into ``out`` (the target or a staging folder)."""
     logger.info("ingest: %d files, %d partitions -> %s", len(files), len(parts), out)
 
     counted = _count_all(client, parts, options, tokenizer, strict, progress)
     stats = sorted(counted.stats, key=lambda s: s.index)
+    losses = [loss for s in stats for loss in s.losses]
+    for loss in losses:
+        logger.warning("%s", loss)
+    if losses and strict:
+        raise IngestError(f"{losses[0]} (strict mode)")
     vocab = Vocabulary.from_counts(
         counted.counts,
         tokenizer,
@@ -519,7 +548,13 @@ def ingest(
             "n_partitions": len(parts),
             "block_bytes": int(block_bytes),
         },
-        counts={"read": n_read, "written": n_written, "empty": n_empty, "rejected": n_rejected},
+        counts={
+            "read": n_read,
+            "written": n_written,
+            "empty": n_empty,
+            "rejected": n_rejected,
+            **({"truncated_inputs": len(losses)} if losses else {}),
+        },
         extra={
             "row_group_size": row_group_size,
             "pruning": {
@@ -533,8 +568,9 @@ def ingest(
         },
     )
     t3 = time.perf_counter()
+    final = final_dir(out)
     return IngestReport(
-        out_dir=out,
+        out_dir=final,
         n_files=len(files),
         n_partitions=len(parts),
         n_read=n_read,
@@ -547,8 +583,9 @@ def ingest(
         seconds=t3 - t0,
         seconds_count=t1 - t0,
         seconds_write=t2 - t1,
-        rejects_path=rejects_path,
+        rejects_path=final / REJECTS if rejects_path else None,
         first_reject=first_reject,
+        losses=losses,
     )
 
 

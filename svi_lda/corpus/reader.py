@@ -27,7 +27,11 @@ from svi_lda.corpus.format import (
     META_VOCAB_SHA,
     VOCABULARY,
     CorpusError,
+    file_sha256,
+    row_group_ranges,
+    sha256_range,
 )
+from svi_lda.persistence.manifest import content_checksum
 from svi_lda.text.vocabulary import Vocabulary
 
 _FIX = "re-run `svi-lda ingest` (or the conversion) into an empty folder"
@@ -40,6 +44,7 @@ class CorpusUnit:
     file: str
     row_group: int
     n_docs: int
+    sha256: str | None = None  # of the row group's bytes; None for corpora without checksums
 
     @property
     def key(self) -> str:
@@ -100,18 +105,33 @@ def read_unit(
     try:
         pf = pq.ParquetFile(path)
     except (OSError, pa.ArrowException) as exc:
-        raise CorpusError(f"cannot open part file {path}: {exc}. {_FIX}") from exc
+        raise CorpusError(f"cannot open part file {path}: {_short(exc)}. {_FIX}") from None
     if not 0 <= unit.row_group < pf.metadata.num_row_groups:
         raise CorpusError(
             f"{path} has {pf.metadata.num_row_groups} row groups; row group {unit.row_group} "
             f"does not exist. {_FIX}"
         )
+    if unit.sha256 is not None:
+        start, stop = row_group_ranges(pf.metadata)[unit.row_group]
+        with open(path, "rb") as fh:
+            if sha256_range(fh, start, stop) != unit.sha256:
+                raise CorpusError(
+                    f"{where} does not match its checksum in the manifest: the file is "
+                    f"corrupt (a changed byte or a truncation). {_FIX}"
+                )
     if n_features is None:
         meta = pf.schema_arrow.metadata or {}
         if META_N_FEATURES not in meta:
             raise CorpusError(f"{path} lacks svi-lda metadata (n_features). {_FIX}")
-        n_features = int(meta[META_N_FEATURES])
-    table = pf.read_row_group(unit.row_group, columns=["doc_id", "token_ids", "counts"])
+        try:
+            n_features = int(meta[META_N_FEATURES])
+        except ValueError:
+            raise CorpusError(f"{path}: corrupt svi-lda metadata (n_features). {_FIX}") from None
+    try:
+        table = pf.read_row_group(unit.row_group, columns=["doc_id", "token_ids", "counts"])
+    except (OSError, RuntimeError, ValueError, KeyError, pa.ArrowException) as exc:
+        # Corpora without checksums: the decoder is the only line of defence.
+        raise CorpusError(f"{where} cannot be decoded: {_short(exc)}. {_FIX}") from None
     if table.num_rows != unit.n_docs:
         raise CorpusError(
             f"{where} has {table.num_rows} documents; the manifest says {unit.n_docs}. {_FIX}"
@@ -135,6 +155,11 @@ def read_unit(
     )
 
 
+def _short(exc: BaseException) -> str:
+    """An exception's message on one line."""
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
 def _check_values(indptr, indices, counts, n_features: int, where: str) -> None:
     if indices.size:
         if int(indices.min()) < 0 or int(indices.max()) >= n_features:
@@ -155,6 +180,25 @@ def _check_values(indptr, indices, counts, n_features: int, where: str) -> None:
             raise CorpusError(
                 f"{where}: token_ids of row {row} must be sorted ascending and unique. {_FIX}"
             )
+
+
+def _check_entry(entry: Any, where: str) -> None:
+    """A manifest's file entry: a plain file name, row-group sizes, optional checksums."""
+    if not isinstance(entry, dict):
+        raise CorpusError(f"{where} is not an object. {_FIX}")
+    name = entry.get("path")
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (
+        ".", ".."
+    ):
+        raise CorpusError(f"{where} has no valid \"path\" (a file name in the folder). {_FIX}")
+    groups = entry.get("row_groups")
+    if not isinstance(groups, list) or not all(type(n) is int and n >= 0 for n in groups):
+        raise CorpusError(f"{where} ({name}): \"row_groups\" must be a list of sizes. {_FIX}")
+    for key in ("footer_sha256",):
+        if key in entry and not isinstance(entry[key], str):
+            raise CorpusError(f"{where} ({name}): {key!r} must be a string. {_FIX}")
+    if "size" in entry and type(entry["size"]) is not int:
+        raise CorpusError(f"{where} ({name}): 'size' must be an int. {_FIX}")
 
 
 def plan_minibatches(
@@ -260,16 +304,34 @@ class ParquetCorpus:
         ]
         if missing:
             raise CorpusError(f"{mpath}: missing fields {missing}. {_FIX}")
+        if "content_sha256" in m and m["content_sha256"] != content_checksum(m):
+            raise CorpusError(
+                f"{mpath} does not match its content_sha256: the file is corrupt or was "
+                f"edited. {_FIX}"
+            )
+        for k in ("n_docs", "n_tokens", "n_features"):
+            if type(m[k]) is not int or m[k] < 0:
+                raise CorpusError(f"{mpath}: field {k!r} must be an int >= 0. {_FIX}")
+        if not isinstance(m["vocabulary_sha256"], str) or not isinstance(m["files"], list):
+            raise CorpusError(f"{mpath}: fields vocabulary_sha256/files are malformed. {_FIX}")
+        for i, entry in enumerate(m["files"]):
+            _check_entry(entry, f"{mpath}, files[{i}]")
         return m
 
     def _read_vocabulary(self, m: dict[str, Any]) -> Vocabulary:
         vpath = self.path / VOCABULARY
         if not vpath.is_file():
             raise CorpusError(f"{vpath} is missing; the corpus cannot be used without it. {_FIX}")
+        expected = m.get("vocabulary_file_sha256")
+        if expected is not None and file_sha256(vpath) != expected:
+            raise CorpusError(
+                f"{vpath} does not match its checksum in {self.path / MANIFEST}: the file is "
+                f"corrupt or was replaced. {_FIX}"
+            )
         try:
             vocab = Vocabulary.load(vpath)
-        except ValueError as exc:
-            raise CorpusError(f"{exc}. {_FIX}") from exc
+        except Exception as exc:  # noqa: BLE001 - whatever a corrupt file triggers
+            raise CorpusError(f"{vpath}: {_short(exc)}. {_FIX}") from None
         if vocab.sha256 != m["vocabulary_sha256"]:
             raise CorpusError(
                 f"{vpath} does not match {self.path / MANIFEST}: vocabulary hash "
@@ -284,13 +346,19 @@ class ParquetCorpus:
             fpath = self.path / entry["path"]
             if not fpath.is_file():
                 raise CorpusError(f"part file {fpath} listed in the manifest is missing. {_FIX}")
+            if "size" in entry and fpath.stat().st_size != entry["size"]:
+                raise CorpusError(
+                    f"part file {fpath} has {fpath.stat().st_size} bytes; the manifest says "
+                    f"{entry['size']}: the file is truncated or was replaced. {_FIX}"
+                )
             try:
                 meta = pq.read_metadata(fpath)
                 schema = pq.read_schema(fpath)
             except (OSError, pa.ArrowException) as exc:
                 raise CorpusError(
-                    f"part file {fpath} is not readable Parquet: {exc}. {_FIX}"
-                ) from exc
+                    f"part file {fpath} is not readable Parquet: {_short(exc)}. {_FIX}"
+                ) from None
+            hashes = self._check_part_checksums(fpath, meta, entry)
             sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
             if sizes != list(entry["row_groups"]):
                 raise CorpusError(
@@ -304,8 +372,32 @@ class ParquetCorpus:
                     f"part file {fpath} was written for another vocabulary "
                     f"({sha[:12] or 'none'}... != {m['vocabulary_sha256'][:12]}...). {_FIX}"
                 )
-            units.extend(CorpusUnit(entry["path"], i, n) for i, n in enumerate(sizes))
+            units.extend(
+                CorpusUnit(entry["path"], i, n, hashes[i] if hashes else None)
+                for i, n in enumerate(sizes)
+            )
         return units
+
+    @staticmethod
+    def _check_part_checksums(fpath: Path, meta: Any, entry: dict[str, Any]) -> list | None:
+        """Check the file's footer against the manifest; the row groups' hashes (checked
+        as each row group is read), or None for a corpus written without checksums."""
+        if "footer_sha256" not in entry:
+            return None
+        ranges = row_group_ranges(meta)
+        hashes = entry.get("row_group_sha256")
+        footer_start = max([4, *(stop for _, stop in ranges)])
+        with open(fpath, "rb") as fh:
+            head = fh.read(4)
+            footer = sha256_range(fh, footer_start, fpath.stat().st_size)
+        if head != b"PAR1" or footer != entry["footer_sha256"]:
+            raise CorpusError(
+                f"part file {fpath} does not match its checksum in the manifest (footer): "
+                f"the file is corrupt. {_FIX}"
+            )
+        if not isinstance(hashes, list) or len(hashes) != len(ranges):
+            raise CorpusError(f"{fpath}: the manifest's row_group_sha256 is malformed. {_FIX}")
+        return hashes
 
     def __repr__(self) -> str:
         return (
@@ -315,6 +407,33 @@ class ParquetCorpus:
 
     def __len__(self) -> int:
         return self.n_docs
+
+    def verify(self) -> int:
+        """Check every row group against its checksum in the manifest (reads the whole
+        corpus once, about a second per GB); returns the number of row groups checked.
+
+        Raises
+        ------
+        CorpusError
+            Naming the file and row group of the first mismatch.
+        """
+        checked = 0
+        by_file: dict[str, list[CorpusUnit]] = {}
+        for unit in self.units:
+            if unit.sha256 is not None:
+                by_file.setdefault(unit.file, []).append(unit)
+        for file, units in by_file.items():
+            path = self.path / file
+            ranges = row_group_ranges(pq.read_metadata(path))
+            with open(path, "rb") as fh:
+                for unit in units:
+                    if sha256_range(fh, *ranges[unit.row_group]) != unit.sha256:
+                        raise CorpusError(
+                            f"row group {unit.row_group} of {path} does not match its checksum "
+                            f"in the manifest: the file is corrupt. {_FIX}"
+                        )
+                    checked += 1
+        return checked
 
     def read_unit(self, unit: CorpusUnit) -> Batch:
         """Read one unit as a :class:`Batch` (see module-level :func:`read_unit`)."""

@@ -26,6 +26,7 @@ import gzip
 import json
 import lzma
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,22 @@ DEFAULT_BLOCK_BYTES = 32 << 20
 
 class InputError(ValueError):
     """An input file cannot be used at all (named, with the reason and the fix)."""
+
+
+# What decompressors raise on a truncated or corrupt stream (Arrow: OSError).
+_STREAM_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, pa.ArrowException)
+
+
+class _StreamBroken(Exception):
+    """A compressed input ends early or is corrupt; ``message`` says what was lost."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
 def detect(path: str | os.PathLike) -> tuple[str | None, str | None]:
@@ -163,6 +180,7 @@ class Block:
     n_records: int = 0
     n_lines: int = 0  # physical lines consumed (line formats), header included
     record_files: list[str] | None = None  # per accepted record, when files differ (.txt)
+    losses: list[str] = field(default_factory=list)  # truncated inputs: what was lost
 
     def reject_file(self, entry: tuple) -> str:
         """File a reject entry refers to."""
@@ -241,6 +259,13 @@ def _line_ranges(path: Path, size: int) -> list[tuple[int, int]]:
 def _read_header(path: Path, fmt: str, comp: str | None, options: SourceOptions) -> tuple:
     if fmt == "jsonl":
         return ()
+    try:
+        return _read_header_of(path, fmt, comp, options)
+    except _STREAM_ERRORS as exc:
+        raise InputError(f"{path}: cannot read the header line ({_one_line(exc)})") from None
+
+
+def _read_header_of(path: Path, fmt: str, comp: str | None, options: SourceOptions) -> tuple:
     with open_stream(path, comp) as f:
         if fmt == "tsv":
             raw = _first_line(f)
@@ -276,7 +301,12 @@ def _first_line(f: IO) -> bytes:
 
 
 def _check_parquet_columns(path: Path, options: SourceOptions) -> None:
-    schema = pq.read_schema(path)
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(
+            f"{path}: not a readable Parquet file ({_one_line(exc)}); it may be truncated"
+        ) from None
     for c in (options.text_field, *options.keep_fields):
         if c not in schema.names:
             raise InputError(
@@ -343,7 +373,20 @@ def _line_chunks(part: Partition, block_bytes: int) -> Iterator[tuple[np.ndarray
             f.seek(part.start)
         while True:
             want = block_bytes if remaining is None else min(block_bytes, remaining)
-            data = f.read(want) if want > 0 else b""
+            data, broken = _read_upto(f, want, path, part.compression is not None)
+            if broken is not None:
+                # Keep the whole lines read before the break; the cut last line is lost.
+                data = carry + data
+                cut = data.rfind(b"\n") + 1
+                if cut:
+                    buf = np.frombuffer(data, dtype=np.uint8, count=cut)
+                    yield buf, lines_before
+                    lines_before += _n_lines(buf)
+                raise _StreamBroken(
+                    f"{path}: the compressed file is truncated or corrupt after line "
+                    f"{lines_before} ({_one_line(broken)}); the lines before it were kept, "
+                    "the rest of the file is lost"
+                )
             if remaining is not None:
                 remaining -= len(data)
             if not data:
@@ -362,6 +405,33 @@ def _line_chunks(part: Partition, block_bytes: int) -> Iterator[tuple[np.ndarray
             carry = data[cut:]
 
 
+_PIECE = 1 << 16  # compressed streams are read in pieces so a break loses little
+
+
+def _read_upto(f: IO, want: int, path: str, compressed: bool) -> tuple[bytes, Exception | None]:
+    """Up to ``want`` bytes; for a compressed stream that breaks, the bytes read before
+    the break and the error (an uncompressed file's read error is an InputError)."""
+    if want <= 0:
+        return b"", None
+    if not compressed:
+        try:
+            return f.read(want), None
+        except _STREAM_ERRORS as exc:
+            raise InputError(f"{path}: read error ({_one_line(exc)})") from None
+    pieces: list[bytes] = []
+    got = 0
+    while got < want:
+        try:
+            piece = f.read(min(_PIECE, want - got))
+        except _STREAM_ERRORS as exc:
+            return b"".join(pieces), exc
+        if not piece:
+            break
+        pieces.append(piece)
+        got += len(piece)
+    return b"".join(pieces), None
+
+
 def _split_lines(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start and stop (excluding ``\\r\\n``) of every line in ``buf``."""
     nl = np.flatnonzero(buf == 10)
@@ -378,7 +448,21 @@ def _strings(buf: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> pa.Large
     return pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(data))
 
 
+def _lost(file: str, message: str, keep_fields: tuple[str, ...]) -> Block:
+    """An empty block that only reports data lost to a truncated input."""
+    empty = pa.array([], pa.large_string())
+    return Block(file, empty, np.zeros(0, np.int64), np.zeros(0, np.int64),
+                 {k: empty for k in keep_fields}, losses=[message])
+
+
 def _line_blocks(part: Partition, options: SourceOptions) -> Iterator[Block]:
+    try:
+        yield from _line_blocks_of(part, options)
+    except _StreamBroken as exc:
+        yield _lost(part.paths[0], exc.message, options.keep_fields)
+
+
+def _line_blocks_of(part: Partition, options: SourceOptions) -> Iterator[Block]:
     file = part.paths[0]
     for buf, lines_before in _line_chunks(part, options.block_bytes):
         starts, stops = _split_lines(buf)
@@ -551,6 +635,22 @@ def _table_block(file, table: pa.Table, rows: np.ndarray, options, null_reason) 
 
 
 def _csv_blocks(part: Partition, options: SourceOptions) -> Iterator[Block]:
+    progress = [2]
+    try:
+        yield from _csv_blocks_of(part, options, progress)
+    except _STREAM_ERRORS as exc:
+        where = f"{part.paths[0]}: cannot be read from row {progress[0]} on ({_one_line(exc)})"
+        if part.compression is None:
+            raise InputError(where) from None
+        yield _lost(
+            part.paths[0],
+            f"{where}: the compressed file is truncated or corrupt; the rows before were "
+            "kept, the rest of the file is lost",
+            options.keep_fields,
+        )
+
+
+def _csv_blocks_of(part: Partition, options: SourceOptions, progress: list[int]):
     file = part.paths[0]
     names = (options.text_field, *options.keep_fields)
     invalid: list[tuple[int, str]] = []
@@ -598,6 +698,7 @@ def _csv_blocks(part: Partition, options: SourceOptions) -> Iterator[Block]:
             block.n_records = stop - next_row
             n_rec += block.n_records
             next_row = stop
+            progress[0] = next_row
             yield block
         if invalid:  # malformed rows after the last good one
             rows_left = sorted(invalid)
@@ -614,17 +715,20 @@ def _csv_blocks(part: Partition, options: SourceOptions) -> Iterator[Block]:
 
 def _parquet_blocks(part: Partition, options: SourceOptions) -> Iterator[Block]:
     file = part.paths[0]
-    pf = pq.ParquetFile(file)
     names = [options.text_field, *options.keep_fields]
     row = 0
-    avg = max(pf.metadata.serialized_size, 1)
     rows_per_batch = max(1024, min(1 << 20, options.block_bytes // 2048))
-    del avg
-    for rb in pf.iter_batches(batch_size=rows_per_batch, columns=names, use_threads=False):
-        table = pa.Table.from_batches([rb])
-        rows = np.arange(row, row + table.num_rows, dtype=np.int64)
-        yield _table_block(file, table, rows, options, lambda n: f"field {n!r} is null")
-        row += table.num_rows
+    try:
+        pf = pq.ParquetFile(file)
+        for rb in pf.iter_batches(batch_size=rows_per_batch, columns=names, use_threads=False):
+            table = pa.Table.from_batches([rb])
+            rows = np.arange(row, row + table.num_rows, dtype=np.int64)
+            yield _table_block(file, table, rows, options, lambda n: f"field {n!r} is null")
+            row += table.num_rows
+    except (OSError, RuntimeError, pa.ArrowException) as exc:
+        raise InputError(
+            f"{file}: not a readable Parquet file from row {row} on ({_one_line(exc)})"
+        ) from None
 
 
 def _txt_blocks(part: Partition, options: SourceOptions) -> Iterator[Block]:
@@ -632,6 +736,7 @@ def _txt_blocks(part: Partition, options: SourceOptions) -> Iterator[Block]:
     record: list[int] = []
     files: list[str] = []
     rejects: list[tuple[int, int, str, str]] = []
+    losses: list[str] = []
     size = 0
     n = 0
 
@@ -645,11 +750,11 @@ def _txt_blocks(part: Partition, options: SourceOptions) -> Iterator[Block]:
             rejects=list(rejects),
             n_records=n,
             record_files=list(files),
+            losses=list(losses),
         )
 
     for path in part.paths:
-        with open_stream(path) as f:
-            data = f.read()
+        data, lost = _read_whole(path)
         r = n  # record number within this block
         n += 1
         buf = np.frombuffer(data, dtype=np.uint8)
@@ -661,9 +766,38 @@ def _txt_blocks(part: Partition, options: SourceOptions) -> Iterator[Block]:
         texts.append(data.decode("utf-8"))
         record.append(r)
         files.append(path)
+        if lost:
+            losses.append(lost)
         size += len(data)
         if size >= options.block_bytes:
             yield block()
-            texts, record, files, rejects, size, n = [], [], [], [], 0, 0
+            texts, record, files, rejects, losses, size, n = [], [], [], [], [], 0, 0
     if n:
         yield block()
+
+
+def _read_whole(path: str) -> tuple[bytes, str | None]:
+    """A whole (maybe compressed) file; a truncated compressed file gives its readable
+    prefix (cut back to the last whole UTF-8 character) and a message saying so."""
+    chunks: list[bytes] = []
+    with open_stream(path) as f:
+        while True:
+            try:
+                chunk = f.read(_PIECE)
+            except _STREAM_ERRORS as exc:
+                if detect(path)[1] is None:
+                    raise InputError(f"{path}: read error ({_one_line(exc)})") from None
+                data = b"".join(chunks)
+                cut = len(data)
+                try:
+                    data.decode("utf-8")
+                except UnicodeDecodeError as bad:
+                    if bad.reason == "unexpected end of data":
+                        cut = bad.start  # a character cut in half by the truncation
+                return data[:cut], (
+                    f"{path}: the compressed file is truncated or corrupt after {cut} bytes "
+                    f"({_one_line(exc)}); its first {cut} bytes were kept as the document"
+                )
+            if not chunk:
+                return b"".join(chunks), None
+            chunks.append(chunk)

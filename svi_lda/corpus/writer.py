@@ -16,6 +16,7 @@ from svi_lda.corpus.format import (
     VOCABULARY,
     PartWriter,
     csr_to_table,
+    final_dir,
     part_name,
     part_schema,
     prepare_out_dir,
@@ -57,7 +58,7 @@ def finish_corpus(
         **(extra or {}),
     }
     write_manifest(out_dir, manifest)
-    return ParquetCorpus(out_dir)
+    return ParquetCorpus(final_dir(out_dir))
 
 
 class CorpusWriter:
@@ -129,10 +130,8 @@ class CorpusWriter:
     def _close_part(self) -> None:
         part, self._part = self._part, None
         if part is not None and part.n_docs:
-            groups = part.close()
-            self.files.append(
-                {"path": part.path.name, "n_docs": int(sum(groups)), "row_groups": groups}
-            )
+            part.close()
+            self.files.append(part.entry())
 
     def close(
         self,

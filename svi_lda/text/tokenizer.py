@@ -1,10 +1,13 @@
-"""The tokenizer: text to words, with a plain-Python path and a vectorised Arrow path.
+"""The tokenizer: text to words, in linear time whatever the pattern.
 
-:meth:`Tokenizer.tokenize` is the definition (Python's ``re`` on one string).
-:meth:`Tokenizer.tokenize_arrow` gives the same words for a whole block of documents at
-once: Arrow lowercases, then a Numba kernel cuts maximal runs of word characters straight
-out of the UTF-8 buffer, when the token pattern is such a run (the default, and the usual
-``\\w+`` / ``\\w\\w+`` / ``\\w{n,}`` forms). Other patterns fall back to ``re`` per document.
+:meth:`Tokenizer.tokenize_arrow` tokenizes a whole block of documents at once and
+:meth:`Tokenizer.tokenize` is the same on one string, so ingest and a model's
+``transform`` always agree. Arrow lowercases; then, when the token pattern is a maximal
+run of word characters (the default, and the usual ``\\w+`` / ``\\w\\w+`` / ``\\w{n,}``
+forms, with or without ``\\b``), a Numba kernel cuts the runs straight out of the UTF-8
+buffer with Python's meaning of ``\\w``, giving exactly ``re.findall``'s tokens. Any other
+pattern runs on RE2 through Arrow (:mod:`svi_lda.text.re2`): a pattern from an untrusted
+model file cannot make tokenizing take exponential time.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from svi_lda.text import _kernels
+from svi_lda.text import _kernels, re2
 from svi_lda.text.stopwords import ENGLISH_STOP_WORDS
 
 DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
@@ -116,8 +119,11 @@ class Tokenizer:
     lowercase : bool, default True
         Lowercase the text before matching.
     token_pattern : str, default ``r"(?u)\\b\\w\\w+\\b"``
-        A regular expression (Python ``re`` syntax) whose matches are the tokens, as in
-        scikit-learn's ``CountVectorizer``.
+        A regular expression whose matches are the tokens, as in scikit-learn's
+        ``CountVectorizer`` (at most one capturing group, whose match is then the token).
+        Word-run patterns behave exactly as in Python; others run on RE2, which has no
+        backreferences or lookaround and whose ``\\b`` is ASCII (see
+        :mod:`svi_lda.text.re2`).
     min_length : int, default 2
         Drop tokens shorter than this many characters.
     max_length : int or None, default None
@@ -131,25 +137,29 @@ class Tokenizer:
     min_length: int = 2
     max_length: int | None = None
     stop_words: str | tuple[str, ...] | None = None
-    _regex: re.Pattern = field(init=False, repr=False, compare=False)
+    _re2: tuple[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        try:
-            regex = re.compile(self.token_pattern)
-        except re.error as exc:
+        if not isinstance(self.token_pattern, str):
+            raise ValueError(f"token_pattern must be a str; got {self.token_pattern!r:.60}")
+        object.__setattr__(self, "_re2", re2.check(self.token_pattern))
+        if not isinstance(self.lowercase, bool):
+            raise ValueError(f"lowercase must be a bool; got {self.lowercase!r:.60}")
+        if type(self.min_length) is not int or self.min_length < 1:
+            raise ValueError(f"min_length must be an int >= 1; got {self.min_length!r:.60}")
+        if self.max_length is not None and (
+            type(self.max_length) is not int or self.max_length < self.min_length
+        ):
             raise ValueError(
-                f"token_pattern {self.token_pattern!r} is not a valid regex: {exc}"
-            ) from exc
-        object.__setattr__(self, "_regex", regex)
-        if not isinstance(self.min_length, int) or self.min_length < 1:
-            raise ValueError(f"min_length must be an int >= 1; got {self.min_length!r}")
-        if self.max_length is not None and self.max_length < self.min_length:
-            raise ValueError(f"max_length must be None or >= min_length; got {self.max_length!r}")
+                f"max_length must be None or an int >= min_length; got {self.max_length!r:.60}"
+            )
         sw = self.stop_words
         if isinstance(sw, str):
             if sw != "english":
                 raise ValueError(f"stop_words must be None, 'english' or a list; got {sw!r}")
         elif sw is not None:
+            if not all(isinstance(w, str) for w in sw):
+                raise ValueError("stop_words must be strings")
             object.__setattr__(self, "stop_words", tuple(sorted(set(sw))))
 
     # -- settings --------------------------------------------------------------------------
@@ -183,22 +193,14 @@ class Tokenizer:
 
     # -- tokenizing --------------------------------------------------------------------------
     def tokenize(self, text: str) -> list[str]:
-        """The tokens of one text, in order (the reference behaviour).
+        """The tokens of one text, in order (:meth:`tokenize_arrow` on one document).
 
         Examples
         --------
         >>> Tokenizer(stop_words="english").tokenize("The Cat sat on 2 mats!")
         ['cat', 'sat', 'mats']
         """
-        if self.lowercase:
-            text = text.lower()
-        lo, hi = self.min_length, self.max_length
-        stop = self.stop_word_set
-        return [
-            t
-            for t in self._regex.findall(text)
-            if len(t) >= lo and (hi is None or len(t) <= hi) and t not in stop
-        ]
+        return self.tokenize_arrow([text]).as_arrow().to_pylist()
 
     def tokenize_arrow(self, texts: Any, *, drop_stop_words: bool = True) -> Tokens:
         """Tokenize many documents at once; same tokens as :meth:`tokenize` on each.
@@ -237,21 +239,22 @@ class Tokenizer:
         return pa.array(sorted(self.stop_word_set), type=pa.large_string())
 
     def _tokenize_regex(self, texts: pa.Array) -> Tokens:
-        lo, hi = self.min_length, self.max_length
-        words: list[str] = []
-        doc_offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-        for d, text in enumerate(texts.to_pylist()):
-            text = text or ""
-            if self.lowercase:
-                text = text.lower()
-            words.extend(
-                t
-                for t in self._regex.findall(text)
-                if len(t) >= lo and (hi is None or len(t) <= hi)
-            )
-            doc_offsets[d + 1] = len(words)
-        data, offsets = _compact(pa.array(words, type=pa.large_string()))
-        return Tokens(data, offsets, doc_offsets)
+        """Any other pattern: RE2 over the whole block (linear time), then the lengths."""
+        texts = texts.cast(pa.large_string())
+        if texts.null_count:
+            texts = pc.fill_null(texts, "")
+        if self.lowercase:
+            texts = pc.utf8_lower(texts)
+        matches, doc_offsets = re2.find_all(texts, *self._re2)
+        data, offsets = _compact(matches.cast(pa.large_string()))
+        tokens = Tokens(data, offsets, doc_offsets)
+        if not tokens.n_tokens:
+            return tokens
+        length = pc.utf8_length(tokens.as_arrow()).to_numpy(zero_copy_only=False)
+        short = length < self.min_length
+        if self.max_length is not None:
+            short |= length > self.max_length
+        return self._drop(tokens, pa.array(short)) if short.any() else tokens
 
     @staticmethod
     def _drop(tokens: Tokens, mask: pa.Array) -> Tokens:

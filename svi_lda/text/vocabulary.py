@@ -183,8 +183,14 @@ class Vocabulary:
         """Id of each token (int64, -1 for words not in the vocabulary and stop words)."""
         if tokens.n_tokens == 0:
             return np.zeros(0, dtype=np.int64)
-        ids = pc.index_in(tokens.as_arrow(), value_set=self._words)
-        out = pc.fill_null(ids, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        # Look up each distinct token once in the cached word -> id dict: O(tokens +
+        # distinct tokens). (pc.index_in would hash all V words on every call: 2 ms a
+        # query at V = 20,000, forty times the E-step of a short document.)
+        enc = pc.dictionary_encode(tokens.as_arrow())
+        index = self._index
+        distinct = enc.dictionary.to_pylist()
+        ids = np.fromiter((index.get(w, -1) for w in distinct), np.int64, len(distinct))
+        out = ids[enc.indices.to_numpy(zero_copy_only=False)]
         if len(self._stop_ids):
             out[np.isin(out, self._stop_ids)] = -1
         return out

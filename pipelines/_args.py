@@ -1,0 +1,56 @@
+"""Argument parsing shared by the commands: errors on one line, no usage dump."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (exit code 2).
+
+    argparse's default prints the whole usage block first; one line naming the argument
+    is easier to read in logs and in a job scheduler's output.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        first = " ".join(message.split())
+        sys.stderr.write(f"{self.prog}: error: {first} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
+def int_at_least(low: int):
+    """An argparse type: an int >= ``low``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer; got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}; got {value}")
+        return value
+
+    parse.__name__ = f"int >= {low}"
+    return parse
+
+
+def float_in(low: float, high: float = float("inf"), *, open_low: bool = True):
+    """An argparse type: a float in ``(low, high]`` (``[low, high]`` if not open_low)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number; got {text!r}") from None
+        above = value > low if open_low else value >= low
+        if not (above and value <= high):
+            bound = f"{'(' if open_low else '['}{low:g}, {high:g}]"
+            raise argparse.ArgumentTypeError(f"must lie in {bound}; got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+POSITIVE = int_at_least(1)
+NON_NEGATIVE = int_at_least(0)
