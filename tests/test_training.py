@@ -127,6 +127,7 @@ def test_a_loaded_model_keeps_training_and_recording(X, tmp_path):
     model = fit(X, total_samples=400)
     model.save(tmp_path / "m")
     again = load(tmp_path / "m")
+    assert again.history_["step"] == [] and again.figure_label_ == model.figure_label_
     again.partial_fit(X[:100])
     assert len(again.history_["step"]) == 1 and again.term_frequency_.shape == (120,)
 

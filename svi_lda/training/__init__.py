@@ -8,7 +8,7 @@ and the global update; :mod:`svi_lda.training.report` records each step on the m
 
 from svi_lda.training.fit import fit_model, train_step
 from svi_lda.training.loop import Checkpointing, Engine, StepInput, run_loop
-from svi_lda.training.report import HISTORY_KEYS, StepReport, init_records
+from svi_lda.training.report import HISTORY_KEYS, StepReport, ensure_records, init_records
 from svi_lda.training.sources import (
     InMemoryUnits,
     Minibatch,
@@ -29,6 +29,7 @@ __all__ = [
     "ThreadEngine",
     "UnitSource",
     "fit_model",
+    "ensure_records",
     "init_records",
     "run_loop",
     "start_record",

@@ -77,7 +77,7 @@ def init_records(model: Any, method: LearningMethod) -> None:
     model.topic_doc_counts_ = np.zeros(state.n_components)
 
 
-def _ensure_records(model: Any, method: LearningMethod) -> None:
+def ensure_records(model: Any, method: LearningMethod) -> None:
     """Create what a model made elsewhere (loaded, say) lacks; grow with the vocabulary."""
     state = model.state_
     if getattr(model, "history_", None) is None:
@@ -106,7 +106,7 @@ def record_step(
     bound_entry: float,
 ) -> None:
     """Append the step to the history and add its statistics to the per-topic ones."""
-    _ensure_records(model, method)
+    ensure_records(model, method)
     state = model.state_
     model.bound_history_.append(bound_entry)
     entry = (metrics.step, state.n_docs_seen, metrics.bound_per_token, metrics.rho,
