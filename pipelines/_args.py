@@ -48,7 +48,8 @@ def float_in(low: float, high: float = float("inf"), *, open_low: bool = True):
             raise argparse.ArgumentTypeError(f"must be a number; got {text!r}") from None
         above = value > low if open_low else value >= low
         if not (above and value <= high and math.isfinite(value)):
-            bound = f"{'(' if open_low else '['}{low:g}, {high:g}]"
+            close = ")" if math.isinf(high) else "]"
+            bound = f"{'(' if open_low else '['}{low:g}, {high:g}{close}"
             raise argparse.ArgumentTypeError(f"must lie in {bound}; got {text}")
         return value
 
