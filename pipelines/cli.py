@@ -14,6 +14,7 @@ COMMANDS = {
     "train": ("pipelines.train", "fit a topic model on a corpus (local or Dask cluster)"),
     "demo": ("pipelines.demo", "ingest the built-in sample, train, print the topics"),
     "stream": ("pipelines.stream", "keep a model up to date from a folder of new files"),
+    "report": ("pipelines.report", "write a self-contained HTML report of a fitted model"),
 }
 
 
