@@ -44,14 +44,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"svi-lda report: error: {name} must be at least 1; got {value}",
                   file=sys.stderr)
             return 2
+    from svi_lda import ModelFileError, load
     from svi_lda.corpus import CorpusError, ParquetCorpus
-    from svi_lda.persistence import ModelFileError, load_model
 
     started = time.perf_counter()
     try:
         from svi_lda.report import write_report
 
-        model = load_model(args.model)
+        model = load(args.model)
         corpus = None if args.corpus is None else ParquetCorpus(args.corpus)
         out = write_report(model, args.out, corpus, n_words=args.top_words,
                            n_docs=args.docs, title=args.title)

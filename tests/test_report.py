@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gzip
 import subprocess
 import sys
@@ -41,8 +42,14 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> ParquetCorpus:
 
 
 @pytest.fixture(scope="module")
-def model(corpus: ParquetCorpus) -> OnlineLDA:
+def fitted(corpus: ParquetCorpus) -> OnlineLDA:
     return OnlineLDA(n_components=K, batch_size=64, max_iter=3, random_state=0).fit(corpus)
+
+
+@pytest.fixture
+def model(fitted: OnlineLDA) -> OnlineLDA:
+    """A copy of the fitted model that a test may change."""
+    return copy.deepcopy(fitted)
 
 
 def with_fit_statistics(model: OnlineLDA, *, growing: bool = True) -> OnlineLDA:
@@ -153,7 +160,6 @@ def test_sizes_and_frequencies_prefer_kept_statistics(model):
     np.testing.assert_array_equal(sizes, kept.topic_token_counts_)
     assert "fit" in source
     np.testing.assert_array_equal(term_frequency(kept)[0], kept.term_frequency_)
-    clear_fit_statistics(model)
 
 
 def test_sizes_and_frequencies_fall_back_to_vocabulary_then_lambda(model, corpus):
@@ -198,12 +204,8 @@ def test_training_curve_from_history_then_bound_history_then_none(model):
     assert "no per-step history" in curve.note
     np.testing.assert_array_equal(curve.y, model.bound_history_)
     assert vocabulary_growth(model) is None
-    saved = model.bound_history_
     model.bound_history_ = []
-    try:
-        assert training_curve(model) is None
-    finally:
-        model.bound_history_ = saved
+    assert training_curve(model) is None
 
 
 # -- example documents, streamed ------------------------------------------------------------
@@ -257,7 +259,6 @@ def test_example_documents_refuse_another_vocabulary(model, tmp_path):
 def test_page_shows_every_topics_top_words_as_text_and_loads_nothing(model, corpus):
     with_fit_statistics(model)
     page = render_report(model, corpus, n_words=7)
-    clear_fit_statistics(model)
     parsed = parse(page)
     assert parsed.external == []
     assert "cdn.bokeh.org" not in page
@@ -276,12 +277,8 @@ def test_page_shows_every_topics_top_words_as_text_and_loads_nothing(model, corp
 
 def test_page_says_what_is_missing(model):
     clear_fit_statistics(model)
-    saved = model.bound_history_
     model.bound_history_ = []
-    try:
-        visible = "".join(parse(render_report(model)).text)
-    finally:
-        model.bound_history_ = saved
+    visible = "".join(parse(render_report(model)).text)
     assert "No training curve" in visible
     assert "No example documents" in visible
     assert "Vocabulary growth" not in visible
@@ -297,7 +294,6 @@ def _pyldavis_prepare(data):
 def test_pyldavis_from_kept_statistics_without_corpus(model):
     with_fit_statistics(model)
     data = to_pyldavis(model)
-    clear_fit_statistics(model)
     assert set(data) == {"topic_term_dists", "doc_topic_dists", "doc_lengths", "vocab",
                          "term_frequency"}
     prepared = _pyldavis_prepare(data)
@@ -316,14 +312,31 @@ def test_pyldavis_topic_frequencies_equal_the_models(model):
     with_fit_statistics(model)
     expected = model.topic_token_counts_ / model.topic_token_counts_.sum()
     prepared = _pyldavis_prepare(to_pyldavis(model))
-    clear_fit_statistics(model)
     freq = prepared.topic_coordinates.sort_values("topics")["Freq"].to_numpy() / 100
     np.testing.assert_allclose(freq, expected, rtol=1e-9)
+    clear_fit_statistics(model)
     # Without kept counts: lambda's expected counts, the sizes the report shows.
     sizes, _ = topic_sizes(model)
     prepared = _pyldavis_prepare(to_pyldavis(model))
     freq = prepared.topic_coordinates.sort_values("topics")["Freq"].to_numpy() / 100
     np.testing.assert_allclose(freq, sizes / sizes.sum(), rtol=1e-9)
+
+
+def test_pyldavis_and_report_from_a_real_fits_statistics(fitted):
+    """The statistics the run loop keeps: pyLDAvis's topic sizes are the fit's tokens."""
+    counts = fitted.topic_token_counts_
+    assert counts.shape == (K,) and counts.sum() > 0
+    prepared = _pyldavis_prepare(to_pyldavis(fitted))
+    freq = prepared.topic_coordinates.sort_values("topics")["Freq"].to_numpy() / 100
+    np.testing.assert_allclose(freq, counts / counts.sum(), rtol=1e-9)
+    np.testing.assert_array_equal(to_pyldavis(fitted)["term_frequency"],
+                                  fitted.term_frequency_)
+    curve = training_curve(fitted)
+    assert curve.x_label == "documents seen" and curve.y_label == fitted.figure_label_
+    np.testing.assert_array_equal(curve.x, fitted.history_["n_docs_seen"])
+    visible = "".join(parse(render_report(fitted)).text)
+    assert f"{100 * counts[0] / counts.sum():.1f}% of tokens" in visible
+    assert "documents" in visible and f"{fitted.topic_doc_counts_[0]:,.0f} documents" in visible
 
 
 def test_pyldavis_with_the_corpus_uses_real_documents(model, corpus):
@@ -341,7 +354,6 @@ def test_pyldavis_with_the_corpus_uses_real_documents(model, corpus):
 def test_cli_writes_the_report(model, corpus, tmp_path, capsys):
     with_fit_statistics(model)
     model.save(tmp_path / "model")
-    clear_fit_statistics(model)
     out = tmp_path / "sub" / "report.html"
     code = cli_main(["report", str(tmp_path / "model"), "--corpus", str(corpus.path),
                      "--out", str(out), "--top-words", "5"])

@@ -84,7 +84,10 @@ def render_report(
                  '<div class="two">' + f'<div class="panel">{divs["map"]}</div>'
                  + f'<div class="panel">{divs["sizes"]}</div></div>'
                  + f'<p class="hint">Circle and bar sizes: {_esc(size_source)}. Click a '
-                 "topic to jump to its words.</p>"),
+                 "topic to jump to its words.</p>"
+                 + ("" if doc_counts is None else
+                    '<p class="hint">Documents per topic: the sum over the documents seen '
+                    "of each one's share of the topic.</p>")),
         _section("topics", "Topics and their words",
                  '<div class="cards">' + "".join(
                      _card(k, tops[k], shares[k], None if doc_counts is None else doc_counts[k],
@@ -147,9 +150,9 @@ def write_report(
         If bokeh is not installed (``pip install 'svi-lda[report]'``).
     """
     if isinstance(model, str | os.PathLike):
-        from svi_lda.persistence import load_model
+        from svi_lda import load
 
-        model = load_model(model)
+        model = load(model)
     page = render_report(model, corpus, n_words=n_words, n_docs=n_docs, title=title)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -200,7 +203,7 @@ def _card(
                 f'<ol class="docs">{items}</ol></details>')
     return (
         f'<article class="topic" id="topic-{k}" style="--c:{_esc(color)}">'
-        f'<h3><span class="dot"></span>Topic {k}<small>{meta}</small></h3>'
+        f'<h3><span class="dot"></span>Topic {k}</h3><div class="meta">{meta}</div>'
         f'<ol class="words">{rows}</ol>{docs}</article>'
     )
 
@@ -270,8 +273,8 @@ section > div + div { margin-top:12px; }
   border-radius:12px; padding:10px 14px 12px; scroll-margin-top:60px; }
 .topic.flash { animation:flash 1.2s ease-out; }
 @keyframes flash { from { box-shadow:0 0 0 4px var(--c); } to { box-shadow:0 0 0 0 transparent; } }
-.topic h3 { margin:0 0 8px; font-size:15px; display:flex; align-items:baseline; gap:8px; }
-.topic h3 small { margin-left:auto; color:var(--muted); font-weight:400; font-size:12px; }
+.topic h3 { margin:0; font-size:15px; display:flex; align-items:center; gap:8px; }
+.topic .meta { color:var(--muted); font-size:12px; margin:1px 0 8px 18px; }
 .dot { width:10px; height:10px; border-radius:50%; background:var(--c); display:inline-block; }
 .words { list-style:none; margin:0; padding:0; }
 .words li { display:grid; grid-template-columns:minmax(0,9em) 1fr 4.2em; align-items:center;
