@@ -98,7 +98,7 @@ def top_words(
 def history(model: Any) -> dict[str, np.ndarray] | None:
     """The per-step history as arrays, or None when the model has none (or it is ragged)."""
     hist = getattr(model, "history_", None)
-    if not isinstance(hist, dict) or not hist.get("step"):
+    if not isinstance(hist, dict) or len(hist.get("step", ())) == 0:
         return None
     lengths = {len(v) for k, v in hist.items() if k in HISTORY_KEYS}
     if len(lengths) != 1:
@@ -120,7 +120,8 @@ def training_curve(model: Any) -> Curve | None:
             extra = {k: v[keep] for k, v in hist.items() if k not in ("figure", "n_docs_seen")}
             return Curve(hist["n_docs_seen"][keep], hist["figure"][keep], "documents seen",
                          label, extra=extra)
-    bounds = np.asarray(getattr(model, "bound_history_", None) or [], dtype=np.float64)
+    bounds = getattr(model, "bound_history_", None)
+    bounds = np.asarray([] if bounds is None else bounds, dtype=np.float64)
     if bounds.size and np.isfinite(bounds).any():
         steps = np.arange(1, bounds.size + 1, dtype=np.float64)
         keep = np.isfinite(bounds)
