@@ -401,3 +401,19 @@ def test_without_bokeh_the_error_names_the_extra(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[1])
     assert "pip install 'svi-lda[report]'" in out.stdout
+
+
+@pytest.mark.parametrize("method", ["online", "batch", "cvb0"])
+@pytest.mark.parametrize("n_topics", [1, 3])
+def test_report_for_every_learning_method(method, n_topics):
+    X = make_lda_corpus(60, 20, 3, doc_length=30, seed=1).X
+    model = OnlineLDA(n_components=n_topics, learning_method=method, max_iter=2,
+                      random_state=0).fit(X)
+    parsed = parse(render_report(model, n_words=3))
+    assert len(parsed.by_topic) == n_topics
+    for k, words in enumerate(top_words(model, 3)):
+        assert all(w in "".join(parsed.by_topic[f"topic-{k}"]) for w, _ in words)
+    curve = training_curve(model)
+    assert curve is not None and len(curve.y) == len(model.history_["figure"])
+    assert curve.y_label == model.figure_label_
+    assert model.figure_label_ in "".join(parsed.text)

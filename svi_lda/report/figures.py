@@ -126,7 +126,7 @@ def sizes_figure(shares: np.ndarray, colors: Sequence[str], labels: Sequence[str
     source = ColumnDataSource({
         "topic": np.arange(n), "share": shares, "color": list(colors), "words": list(labels),
     })
-    fig = figure(title="Topic sizes: share of the tokens", height=260,
+    fig = figure(title="Topic sizes: share of the tokens", height=460,
                  sizing_mode="stretch_width", tools="tap," + TOOLS,
                  x_axis_label="topic", y_axis_label="share of tokens")
     fig.vbar(x="topic", top="share", width=0.8, color="color", source=source,
