@@ -417,3 +417,14 @@ def test_report_for_every_learning_method(method, n_topics):
     assert curve is not None and len(curve.y) == len(model.history_["figure"])
     assert curve.y_label == model.figure_label_
     assert model.figure_label_ in "".join(parsed.text)
+
+
+def test_words_are_escaped(model):
+    words = [f"word{j:02d}" for j in range(V)]
+    top = int(np.argmax(model.get_topics()[0]))
+    words[top] = "<script>alert('x')</script>"
+    model.vocabulary_ = words
+    page = render_report(model)
+    assert "<script>alert('x')</script>" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "<script>alert('x')</script>" in "".join(parse(page).by_topic["topic-0"])
