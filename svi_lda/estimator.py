@@ -59,7 +59,7 @@ class OnlineLDA:
         decreases; for small corpora. "cvb0" is collapsed variational Bayes (zero order,
         Asuncion et al. 2009): ``max_iter`` sequential sweeps over the corpus held in
         memory (one float32 topic distribution per non-zero), no ELBO, better topics
-        than "batch" on small corpora (see :mod:`svi_lda.collapsed`). Set ``max_iter``
+        than "batch" on small corpora (see :mod:`svi_lda.methods.cvb0`). Set ``max_iter``
         to 50-100 sweeps: the default 10 is far from converged (20 Newsgroups, held-out
         perplexity after 10 sweeps is 24% above its value after 100 at K=20, 73% at
         K=100). ``init``, ``n_jobs`` and the E-step settings do not apply to its sweeps;

@@ -34,14 +34,12 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
-from dataclasses import dataclass, field
 from typing import Any
-
-import numpy as np
 
 from svi_lda import seeding
 from svi_lda.corpus import CorpusError, CorpusUnit, ParquetCorpus
 from svi_lda.distributed import tasks
+from svi_lda.distributed.inflight import InFlight
 from svi_lda.distributed.placement import (
     balance_units,
     round_robin,
@@ -61,55 +59,6 @@ SCATTER_BYTES = 2**20
 # Minibatches whose row groups are read ahead of the one in progress.
 READ_AHEAD = 2
 _MAX_RESUBMITS = 3
-
-
-@dataclass
-class _Step:
-    """One minibatch in flight."""
-
-    minibatch: Minibatch
-    # The worker each unit's E-step runs on, from balance_units (None: no preference).
-    workers: list[str | None] = field(default_factory=list)
-    alive: set[str] = field(default_factory=set)
-    loads: list[Any] = field(default_factory=list)
-    ids: list[Any] = field(default_factory=list)
-    esteps: list[Any] = field(default_factory=list)
-    union: np.ndarray | None = None
-    # Row of the union for each word of each unit.
-    positions: list[np.ndarray] = field(default_factory=list)
-    # Rows of the union for the words of each worker's units, and for each unit the row
-    # of each of its words among them (from the placement).
-    worker_words: dict[str | None, np.ndarray] = field(default_factory=dict)
-    word_rows: list[np.ndarray] = field(default_factory=list)
-    # exp(E[log beta]) rows and log shifts for the union, and alpha, when the E-steps go out.
-    rows: np.ndarray | None = None
-    log_shift: np.ndarray | None = None
-    alpha: np.ndarray | None = None
-    scattered: list[Any] = field(default_factory=list)
-    bytes_out: int = 0
-    bytes_in: int = 0
-    started: float = 0.0
-    coordinator_seconds: float = 0.0
-
-    @property
-    def units(self) -> list[CorpusUnit]:
-        return self.minibatch.units
-
-    @property
-    def epoch(self) -> int:
-        return self.minibatch.epoch
-
-    @property
-    def position(self) -> int:
-        return self.minibatch.position
-
-    def release(self) -> None:
-        for f in (*self.esteps, *self.scattered, *self.ids, *self.loads):
-            if f is not None:  # None: an E-step not submitted (an error came first)
-                f.release()
-        self.esteps, self.scattered, self.ids, self.loads = [], [], [], []
-        self.positions, self.word_rows, self.worker_words = [], [], {}
-        self.rows = self.log_shift = self.alpha = None
 
 
 class DaskEngine:
@@ -161,14 +110,14 @@ class DaskEngine:
         # other cores (on 2 cores, two threads slowed a single worker's E-steps).
         self.n_threads = 1 if pipelined else model._n_threads()
         self.token = uuid.uuid4().hex[:12]
-        self._steps: Iterator[_Step] = iter(())
-        self._current: _Step | None = None
+        self._steps: Iterator[InFlight] = iter(())
+        self._current: InFlight | None = None
         # Minibatches whose row groups are being read ahead of their local steps.
-        self._ahead: deque[_Step] = deque()
+        self._ahead: deque[InFlight] = deque()
         self._last_update = 0.0
 
     # Futures -----------------------------------------------------------------------
-    def load(self, step: _Step, *, priority: int = 0) -> None:
+    def load(self, step: InFlight, *, priority: int = 0) -> None:
         """Submit the reads of a minibatch's row groups (data stays on the workers).
 
         ``priority`` orders the reads against the E-steps already queued on a worker: a
@@ -206,7 +155,7 @@ class DaskEngine:
             [None] * len(units), sorted(self._alive_workers()), [u.n_docs for u in units]
         )
 
-    def seed(self, step: _Step) -> None:
+    def seed(self, step: InFlight) -> None:
         """Seed the topics from the step's documents (``init="documents"``).
 
         Each worker proposes its unit's candidates; the coordinator keeps the smallest, so
@@ -232,7 +181,7 @@ class DaskEngine:
         seeding.apply_seed(self.model.state_, seeding.merge_candidates(parts, n_pick))
 
     def prepare(
-        self, step: _Step, *, wait: bool = True, backlog: dict[str, int] | None = None
+        self, step: InFlight, *, wait: bool = True, backlog: dict[str, int] | None = None
     ) -> None:
         """Gather a minibatch's word ids, find the union of its words and place its
         E-steps (once).
@@ -262,7 +211,7 @@ class DaskEngine:
         step.union = union
         step.coordinator_seconds += time.perf_counter() - t0
 
-    def submit_esteps(self, step: _Step, behind: _Step | None = None) -> None:
+    def submit_esteps(self, step: InFlight, behind: InFlight | None = None) -> None:
         """Send each worker the rows of exp(E[log beta]) for its units' words, from the
         state now, and submit the E-steps.
 
@@ -289,7 +238,7 @@ class DaskEngine:
         step.coordinator_seconds += time.perf_counter() - t0
 
     @staticmethod
-    def _backlog(step: _Step) -> dict[str, int]:
+    def _backlog(step: InFlight) -> dict[str, int]:
         """Documents of ``step``'s E-steps not finished yet, by the worker placed on."""
         backlog: dict[str, int] = {}
         for unit, worker, future in zip(step.units, step.workers, step.esteps, strict=True):
@@ -297,7 +246,7 @@ class DaskEngine:
                 backlog[worker] = backlog.get(worker, 0) + unit.n_docs
         return backlog
 
-    def _data_owners(self, step: _Step) -> list[str | None]:
+    def _data_owners(self, step: InFlight) -> list[str | None]:
         """The worker holding each unit's documents now (an idle worker may have stolen
         the read), or None."""
         who = self.client.who_has(step.loads)
@@ -306,7 +255,7 @@ class DaskEngine:
     def _alive_workers(self) -> set[str]:
         return set(self.client.scheduler_info().get("workers", {}))
 
-    def _ship_rows(self, step: _Step) -> dict[str | None, Any]:
+    def _ship_rows(self, step: InFlight) -> dict[str | None, Any]:
         """Scatter each worker its rows (for all its units' words, once) straight from this
         process, all workers at once, when they are large (``scatter_bytes``) and
         transfers are direct. Returns the futures by worker; a unit whose worker has none
@@ -346,7 +295,7 @@ class DaskEngine:
         return shipped
 
     def _submit_estep(
-        self, step: _Step, i: int, rows: Any, *, attempt: int, alive: set[str]
+        self, step: InFlight, i: int, rows: Any, *, attempt: int, alive: set[str]
     ) -> Any:
         """Submit unit ``i``'s E-step on the worker ``balance_units`` chose, as a
         preference. ``rows``: the future of its worker's scattered rows, or None to send
@@ -383,7 +332,7 @@ class DaskEngine:
             # E-step still runs elsewhere
         )
 
-    def collect(self, step: _Step, between: Callable[[], object] | None = None) -> UnitStats:
+    def collect(self, step: InFlight, between: Callable[[], object] | None = None) -> UnitStats:
         """The local steps' results summed in unit order, each added as soon as it arrives.
 
         The sum is :class:`~svi_lda.step.StatsSum`'s, as in process (zeros, then each
@@ -429,7 +378,7 @@ class DaskEngine:
         assert result is not None
         return result
 
-    def _gather(self, futures: list[Any], step: _Step) -> list[Any]:
+    def _gather(self, futures: list[Any], step: InFlight) -> list[Any]:
         try:
             # direct: straight from the workers, not relayed (and copied) by the scheduler
             return self.client.gather(futures, direct=self.direct)
@@ -446,7 +395,7 @@ class DaskEngine:
     def start(self, minibatches: Iterator[Minibatch], *, seed_first: bool) -> None:
         """Read the first minibatch, seed the topics from it if asked, send its local
         steps, and read ahead."""
-        self._steps = (_Step(m) for m in minibatches)
+        self._steps = (InFlight(m) for m in minibatches)
         self._current = next(self._steps, None)
         if self._current is None:
             return
