@@ -15,6 +15,7 @@ COMMANDS = {
     "demo": ("pipelines.demo", "ingest the built-in sample, train, print the topics"),
     "stream": ("pipelines.stream", "keep a model up to date from a folder of new files"),
     "slurm": ("pipelines.slurm", "run train or stream on Dask workers submitted to SLURM"),
+    "report": ("pipelines.report", "write a self-contained HTML report of a fitted model"),
 }
 
 

@@ -1,0 +1,70 @@
+"""``svi-lda report``: one self-contained HTML page showing a fitted model.
+
+    svi-lda report MODEL_DIR [--corpus CORPUS_DIR] --out report.html
+                   [--top-words 12] [--docs 3] [--title TEXT]
+
+The page (no server, no network) shows the training curve, topic sizes, an inter-topic
+distance map, each topic's top words with their probabilities and, with ``--corpus``,
+each topic's example documents (one pass over the corpus's row groups). Needs the
+``report`` extra: ``pip install 'svi-lda[report]'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options of ``svi-lda report``."""
+    p = argparse.ArgumentParser(
+        prog="svi-lda report",
+        description="Write a self-contained HTML report of a fitted topic model.",
+    )
+    p.add_argument("model", type=Path, help="model folder (from 'svi-lda train' or save)")
+    p.add_argument("--corpus", type=Path, default=None,
+                   help="corpus folder the model was trained on: adds example documents")
+    p.add_argument("--out", "-o", type=Path, default=Path("report.html"),
+                   help="HTML file to write (default report.html)")
+    p.add_argument("--top-words", type=int, default=12, help="words listed per topic")
+    p.add_argument("--docs", type=int, default=3, help="example documents per topic")
+    p.add_argument("--title", default=None, help="heading of the page")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``svi-lda report``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    for name, value in (("--top-words", args.top_words), ("--docs", args.docs)):
+        if value < 1:
+            print(f"svi-lda report: error: {name} must be at least 1; got {value}",
+                  file=sys.stderr)
+            return 2
+    from svi_lda import ModelFileError, load
+    from svi_lda.corpus import CorpusError, ParquetCorpus
+
+    started = time.perf_counter()
+    try:
+        from svi_lda.report import write_report
+
+        model = load(args.model)
+        corpus = None if args.corpus is None else ParquetCorpus(args.corpus)
+        out = write_report(model, args.out, corpus, n_words=args.top_words,
+                           n_docs=args.docs, title=args.title)
+    except ImportError as exc:
+        print(f"svi-lda report: error: {exc}", file=sys.stderr)
+        return 2
+    except (ModelFileError, CorpusError, ValueError) as exc:
+        print(f"svi-lda report: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"report written to {out} ({out.stat().st_size / 1e6:.1f} MB, "
+          f"{time.perf_counter() - started:.1f} s); open it in any browser")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
