@@ -66,7 +66,7 @@ def test_transform_and_partial_fit_reject_bad_input(fitted, case):
 
 
 def test_wrong_number_of_columns(fitted):
-    with pytest.raises(ValueError, match=r"has 5 columns .* fitted with 6"):
+    with pytest.raises(ValueError, match=r"X has 5 features, but OnlineLDA is expecting 6 features"):
         fitted.transform(np.ones((2, V - 1)))
     model = OnlineLDA(2, total_samples=10, n_jobs=1).partial_fit(good())
     with pytest.raises(ValueError, match=r"has 7 columns .* fitted with 6"):
