@@ -99,14 +99,23 @@ def check_feature_names(estimator: Any, names: np.ndarray | None) -> None:
             stacklevel=3,
         )
         return
-    if len(names) != len(fitted) or np.any(names != fitted):
-        unseen = sorted(set(names) - set(fitted))[:5]
-        missing = sorted(set(fitted) - set(names))[:5]
-        raise ValueError(
-            "The feature names should match those that were passed during fit.\n"
-            f"Feature names unseen at fit time: {unseen}\n"
-            f"Feature names seen at fit time, yet now missing: {missing}"
-        )
+    if len(names) == len(fitted) and np.all(names == fitted):
+        return
+    unseen = sorted(set(names) - set(fitted))
+    missing = sorted(set(fitted) - set(names))
+    message = "The feature names should match those that were passed during fit.\n"
+    if unseen:
+        message += "Feature names unseen at fit time:\n" + _listed(unseen)
+    if missing:
+        message += "Feature names seen at fit time, yet now missing:\n" + _listed(missing)
+    if not unseen and not missing:
+        message += "Feature names must be in the same order as they were in fit.\n"
+    raise ValueError(message)
+
+
+def _listed(names: list[str], limit: int = 5) -> str:
+    shown = [f"- {name}\n" for name in names[:limit]]
+    return "".join(shown) + ("- ...\n" if len(names) > limit else "")
 
 
 def feature_names_out(estimator: Any, input_features: Any = None) -> np.ndarray:

@@ -449,14 +449,19 @@ class OnlineLDA:
         far; pass a :class:`~svi_lda.batch.Batch` to give your own. ``id2word`` gives the
         vocabulary size of bag-of-words input on the first call.
         """
-        batch = self._as_batch(X, first_doc_id=None, id2word=id2word)
-        if getattr(self, "state_", None) is None:
+        first = getattr(self, "state_", None) is None
+        batch, found = self._read(X, first_doc_id=None, id2word=id2word)
+        if first:
             self._init_state(batch.n_features)
+            sklearn_compat.record_feature_names(self, found.feature_names)
         total = PARTIAL_FIT_TOTAL_SAMPLES if self.total_samples is None else self.total_samples
         self._step([batch], total_samples=float(total), callbacks=())
         return self
 
-    def _as_batch(self, X: Any, *, first_doc_id: int | None, id2word: Any = None) -> Batch:
+    def _read(
+        self, X: Any, *, first_doc_id: int | None, id2word: Any = None
+    ) -> tuple[Batch, Any]:
+        """``X`` as one Batch for partial_fit or inference, and what kind it was."""
         fitted = getattr(self, "state_", None) is not None
         n_features = self.n_features_in_ if fitted else None
         found = recognise(X, n_features=n_features, id2word=id2word)
@@ -466,18 +471,20 @@ class OnlineLDA:
                     f"Batch has {X.n_features} features, but OnlineLDA is expecting "
                     f"{self.n_features_in_} features as input."
                 )
-            return X
+            return X, found
         if found.kind in ("corpus", "minibatches"):
             raise ValueError(
                 "X is a corpus or a collection of minibatches: partial_fit and transform "
                 "take one matrix of documents. Use fit for a corpus, or call them on each "
                 "minibatch."
             )
+        if fitted and found.kind == "matrix":
+            sklearn_compat.check_feature_names(self, found.feature_names)
         data = self._encode_texts(found.data) if found.kind == "texts" else found.data
         Xc = check_doc_term_matrix(data, n_features=n_features)
         if first_doc_id is None:
             first_doc_id = self.state_.n_docs_seen if fitted else 0
-        return Batch.from_csr(Xc, first_doc_id=first_doc_id)
+        return Batch.from_csr(Xc, first_doc_id=first_doc_id), found
 
     def _seed_if_new(self, units: Sequence[Batch]) -> None:
         """Seed the topics from ``units`` before the very first step (``init="documents"``)."""
@@ -514,15 +521,16 @@ class OnlineLDA:
         return metrics
 
     # -- inference ----------------------------------------------------------------------
-    def _infer(self, X: Any) -> tuple[np.ndarray, float, float]:
-        """E-step without updating the model: (gamma, document bound, token count).
+    def _infer(self, X: Any) -> tuple[np.ndarray, float, float, bool]:
+        """E-step without updating the model: (gamma, document bound, token count, whether
+        the counts came as float32).
 
         Each document starts from a hash of its own content (word ids and counts), not of
         its row: its result is bitwise the same wherever it sits in X, in whatever batch,
         for any number of threads.
         """
         self._check_fitted()
-        batch = self._as_batch(X, first_doc_id=0)
+        batch, found = self._read(X, first_doc_id=0)
         state = self.state_
         ids, index = unit_vocabulary(batch)
         rows, shift = state.exp_elog_beta_rows(ids, n_threads=self._n_threads())
@@ -532,7 +540,7 @@ class OnlineLDA:
             batch, index, ids, rows, shift, state.alpha, self._settings(),
             n_threads=self._n_threads(), gamma=gamma,
         )
-        return gamma, stats.doc_bound, stats.n_tokens
+        return gamma, stats.doc_bound, stats.n_tokens, found.float32
 
     def transform(self, X: Any) -> Any:
         """Topic distribution of each document, shape (n_documents, n_components).
@@ -545,13 +553,9 @@ class OnlineLDA:
         float64, as scikit-learn's tags promise), other inputs float64; ``set_output``
         chooses the container.
         """
-        self._check_fitted()
-        found = recognise(X, n_features=self.n_features_in_)
-        if found.kind == "matrix":
-            sklearn_compat.check_feature_names(self, found.feature_names)
-        gamma, _, _ = self._infer(found.data if found.kind in ("matrix", "texts") else X)
+        gamma, _, _, float32 = self._infer(X)
         theta = gamma / gamma.sum(axis=1, keepdims=True)
-        if found.float32:
+        if float32:
             theta = theta.astype(np.float32)
         return sklearn_compat.wrap_output(self, theta, X)
 
@@ -566,7 +570,7 @@ class OnlineLDA:
 
         The documents' terms plus the topics' prior terms (scikit-learn's ``score``).
         """
-        _, doc_bound, _ = self._infer(X)
+        _, doc_bound, _, _ = self._infer(X)
         return doc_bound + topic_bound(self.state_)
 
     def perplexity(self, X: Any) -> float:
@@ -575,7 +579,7 @@ class OnlineLDA:
         For held-out evaluation by document completion, see
         :func:`svi_lda.evaluation.completion_perplexity`.
         """
-        _, doc_bound, n_tokens = self._infer(X)
+        _, doc_bound, n_tokens, _ = self._infer(X)
         if n_tokens <= 0:
             raise ValueError("perplexity needs documents with at least one token.")
         return float(np.exp(-(doc_bound + topic_bound(self.state_)) / n_tokens))
