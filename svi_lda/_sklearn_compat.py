@@ -69,6 +69,34 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+# -- assigning components_ ----------------------------------------------------------------
+def assign_components(estimator: Any, value: Any) -> None:
+    """``estimator.components_ = value``: rebuild the lazy state around these topics.
+
+    A fitted model keeps its step count, alpha and seed (a warm start); a fresh one is
+    initialised from its parameters and not seeded from documents (the topics are given),
+    so ``transform`` works at once and ``partial_fit`` continues from them.
+    """
+    lam = np.asarray(value, dtype=np.float64)
+    k = estimator.n_components
+    if lam.ndim != 2 or lam.shape[0] != k or lam.shape[1] < 1:
+        raise ValueError(
+            f"components_ must have shape (n_components={k}, n_features); got {lam.shape}."
+        )
+    if not np.all(np.isfinite(lam)) or np.any(lam <= 0):
+        raise ValueError("components_ must be finite and positive (Dirichlet parameters).")
+    state = getattr(estimator, "state_", None)
+    if state is None or state.n_features != lam.shape[1]:
+        estimator._init_state(lam.shape[1])
+        state = estimator.state_
+    # lambda = eta + scale * W with scale 1; W may be negative where lambda < eta, and
+    # stays a valid lambda under the step's convex combination with eta.
+    state.word_topic = (lam.T - state.eta).astype(state.word_topic.dtype)
+    state.scale = 1.0
+    state.topic_sums = state.word_topic.sum(axis=0, dtype=np.float64)
+    estimator._topics_assigned = True
+
+
 # -- feature names ---------------------------------------------------------------------
 def record_feature_names(estimator: Any, names: np.ndarray | None) -> None:
     """At fit: keep a DataFrame's column names as ``feature_names_in_`` (or drop them)."""

@@ -593,24 +593,7 @@ class OnlineLDA:
 
     @components_.setter
     def components_(self, value: Any) -> None:
-        # Rebuild the lazy state around the given topics; a fitted model keeps its step
-        # count, alpha and seed (a warm start), a fresh one is initialised from the
-        # parameters but not seeded from documents (the topics are given).
-        lam = np.asarray(value, dtype=np.float64)
-        if lam.ndim != 2 or lam.shape[0] != self.n_components or lam.shape[1] < 1:
-            raise ValueError(
-                f"components_ must have shape (n_components={self.n_components}, "
-                f"n_features); got {lam.shape}."
-            )
-        if not np.all(np.isfinite(lam)) or np.any(lam <= 0):
-            raise ValueError("components_ must be finite and positive (Dirichlet parameters).")
-        if getattr(self, "state_", None) is None or self.state_.n_features != lam.shape[1]:
-            self._init_state(lam.shape[1])
-        state = self.state_
-        state.word_topic = (lam.T - state.eta).astype(self.state_.word_topic.dtype)
-        state.scale = 1.0
-        state.topic_sums = state.word_topic.sum(axis=0, dtype=np.float64)
-        self._topics_assigned = True
+        sklearn_compat.assign_components(self, value)
 
     @property
     def exp_dirichlet_component_(self) -> np.ndarray:

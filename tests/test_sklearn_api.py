@@ -170,3 +170,40 @@ def test_get_feature_names_out_and_pipeline_names(X):
     model = _lda(n_components=K).fit(sp.csr_matrix(X))
     names = model.get_feature_names_out()
     assert names.dtype == object and list(names) == [f"onlinelda{k}" for k in range(K)]
+
+
+def test_scikit_learn_is_not_imported_by_svi_lda():
+    # Optional and slow to import: fitting, transforming and a NotFittedError leave it out.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from svi_lda import NotFittedError, OnlineLDA\n"
+        "X = np.random.default_rng(0).integers(0, 3, (30, 12))\n"
+        "m = OnlineLDA(3, max_iter=1, n_jobs=1).fit(X)\n"
+        "m.partial_fit(X); m.transform(X); m.score(X); m.get_feature_names_out()\n"
+        "try:\n"
+        "    OnlineLDA(3).transform(X)\n"
+        "except NotFittedError as e:\n"
+        "    assert type(e) is NotFittedError, type(e)\n"
+        "assert not [n for n in sys.modules if n.split('.')[0] == 'sklearn']\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_model_with_a_random_state_instance_saves_and_loads(X, tmp_path):
+    import pickle
+
+    from svi_lda import load
+
+    model = _lda(n_components=K, random_state=np.random.RandomState(1), evaluate_every=2,
+                 perp_tol=0.5).fit(X)
+    model.save(tmp_path / "m")
+    loaded = load(tmp_path / "m")
+    assert loaded.evaluate_every == 2 and loaded.perp_tol == 0.5
+    np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+    with pytest.raises(sklearn.exceptions.NotFittedError) as info:
+        OnlineLDA(2).transform(X)
+    again = pickle.loads(pickle.dumps(info.value))
+    assert type(again) is type(info.value) and str(again) == str(info.value)
