@@ -183,6 +183,16 @@ def _from_iterable(X: Iterable, width: int | None, words: list[str] | None) -> R
         )
     if sp.issparse(first) or isinstance(first, Batch | np.ndarray):
         return Recognised(stream, "minibatches")
+    if isinstance(first, list | tuple) and first and _is_bow_document(first[0]):
+        # Chunks of bag-of-words documents (as gensim's chunked streams): one minibatch
+        # each, converted as they are read.
+        if width is None:
+            raise _no_vocabulary_size(type(X).__name__)
+        chunks = (
+            bow_documents_to_csr(chunk, width, source=f"minibatch {i}")
+            for i, chunk in enumerate(stream)
+        )
+        return Recognised(chunks, "minibatches", words=words)
     if isinstance(first, str):
         return Recognised(list(stream), "texts")
     raise ValueError(
@@ -201,11 +211,7 @@ def bow_documents_to_csr(
     id is outside ``[0, width)``, or ``width`` is unknown.
     """
     if width is None:
-        raise ValueError(
-            f"{source} holds bag-of-words documents, which do not say how many words the "
-            "vocabulary has (the largest id seen is not its size): pass "
-            "id2word=<your gensim Dictionary> to fit or partial_fit."
-        )
+        raise _no_vocabulary_size(source)
     indptr, ids, counts = [0], [], []
     for row, doc in enumerate(docs):
         if not _is_bow_document(doc) or not all(_is_pair(p) for p in doc):
@@ -230,6 +236,14 @@ def bow_documents_to_csr(
     )
     X.sum_duplicates()
     return X
+
+
+def _no_vocabulary_size(source: str) -> ValueError:
+    return ValueError(
+        f"{source} holds bag-of-words documents, which do not say how many words the "
+        "vocabulary has (the largest id seen is not its size): pass "
+        "id2word=<your gensim Dictionary> to fit or partial_fit."
+    )
 
 
 def _id2word_size(id2word: Any) -> int | None:

@@ -146,3 +146,14 @@ def test_bad_matrices_are_refused_as_scikit_learn_does(data, error, message):
 def test_transform_of_one_flat_row_asks_for_a_reshape(reference):
     with pytest.raises(ValueError, match="Reshape your data"):
         reference.transform(np.ones(V))
+
+
+def test_stream_of_chunks_of_documents_is_a_stream_of_minibatches(X, dictionary):
+    docs = _bow(X)
+    chunks = [docs[i : i + 40] for i in range(0, 120, 40)]
+    model = _model(total_samples=120).fit(iter(chunks), id2word=dictionary)
+    twin = _model(total_samples=120).fit(iter([X[:40], X[40:80], X[80:]]))
+    assert model.n_batch_iter_ == 3 and model.n_features_in_ == V
+    np.testing.assert_array_equal(model.components_, twin.components_)
+    with pytest.raises(ValueError, match="id2word"):
+        _model(total_samples=120).fit(iter(chunks))
