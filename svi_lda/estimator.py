@@ -432,6 +432,7 @@ class OnlineLDA:
             vocabulary = found.words
         if vocabulary is None and found.feature_names is not None:
             vocabulary = found.feature_names.tolist()
+        self._check_params()  # before the monitor reads evaluate_every
         monitor = sklearn_compat.FitMonitor(self, data)
         self.state_ = None
         try:

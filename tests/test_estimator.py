@@ -95,6 +95,8 @@ SKLEARN_MESSAGE = r"^The '{name}' parameter of OnlineLDA must be .+\. Got .+ ins
         ("learning_decay", 0.3),
         ("learning_offset", -1.0),
         ("n_jobs", 0),
+        ("evaluate_every", 1.5),
+        ("perp_tol", -0.1),
     ],
 )
 def test_parameter_errors_in_sklearn_style_at_fit_time(X, name, value):
