@@ -40,6 +40,11 @@ def sklearn_tags() -> Any:
     )
 
 
+def legacy_tags() -> dict[str, Any]:
+    """The tags scikit-learn < 1.6 reads from ``_more_tags`` (those of its LDA then)."""
+    return {"preserves_dtype": [np.float64, np.float32], "requires_positive_X": True}
+
+
 _COMBINED: dict[str, type] = {}
 
 

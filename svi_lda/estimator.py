@@ -240,6 +240,10 @@ class OnlineLDA:
         """scikit-learn's tags, those of its ``LatentDirichletAllocation``."""
         return sklearn_compat.sklearn_tags()
 
+    def _more_tags(self) -> dict[str, Any]:
+        """The same tags for scikit-learn < 1.6, which reads these instead."""
+        return sklearn_compat.legacy_tags()
+
     def __sklearn_is_fitted__(self) -> bool:
         return getattr(self, "state_", None) is not None
 
