@@ -4,8 +4,8 @@ scikit-learn is optional and slow to import (seconds on a busy machine), so noth
 imports it at module level: tags are built when scikit-learn asks for them (it is then
 loaded already), and :func:`not_fitted_error` makes the error an instance of
 scikit-learn's ``NotFittedError`` too once scikit-learn has been imported (code that
-catches that class has necessarily imported it). Supported: scikit-learn >= 1.6, the
-release that introduced ``__sklearn_tags__`` (see ``pyproject.toml``).
+catches that class has necessarily imported it). Supported: scikit-learn >= 1.4.2 (see
+``pyproject.toml``); releases before 1.6 read the tags from ``_more_tags``.
 """
 
 from __future__ import annotations
