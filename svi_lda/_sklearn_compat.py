@@ -40,9 +40,15 @@ def sklearn_tags() -> Any:
     )
 
 
-def legacy_tags() -> dict[str, Any]:
-    """The tags scikit-learn < 1.6 reads from ``_more_tags`` (those of its LDA then)."""
-    return {"preserves_dtype": [np.float64, np.float32], "requires_positive_X": True}
+def legacy_tags(*, with_defaults: bool = False) -> dict[str, Any]:
+    """The tags scikit-learn < 1.6 reads from ``_more_tags`` (those of its LDA then);
+    ``with_defaults``: over its default tags, as its ``BaseEstimator._get_tags`` gives."""
+    tags = {"preserves_dtype": [np.float64, np.float32], "requires_positive_X": True}
+    if with_defaults:
+        from sklearn.utils._tags import _DEFAULT_TAGS
+
+        tags = {**_DEFAULT_TAGS, **tags}
+    return tags
 
 
 _COMBINED: dict[str, type] = {}

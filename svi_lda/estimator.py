@@ -244,6 +244,10 @@ class OnlineLDA:
         """The same tags for scikit-learn < 1.6, which reads these instead."""
         return sklearn_compat.legacy_tags()
 
+    def _get_tags(self) -> dict[str, Any]:
+        """All tags, for scikit-learn < 1.6 (its checks call this directly)."""
+        return sklearn_compat.legacy_tags(with_defaults=True)
+
     def __sklearn_is_fitted__(self) -> bool:
         return getattr(self, "state_", None) is not None
 
