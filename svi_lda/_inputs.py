@@ -87,7 +87,7 @@ def recognise(X: Any, *, n_features: int | None, id2word: Any = None) -> Recogni
             "Reshape your data with X.to_frame().T if it is a single document."
         )
     if isinstance(X, list | tuple):
-        return _from_sequence(X, width, getattr(X, "num_terms", None), words)
+        return _from_sequence(X, width, words)
     if hasattr(X, "__array__"):
         arr = np.asarray(X)
         return Recognised(_check_not_complex(arr), "matrix", float32=arr.dtype == np.float32)
@@ -149,9 +149,7 @@ def _is_bow_document(item: Any) -> bool:
     return isinstance(item, list | tuple) and (len(item) == 0 or _is_pair(item[0]))
 
 
-def _from_sequence(
-    X: list | tuple, width: int | None, num_terms: Any, words: list[str] | None
-) -> Recognised:
+def _from_sequence(X: list | tuple, width: int | None, words: list[str] | None) -> Recognised:
     if len(X) == 0:
         return Recognised(X, "matrix")
     if all(isinstance(x, str) for x in X):
@@ -162,8 +160,6 @@ def _from_sequence(
         # One bag-of-words document (gensim's convention); a dense matrix has list rows.
         return Recognised(bow_documents_to_csr([X], width, source="X"), "matrix", words=words)
     if all(_is_bow_document(x) for x in X):
-        if not any(len(x) for x in X) and width is None:
-            width = 0 if num_terms is None else int(num_terms)
         return Recognised(bow_documents_to_csr(X, width, source="X"), "matrix", words=words)
     return Recognised(X, "matrix")
 

@@ -81,6 +81,7 @@ def test_grid_search_and_cross_val_score_give_finite_scores(texts):
 
 # -- scikit-learn's set_output and feature-name checks (not part of check_estimator) ------
 @pytest.mark.filterwarnings("ignore:Estimator OnlineLDA does not inherit")
+@pytest.mark.filterwarnings("ignore:X (has|does not have valid) feature names")  # on purpose
 @pytest.mark.parametrize(
     "check",
     [
