@@ -89,7 +89,8 @@ def content_keys(indptr, indices, count_bits, seed_key, out):
     then ``h = splitmix64(h ^ count_bits_j)``; ``out[d] = splitmix64(h ^ n_d)`` with n_d
     the document's number of non-zeros. ``indptr`` starts at 0; ``indices`` and
     ``count_bits`` (the counts as float64, viewed as uint64) are the CSR arrays with
-    sorted word ids, so equal documents get equal keys wherever they sit.
+    sorted word ids, so equal documents get equal keys wherever they sit. Equivalent to:
+    ``tests.reference.content_keys_reference`` (NumPy, one row at a time).
     """
     for d in range(len(out)):
         h = seed_key
