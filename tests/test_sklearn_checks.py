@@ -75,3 +75,14 @@ def test_not_fitted_error_is_scikit_learns_too():
     with pytest.raises(SklearnNotFittedError):
         check_is_fitted(OnlineLDA(2))
     check_is_fitted(OnlineLDA(2, max_iter=1, n_jobs=1).fit(X))
+
+
+@pytest.mark.filterwarnings(NOT_INHERITED)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
+@pytest.mark.parametrize("params", [{"learning_method": "batch"}, {"learning_method": "cvb0"},
+                                    {"dtype": "float64", "doc_topic_prior": "auto"}])
+def test_check_estimator_passes_in_the_other_modes(params):
+    if not HAS_SKLEARN_TAGS:
+        pytest.skip("the default mode is checked on this scikit-learn")
+    failed = [name for name, status in _statuses(OnlineLDA(**params)) if status == "failed"]
+    assert failed == []
