@@ -38,13 +38,20 @@ def check_doc_term_matrix(
     if _is_bow_corpus(X):
         X = bow_to_csr(X, n_features=n_features, name=name)
     elif sp.issparse(X):
+        if np.iscomplexobj(X):
+            raise ValueError(f"Complex data not supported: {name} must hold real counts.")
         X = sp.csr_matrix(X)
         if not np.issubdtype(X.dtype, np.integer) and not np.issubdtype(X.dtype, np.floating):
             X = X.astype(np.float64)
     else:
+        if np.iscomplexobj(X):
+            raise ValueError(f"Complex data not supported: {name} must hold real counts.")
         try:
             arr = np.asarray(X, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
+        except TypeError as exc:
+            # TypeError, as NumPy and scikit-learn raise for non-numeric entries.
+            raise TypeError(f"{name} must hold numbers (word counts): {exc}") from None
+        except ValueError as exc:
             raise ValueError(
                 f"{name} must be a scipy.sparse matrix, a 2-D array of counts or a list of "
                 f"bag-of-words documents; got {type(X).__name__} ({exc})"
@@ -52,15 +59,21 @@ def check_doc_term_matrix(
         if arr.ndim != 2:
             raise ValueError(
                 f"{name} must be 2-D (n_documents, n_features); got an array of shape "
-                f"{arr.shape}. Reshape a single document with X.reshape(1, -1)."
+                f"{arr.shape}. Reshape your data with X.reshape(1, -1) if it is a single "
+                "document."
             )
         X = sp.csr_matrix(arr)
     if X.shape[0] == 0 and not allow_empty:
         raise ValueError(f"{name} has no documents (shape {X.shape}); pass at least one row.")
+    if X.shape[1] == 0:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is "
+            f"required: {name} has no words (columns)."
+        )
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(
-            f"{name} has {X.shape[1]} columns (features) but the model was fitted with "
-            f"{n_features}; use the same vocabulary as in fit."
+            f"{name} has {X.shape[1]} features, but OnlineLDA is expecting {n_features} "
+            "features as input: use the same vocabulary (columns) as in fit."
         )
     data = X.data
     if np.issubdtype(data.dtype, np.floating) and not np.all(np.isfinite(data)):
@@ -76,7 +89,8 @@ def check_doc_term_matrix(
     if data.size and data.min() < 0:
         row = int(np.searchsorted(X.indptr, int(np.argmin(data)), side="right") - 1)
         raise ValueError(
-            f"{name} contains negative counts (first in row {row}); LDA needs counts >= 0."
+            f"Negative values in data passed to OnlineLDA: {name} contains negative counts "
+            f"(first in row {row}); LDA needs counts >= 0."
         )
     if require_integer and data.size and np.any(data != np.round(data)):
         row = int(

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import digamma
 
+from svi_lda import _sklearn_compat as sklearn_compat
+from svi_lda._inputs import recognise
 from svi_lda._validation import (
-    NotFittedError,
     check_doc_term_matrix,
     check_positive_float,
     check_positive_int,
@@ -25,15 +27,18 @@ from svi_lda._validation import (
 from svi_lda.batch import Batch
 from svi_lda.bounds import topic_bound
 from svi_lda.methods import get_method
+from svi_lda.numerics.hashing import document_content_keys
 from svi_lda.persistence import load_model as _load_folder
 from svi_lda.persistence import save_model
 from svi_lda.schedule import RobbinsMonro
-from svi_lda.seeding import seed_topics
 from svi_lda.state import GlobalState
-from svi_lda.step import Callback, EStepSettings, estep_unit, unit_vocabulary
+from svi_lda.step import Callback, EStepSettings, estep_unit, initial_gamma, unit_vocabulary
 from svi_lda.training import ensure_records, fit_model, init_records, train_step
 
 __all__ = ["Callback", "OnlineLDA", "load_model"]
+
+# scikit-learn's total_samples, which partial_fit uses when total_samples is None.
+PARTIAL_FIT_TOTAL_SAMPLES = 1e6
 
 
 class OnlineLDA:
@@ -41,7 +46,16 @@ class OnlineLDA:
     batch collapsed VB (CVB0).
 
     Parameter and attribute names follow scikit-learn's ``LatentDirichletAllocation`` so
-    code can switch by changing the import. All log quantities are natural logs (nats).
+    code can switch by changing the import: it takes every one of its parameters, passes
+    ``sklearn.utils.estimator_checks.check_estimator`` with the same tags, and works in
+    pipelines, grid searches, ``clone``, ``set_output``. Defaults that differ are listed
+    in the README. scikit-learn itself is optional. All log quantities are natural logs
+    (nats).
+
+    Inputs: scipy sparse or dense counts, pandas DataFrames of counts, gensim
+    bag-of-words documents (a list or any iterable of them such as ``MmCorpus``, or one
+    document: a list of ``(word_id, count)`` tuples), and for ``fit`` also corpus folders
+    and lists or iterators of sparse minibatches.
 
     Parameters
     ----------
@@ -79,9 +93,17 @@ class OnlineLDA:
         (K=20: 3,617 / 0.175, 3,516 / 0.147, 3,639 / 0.172). One pass favours 512 (K=100
         perplexity 3,522 against 3,633 for 1024). With a Parquet corpus, minibatches are
         whole row groups holding at least this many documents.
+    evaluate_every : int, default=-1
+        As scikit-learn's: when > 0, ``fit`` computes the perplexity of the training data
+        every ``evaluate_every`` passes (logged when ``verbose``) and stops once it changes
+        by less than ``perp_tol``. Needs the documents in memory (not a corpus folder or
+        a stream). <= 0: no evaluation, no extra cost.
     total_samples : float or None, default=None
-        D, the corpus size the minibatch gradient is scaled to. ``fit`` uses the number of
-        documents it is given when None; ``partial_fit`` requires it.
+        D, the corpus size the minibatch gradient is scaled to. When None, ``fit`` uses
+        the number of documents it is given and ``partial_fit`` uses 1e6, scikit-learn's
+        default (set it to the number of documents your stream stands for).
+    perp_tol : float, default=0.1
+        Perplexity tolerance for ``evaluate_every`` (scikit-learn's).
     max_doc_update_iter : int, default=100
         Maximum gamma updates per document in the E-step.
     mean_change_tol : float, default=1e-3
@@ -89,7 +111,8 @@ class OnlineLDA:
     dtype : {"float32", "float64"}, default="float32"
         Storage of lambda and the working precision of the E-step's inner loop (phinorm
         and its accumulator; rows are scaled so nothing underflows, and floored so nothing
-        is subnormal). gamma, the bound and all outputs are float64 either way. float32
+        is subnormal). gamma and the bound are float64 either way (``transform`` returns
+        float32 rows for float32 counts, as scikit-learn's tags promise). float32
         halves memory and traffic and runs faster (one K=100 pass over 20 Newsgroups:
         1.3-1.45x on an AMD EPYC, 1.2x on an Intel Xeon); it gives the same held-out
         perplexity and ELBO as float64 to 3-4 digits.
@@ -102,16 +125,26 @@ class OnlineLDA:
         so the Dask engine picks the same ones); topics then start apart, which gives
         better held-out perplexity and coherence and fewer E-step iterations (see
         :mod:`svi_lda.seeding`).
-    random_state : int, numpy.random.Generator or None, default=None
-        Seeds lambda's initialisation, each document's initial gamma (by document id) and
-        the shuffling of documents between passes.
+    random_state : int, numpy.random.Generator, numpy.random.RandomState or None, default=None
+        Seeds lambda's initialisation, each training document's initial gamma (by
+        document id) and the shuffling of documents between passes. A Generator or
+        RandomState is drawn from once per fit.
     verbose : int, default=0
         Log each step at INFO level when > 0 (logger ``svi_lda.training``).
 
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
-        Variational topic-word parameters lambda.
+        Variational topic-word parameters lambda. Assigning it loads those topics (a fresh
+        model becomes usable for ``transform``, ``partial_fit`` continues from them).
+    exp_dirichlet_component_ : ndarray of shape (n_components, n_features)
+        exp(E[log beta]), as scikit-learn's.
+    bound_ : float
+        Perplexity of the training data after ``fit``: exact (scikit-learn's value) when
+        the last pass was evaluated (``evaluate_every``), otherwise estimated from the
+        last pass's document bounds, without another pass over the data.
+    feature_names_in_ : ndarray of str
+        Column names of a DataFrame ``fit`` was given, when they are all strings.
     state_ : GlobalState
         The global parameters in their lazy form (shared with the distributed engine).
     n_batch_iter_ : int
@@ -154,8 +187,10 @@ class OnlineLDA:
         dtype: str = "float32",
         n_jobs: int | None = None,
         init: str = "documents",
-        random_state: int | np.random.Generator | None = None,
+        random_state: int | np.random.Generator | np.random.RandomState | None = None,
         verbose: int = 0,
+        evaluate_every: int = -1,
+        perp_tol: float = 1e-1,
     ) -> None:
         self.n_components = n_components
         self.doc_topic_prior = doc_topic_prior
@@ -173,6 +208,8 @@ class OnlineLDA:
         self.init = init
         self.random_state = random_state
         self.verbose = verbose
+        self.evaluate_every = evaluate_every
+        self.perp_tol = perp_tol
 
     # -- scikit-learn protocol ---------------------------------------------------------
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -202,6 +239,29 @@ class OnlineLDA:
         ]
         return f"OnlineLDA({', '.join(changed)})"
 
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags, those of its ``LatentDirichletAllocation``."""
+        return sklearn_compat.sklearn_tags()
+
+    def _more_tags(self) -> dict[str, Any]:
+        """The same tags for scikit-learn < 1.6, which reads these instead."""
+        return sklearn_compat.legacy_tags()
+
+    def _get_tags(self) -> dict[str, Any]:
+        """All tags, for scikit-learn < 1.6 (its checks call this directly)."""
+        return sklearn_compat.legacy_tags(with_defaults=True)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return getattr(self, "state_", None) is not None
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Output column names: ``onlinelda0`` ... (scikit-learn's naming)."""
+        return sklearn_compat.feature_names_out(self, input_features)
+
+    def set_output(self, *, transform: str | None = None) -> OnlineLDA:
+        """Container ``transform`` returns: "default" (ndarray), "pandas" or "polars"."""
+        return sklearn_compat.set_output(self, transform)
+
     # -- configuration resolved at fit time --------------------------------------------
     def _check_params(self) -> None:
         check_positive_int(self.n_components, "n_components")
@@ -222,6 +282,20 @@ class OnlineLDA:
             )
         if self.total_samples is not None:
             check_positive_float(self.total_samples, "total_samples")
+        if isinstance(self.evaluate_every, bool) or not isinstance(
+            self.evaluate_every, int | np.integer
+        ):
+            raise ValueError(
+                "The 'evaluate_every' parameter of OnlineLDA must be an int. "
+                f"Got {self.evaluate_every!r} instead."
+            )
+        if isinstance(self.perp_tol, bool) or not (
+            isinstance(self.perp_tol, float | int | np.number) and self.perp_tol >= 0
+        ):
+            raise ValueError(
+                "The 'perp_tol' parameter of OnlineLDA must be a float in the range [0, inf). "
+                f"Got {self.perp_tol!r} instead."
+            )
         if self.topic_word_prior is not None:
             check_positive_float(self.topic_word_prior, "topic_word_prior")
         self._schedule()  # validates kappa and tau0
@@ -269,11 +343,13 @@ class OnlineLDA:
             return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> 1)
         if isinstance(rs, np.random.Generator):
             return int(rs.integers(0, 2**63 - 1))
+        if isinstance(rs, np.random.RandomState):
+            return int(rs.randint(0, 2**63 - 1, dtype=np.int64))
         if isinstance(rs, int | np.integer) and not isinstance(rs, bool):
             return int(rs)
         raise ValueError(
-            "The 'random_state' parameter of OnlineLDA must be an int, a numpy Generator or "
-            f"None. Got {rs!r} instead."
+            "The 'random_state' parameter of OnlineLDA must be an int, a numpy Generator, a "
+            f"numpy RandomState or None. Got {rs!r} instead."
         )
 
     def _settings(self) -> EStepSettings:
@@ -301,10 +377,11 @@ class OnlineLDA:
         self.n_iter_ = 0
         # history_, figure_label_, bound_history_ and the per-topic statistics
         init_records(self, get_method(self.learning_method))
+        self._topics_assigned = False
 
     def _check_fitted(self) -> None:
         if getattr(self, "state_", None) is None:
-            raise NotFittedError(
+            raise sklearn_compat.not_fitted_error(
                 "This OnlineLDA instance is not fitted yet. Call 'fit' or 'partial_fit' first."
             )
 
@@ -316,103 +393,154 @@ class OnlineLDA:
         *,
         vocabulary: Any = None,
         callbacks: Sequence[Callback] = (),
+        id2word: Any = None,
     ) -> OnlineLDA:
         """Fit the model from scratch.
 
         Parameters
         ----------
-        X : sparse matrix, array-like, bag-of-words list, ParquetCorpus, corpus folder path,
-            or an iterable of sparse minibatches
-            Document-term counts of shape (n_documents, n_features). An iterator of
-            minibatches is consumed once (set ``total_samples``); a list of them is passed
-            over ``max_iter`` times.
+        X : sparse matrix, array-like, pandas DataFrame of counts, gensim bag-of-words
+            documents (a list, ``MmCorpus`` or any iterable of them), ParquetCorpus, corpus
+            folder path, or a list or iterator of sparse minibatches
+            Document-term counts of shape (n_documents, n_features). Bag-of-words
+            documents are read into memory once (for a corpus larger than memory, convert
+            it with :func:`svi_lda.corpus.from_gensim` and fit on the folder). An iterator
+            of minibatches is consumed once (set ``total_samples``); a list of them is
+            passed over ``max_iter`` times.
         y : ignored
         vocabulary : Vocabulary or list of str, optional
-            Words for the columns (taken from the corpus when X is one).
+            Words for the columns (taken from the corpus when X is one, from ``id2word``
+            or from a DataFrame's column names otherwise).
         callbacks : sequence of callables
             Each is called with a :class:`~svi_lda.step.StepMetrics` after every step (in
             batch mode, after every pass: ``rho`` 1 and ``bound_per_token`` the exact
             ELBO per token).
+        id2word : gensim Dictionary or mapping of word id to word, optional
+            The vocabulary of bag-of-words input: its size is the number of features
+            (required for bag-of-words unless the corpus has ``num_terms``).
 
         Returns
         -------
         self
         """
+        found = recognise(X, n_features=None, id2word=id2word)
+        data = found.data
+        if found.kind == "batch":
+            data = data.to_csr()
+        elif found.kind == "texts":
+            raise ValueError(
+                "fit does not take raw strings: ingest them first ('svi-lda ingest' or "
+                "svi_lda.corpus.ingest) and fit on the corpus folder."
+            )
+        if found.kind in ("matrix", "batch"):
+            data = check_doc_term_matrix(data, n_features=None)
+        if vocabulary is None:
+            vocabulary = found.words
+        if vocabulary is None and found.feature_names is not None:
+            vocabulary = found.feature_names.tolist()
+        self._check_params()  # before the monitor reads evaluate_every
+        monitor = sklearn_compat.FitMonitor(self, data)
         self.state_ = None
-        fit_model(self, X, vocabulary=vocabulary, callbacks=callbacks)
+        try:
+            fit_model(self, data, vocabulary=vocabulary, callbacks=[*callbacks, monitor])
+        except sklearn_compat.Converged:
+            self.n_iter_ = monitor.passes
+        self.bound_ = monitor.final_perplexity()
+        sklearn_compat.record_feature_names(self, found.feature_names)
         return self
 
-    def partial_fit(self, X: Any, y: object = None) -> OnlineLDA:
-        """One SVI step on the minibatch ``X`` (requires ``total_samples``).
+    def partial_fit(self, X: Any, y: object = None, *, id2word: Any = None) -> OnlineLDA:
+        """One SVI step on the minibatch ``X``.
 
-        Documents get ids continuing from the documents seen so far; pass a
-        :class:`~svi_lda.batch.Batch` to give your own. Raw texts grow the vocabulary
-        (:mod:`svi_lda.streaming.partial`).
+        The gradient is scaled to ``total_samples`` documents, 1e6 (scikit-learn's
+        default) when it is None. Documents get ids continuing from the documents seen so
+        far; pass a :class:`~svi_lda.batch.Batch` to give your own. ``id2word`` gives the
+        vocabulary size of bag-of-words input on the first call.
         """
         if _is_text(X):
             from svi_lda.streaming.partial import partial_fit_texts
 
             return partial_fit_texts(self, X)
-        if self.total_samples is None:
-            raise ValueError(
-                "partial_fit needs total_samples (D, the corpus size the minibatch gradient "
-                "is scaled to): OnlineLDA(total_samples=...). For a stream, use the number "
-                "of documents you expect the model to summarise."
-            )
-        batch = self._as_batch(X, first_doc_id=None)
-        if getattr(self, "state_", None) is None:
+        first = getattr(self, "state_", None) is None
+        batch, found = self._read(X, first_doc_id=None, id2word=id2word)
+        if first:
             self._init_state(batch.n_features)
-        train_step(self, [batch], total_samples=float(self.total_samples))
+            sklearn_compat.record_feature_names(self, found.feature_names)
+        total = PARTIAL_FIT_TOTAL_SAMPLES if self.total_samples is None else self.total_samples
+        train_step(self, [batch], total_samples=float(total))
         return self
 
-    def _as_batch(self, X: Any, *, first_doc_id: int | None) -> Batch:
-        if isinstance(X, Batch):
-            if getattr(self, "state_", None) is not None and X.n_features != self.n_features_in_:
+    def _read(
+        self, X: Any, *, first_doc_id: int | None, id2word: Any = None
+    ) -> tuple[Batch, Any]:
+        """``X`` as one Batch for partial_fit or inference, and what kind it was."""
+        fitted = getattr(self, "state_", None) is not None
+        n_features = self.n_features_in_ if fitted else None
+        found = recognise(X, n_features=n_features, id2word=id2word)
+        if found.kind == "batch":
+            if fitted and X.n_features != self.n_features_in_:
                 raise ValueError(
-                    f"Batch has {X.n_features} features but the model has {self.n_features_in_}."
+                    f"Batch has {X.n_features} features, but OnlineLDA is expecting "
+                    f"{self.n_features_in_} features as input."
                 )
-            return X
-        n_features = getattr(self, "n_features_in_", None) if getattr(
-            self, "state_", None
-        ) is not None else None
-        if _is_text(X):
-            X = self._encode_texts(X)
-        Xc = check_doc_term_matrix(X, n_features=n_features)
+            return X, found
+        if found.kind in ("corpus", "minibatches"):
+            raise ValueError(
+                "X is a corpus or a collection of minibatches: partial_fit and transform "
+                "take one matrix of documents. Use fit for a corpus, or call them on each "
+                "minibatch."
+            )
+        if fitted and found.kind == "matrix":
+            sklearn_compat.check_feature_names(self, found.feature_names)
+        data = self._encode_texts(found.data) if found.kind == "texts" else found.data
+        Xc = check_doc_term_matrix(data, n_features=n_features)
         if first_doc_id is None:
-            first_doc_id = self.state_.n_docs_seen if getattr(self, "state_", None) else 0
-        return Batch.from_csr(Xc, first_doc_id=first_doc_id)
-
-    def _seed_if_new(self, units: Sequence[Batch]) -> None:
-        """Seed the topics from ``units`` before the very first step (``init="documents"``)."""
-        if self.init == "documents" and self.state_.step == 0:
-            seed_topics(self.state_, units, self.random_seed_)
+            first_doc_id = self.state_.n_docs_seen if fitted else 0
+        return Batch.from_csr(Xc, first_doc_id=first_doc_id), found
 
     # -- inference ----------------------------------------------------------------------
-    def _infer(self, X: Any) -> tuple[np.ndarray, float, float]:
-        """E-step without updating the model: (gamma, document bound, token count)."""
+    def _infer(self, X: Any) -> tuple[np.ndarray, float, float, bool]:
+        """E-step without updating the model: (gamma, document bound, token count, whether
+        the counts came as float32).
+
+        Each document starts from a hash of its own content (word ids and counts), not of
+        its row: its result is bitwise the same wherever it sits in X, in whatever batch,
+        for any number of threads.
+        """
         self._check_fitted()
-        batch = self._as_batch(X, first_doc_id=0)
+        batch, found = self._read(X, first_doc_id=0)
         state = self.state_
         ids, index = unit_vocabulary(batch)
         rows, shift = state.exp_elog_beta_rows(ids, n_threads=self._n_threads())
+        keys = document_content_keys(batch.indptr, batch.indices, batch.counts, self.random_seed_)
+        gamma = initial_gamma(keys, state.n_components, self.random_seed_)
         stats, gamma = estep_unit(
             batch, index, ids, rows, shift, state.alpha, self._settings(),
-            n_threads=self._n_threads(),
+            n_threads=self._n_threads(), gamma=gamma,
         )
-        return gamma, stats.doc_bound, stats.n_tokens
+        return gamma, stats.doc_bound, stats.n_tokens, found.float32
 
-    def transform(self, X: Any) -> np.ndarray:
+    def transform(self, X: Any) -> Any:
         """Topic distribution of each document, shape (n_documents, n_components).
 
         Rows are E_q[theta_d] = gamma_d / sum(gamma_d) and sum to 1; an empty document
         gets the normalised prior. Accepts the same inputs as ``fit``'s matrices, gensim
-        bag-of-words lists, and raw strings when the model carries a vocabulary.
+        bag-of-words (documents or one document), pandas DataFrames of counts, and raw
+        strings when the model carries a vocabulary. A document's row does not depend on
+        the other documents or their order. float32 counts give float32 rows (computed in
+        float64, as scikit-learn's tags promise), other inputs float64; ``set_output``
+        chooses the container.
         """
-        gamma, _, _ = self._infer(X)
-        return gamma / gamma.sum(axis=1, keepdims=True)
+        gamma, _, _, float32 = self._infer(X)
+        theta = gamma / gamma.sum(axis=1, keepdims=True)
+        if float32:
+            theta = theta.astype(np.float32)
+        return sklearn_compat.wrap_output(self, theta, X)
 
-    def fit_transform(self, X: Any, y: object = None, **fit_params: Any) -> np.ndarray:
-        """``fit(X)`` then ``transform(X)``."""
+    def fit_transform(self, X: Any, y: object = None, **fit_params: Any) -> Any:
+        """``fit(X)`` then ``transform(X)`` (a one-shot iterator is read once)."""
+        if isinstance(X, Iterator):
+            X = recognise(X, n_features=None, id2word=fit_params.get("id2word")).data
         return self.fit(X, **fit_params).transform(X)
 
     def score(self, X: Any, y: object = None) -> float:
@@ -420,7 +548,7 @@ class OnlineLDA:
 
         The documents' terms plus the topics' prior terms (scikit-learn's ``score``).
         """
-        _, doc_bound, _ = self._infer(X)
+        _, doc_bound, _, _ = self._infer(X)
         return doc_bound + topic_bound(self.state_)
 
     def perplexity(self, X: Any) -> float:
@@ -429,7 +557,7 @@ class OnlineLDA:
         For held-out evaluation by document completion, see
         :func:`svi_lda.evaluation.completion_perplexity`.
         """
-        _, doc_bound, n_tokens = self._infer(X)
+        _, doc_bound, n_tokens, _ = self._infer(X)
         if n_tokens <= 0:
             raise ValueError("perplexity needs documents with at least one token.")
         return float(np.exp(-(doc_bound + topic_bound(self.state_)) / n_tokens))
@@ -437,9 +565,19 @@ class OnlineLDA:
     # -- topics -------------------------------------------------------------------------
     @property
     def components_(self) -> np.ndarray:
-        """lambda, shape (n_components, n_features), float64."""
+        """lambda, shape (n_components, n_features), float64; assign to load topics."""
         self._check_fitted()
         return self.state_.lambda_()
+
+    @components_.setter
+    def components_(self, value: Any) -> None:
+        sklearn_compat.assign_components(self, value)
+
+    @property
+    def exp_dirichlet_component_(self) -> np.ndarray:
+        """exp(E[log beta]), shape (n_components, n_features) (scikit-learn's attribute)."""
+        lam = self.components_
+        return np.exp(digamma(lam) - digamma(lam.sum(axis=1, keepdims=True)))
 
     @property
     def n_batch_iter_(self) -> int:

@@ -135,3 +135,25 @@ def update_dir_prior_reference(prior, n_docs, logphat, rho):
     dprior = -(gradf - b) / q
     updated = rho * dprior + prior
     return updated if np.all(updated > 0) else prior
+
+
+def content_keys_reference(X, seed):
+    """Each CSR row's content key in NumPy, one row at a time (the kernel's definition).
+
+    ``h = seed_key``; per non-zero, ``h = splitmix64(h ^ id)`` then
+    ``h = splitmix64(h ^ float64 bits of the count)``; the key is ``splitmix64(h ^ nnz)``.
+    """
+    from svi_lda.numerics.hashing import CONTENT_SALT, splitmix64
+
+    seed_key = splitmix64(np.array([seed % 2**64], dtype=np.uint64) ^ CONTENT_SALT)[0]
+    keys = np.empty(X.shape[0], dtype=np.uint64)
+    for d in range(X.shape[0]):
+        row = X.getrow(d)
+        row.sort_indices()
+        h = np.array([seed_key], dtype=np.uint64)
+        bits = row.data.astype(np.float64).view(np.uint64)
+        for word, count_bits in zip(row.indices, bits, strict=True):
+            h = splitmix64(h ^ np.uint64(word))
+            h = splitmix64(h ^ count_bits)
+        keys[d] = splitmix64(h ^ np.uint64(row.nnz))[0]
+    return keys

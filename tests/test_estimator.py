@@ -58,9 +58,13 @@ def test_fit_and_partial_fit_return_self(X):
     assert model.partial_fit(X[:100]) is model and model.n_batch_iter_ == 1
 
 
-def test_partial_fit_without_total_samples_raises(X):
-    with pytest.raises(ValueError, match="total_samples"):
-        OnlineLDA(K).partial_fit(X[:10])
+def test_partial_fit_defaults_to_scikit_learns_total_samples(X):
+    # scikit-learn's total_samples=1e6, so code written for it runs unchanged.
+    default = OnlineLDA(K, random_state=0, n_jobs=1).partial_fit(X[:50]).partial_fit(X[50:99])
+    explicit = OnlineLDA(K, total_samples=1e6, random_state=0, n_jobs=1)
+    explicit.partial_fit(X[:50]).partial_fit(X[50:99])
+    np.testing.assert_array_equal(default.components_, explicit.components_)
+    assert default.total_samples is None
 
 
 def test_iterator_without_total_samples_raises(X):
@@ -91,6 +95,8 @@ SKLEARN_MESSAGE = r"^The '{name}' parameter of OnlineLDA must be .+\. Got .+ ins
         ("learning_decay", 0.3),
         ("learning_offset", -1.0),
         ("n_jobs", 0),
+        ("evaluate_every", 1.5),
+        ("perp_tol", -0.1),
     ],
 )
 def test_parameter_errors_in_sklearn_style_at_fit_time(X, name, value):

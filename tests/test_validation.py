@@ -67,12 +67,13 @@ def test_transform_and_partial_fit_reject_bad_input(fitted, case):
 
 
 def test_wrong_number_of_columns(fitted):
-    with pytest.raises(ValueError, match=r"has 5 columns .* fitted with 6"):
+    expecting = r"{} has {} features, but OnlineLDA is expecting 6 features as input"
+    with pytest.raises(ValueError, match=expecting.format("X", 5)):
         fitted.transform(np.ones((2, V - 1)))
     model = OnlineLDA(2, total_samples=10, n_jobs=1).partial_fit(good())
-    with pytest.raises(ValueError, match=r"has 7 columns .* fitted with 6"):
+    with pytest.raises(ValueError, match=expecting.format("X", 7)):
         model.partial_fit(np.ones((2, V + 1)))
-    with pytest.raises(ValueError, match=r"minibatch 1 has 7 columns"):
+    with pytest.raises(ValueError, match=r"minibatch 1 has 7 features"):
         OnlineLDA(2, max_iter=1, n_jobs=1).fit([sp.csr_matrix(good()), sp.csr_matrix((2, 7))])
 
 

@@ -69,7 +69,7 @@ def _params_to_json(params: dict[str, Any]) -> dict[str, Any]:
     for name, value in params.items():
         if isinstance(value, np.ndarray):
             value = value.tolist()
-        elif isinstance(value, np.random.Generator):
+        elif isinstance(value, np.random.Generator | np.random.RandomState):
             value = None  # resolved into the saved seed
         elif isinstance(value, np.integer | np.floating):
             value = value.item()

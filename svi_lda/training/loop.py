@@ -122,7 +122,11 @@ def run_loop(
     """
     state = model.state_
     schedule = model._schedule()
-    seed_first = method.seeds_topics and model.init == "documents" and state.step == 0
+    # Topics assigned by the user (``components_ = ...``) are not reseeded.
+    seed_first = (
+        method.seeds_topics and model.init == "documents" and state.step == 0
+        and not getattr(model, "_topics_assigned", False)
+    )
     last_saved = state.step
     record: dict[str, Any] | None = None
     metrics: StepMetrics | None = None
