@@ -14,6 +14,9 @@ COMMANDS = {
     "train": ("pipelines.train", "fit a topic model on a corpus (local or Dask cluster)"),
     "demo": ("pipelines.demo", "ingest the built-in sample, train, print the topics"),
     "stream": ("pipelines.stream", "keep a model up to date from a folder of new files"),
+    "evaluate": ("pipelines.evaluate", "held-out log predictive, ELBO, coherence of a model"),
+    "select-k": ("pipelines.select_k", "fit several K on part of a corpus, compare, recommend"),
+    "validate": ("pipelines.validate", "compare our topics with a collapsed Gibbs sampler's"),
 }
 
 
