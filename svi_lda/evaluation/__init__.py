@@ -6,6 +6,7 @@ and diversity of any topic-word matrix. Streamed over a corpus folder (optionall
 """
 
 from svi_lda.evaluation.coherence import TopWordCounts, count_top_words, top_word_ids
+from svi_lda.evaluation.matching import TopicMatching, match_topics
 from svi_lda.evaluation.measures import (
     completion_perplexity,
     fold_in,
@@ -13,16 +14,22 @@ from svi_lda.evaluation.measures import (
     split_tokens,
     topic_diversity,
 )
-from svi_lda.evaluation.report import EvaluationReport, evaluate
+from svi_lda.evaluation.report import EvaluationReport, TopicScores, evaluate, score_topics
+from svi_lda.evaluation.split import held_out_documents
 
 __all__ = [
     "EvaluationReport",
     "TopWordCounts",
+    "TopicMatching",
+    "TopicScores",
     "completion_perplexity",
     "count_top_words",
     "evaluate",
     "fold_in",
+    "held_out_documents",
+    "match_topics",
     "npmi_coherence",
+    "score_topics",
     "split_tokens",
     "top_word_ids",
     "topic_diversity",

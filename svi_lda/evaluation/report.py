@@ -248,6 +248,87 @@ def _training_figure(model: Any) -> tuple[float | None, str]:
     return value, f"{method} has no ELBO; its own figure: {label}"
 
 
+def _stream(payload: EvaluationPayload, corpus: Any, client: Any
+            ) -> tuple[str, UnitEvaluation]:
+    """(corpus name, figures summed in unit order) of a corpus."""
+    name, units, reader = _units(corpus)
+    results = (
+        _on_dask(client, reader, units, payload) if client is not None
+        else (evaluate_unit(_read(reader, u), payload) for u in units)
+    )
+    total: UnitEvaluation | None = None
+    for part in results:  # unit order: the sums do not depend on the workers
+        total = part if total is None else total.add(part)
+    if total is None or total.heldout_tokens <= 0:
+        raise ValueError(f"{name}: no tokens to score (empty corpus or one-token documents)")
+    return name, total
+
+
+def _check_vocabulary(corpus: Any, n_features: int) -> None:
+    from svi_lda.corpus import ParquetCorpus
+
+    if isinstance(corpus, str | os.PathLike):
+        found, name = ParquetCorpus(corpus).n_features, str(corpus)
+    elif isinstance(corpus, ParquetCorpus):
+        found, name = corpus.n_features, str(corpus.path)
+    else:
+        found, name = corpus.shape[1], "the matrix"
+    if found != n_features:
+        raise ValueError(
+            f"{name} has {found} words in its vocabulary; the model has {n_features}: "
+            "evaluate on a corpus ingested with the model's vocabulary"
+        )
+
+
+@dataclass(frozen=True)
+class TopicScores:
+    """Figures of any topic-word matrix on a corpus (see :func:`score_topics`)."""
+
+    log_predictive_per_token: float
+    npmi: float
+    umass: float
+    diversity: float
+
+    @property
+    def perplexity(self) -> float:
+        """exp(-log predictive per token)."""
+        return float(np.exp(-self.log_predictive_per_token))
+
+
+def score_topics(
+    topic_word: Any,
+    corpus: Any,
+    client: Any = None,
+    *,
+    doc_topic_prior: float | np.ndarray,
+    top_n: int = 10,
+    seed: int = 0,
+) -> TopicScores:
+    """Held-out log predictive (document completion), NPMI, UMass and diversity of any
+    topic-word matrix (ours, a Gibbs sampler's, another library's), streamed as
+    :func:`evaluate` does.
+    """
+    topics = np.asarray(
+        topic_word.get_topics() if hasattr(topic_word, "get_topics") else topic_word,
+        dtype=np.float64,
+    )
+    topics = topics / topics.sum(axis=1, keepdims=True)
+    _check_vocabulary(corpus, topics.shape[1])
+    alpha = np.broadcast_to(np.asarray(doc_topic_prior, dtype=np.float64),
+                            (topics.shape[0],)).copy()
+    payload = EvaluationPayload(
+        topics=topics, alpha=alpha, settings=EStepSettings(seed=seed),
+        index=TopWordIndex(top_word_ids(topics, top_n)), split_seed=seed,
+    )
+    _, total = _stream(payload, corpus, client)
+    return TopicScores(
+        log_predictive_per_token=total.heldout_loglik / total.heldout_tokens,
+        npmi=float(total.counts.npmi()),
+        umass=float(total.counts.umass()),
+        diversity=topic_diversity(topics),
+    )
+
+
 def evaluate(
     model: Any,
     corpus: Any,
@@ -283,13 +364,7 @@ def evaluate(
     """
     started = time.perf_counter()
     model._check_fitted()
-    name, units, reader = _units(corpus)
-    n_features = reader.n_features if hasattr(reader, "n_features") else reader.shape[1]
-    if n_features != model.n_features_in_:
-        raise ValueError(
-            f"{name} has {n_features} words in its vocabulary; the model has "
-            f"{model.n_features_in_}: evaluate on a corpus ingested with the model's vocabulary"
-        )
+    _check_vocabulary(corpus, model.n_features_in_)
     topics = model.get_topics()
     has_elbo = model.learning_method not in NO_ELBO_METHODS
     payload = EvaluationPayload(
@@ -301,15 +376,7 @@ def evaluate(
         split_seed=seed,
         state=model.state_,
     )
-    results = (
-        _on_dask(client, reader, units, payload) if client is not None
-        else (evaluate_unit(_read(reader, u), payload) for u in units)
-    )
-    total: UnitEvaluation | None = None
-    for part in results:  # unit order: the sums do not depend on the workers
-        total = part if total is None else total.add(part)
-    if total is None or total.heldout_tokens <= 0:
-        raise ValueError(f"{name}: no tokens to score (empty corpus or one-token documents)")
+    name, total = _stream(payload, corpus, client)
     elbo = None
     figure, label = None, ""
     if has_elbo:
