@@ -40,6 +40,8 @@ class EvaluationPayload:
     split_seed: int
     state: GlobalState | None = None
     """The variational topics, for the document ELBO terms and topic sizes; None skips both."""
+    n_threads: int = 1
+    """E-step threads (results do not depend on it)."""
 
 
 @dataclass
@@ -87,14 +89,16 @@ def split_batch(batch: Batch, seed: int) -> tuple[Batch, np.ndarray]:
 
 
 def fold_in_batch(
-    topics: np.ndarray, batch: Batch, alpha: np.ndarray, settings: EStepSettings
+    topics: np.ndarray, batch: Batch, alpha: np.ndarray, settings: EStepSettings,
+    n_threads: int = 1,
 ) -> np.ndarray:
     """E[theta] of the batch's documents under fixed topics (K, V): (n_docs, K)."""
     ids, index = unit_vocabulary(batch)
     cols = topics[:, ids].T
     peak = np.maximum(cols.max(axis=1), 1e-300) if len(ids) else np.ones(0)
     rows = np.ascontiguousarray(cols / peak[:, None])
-    _, gamma = estep_unit(batch, index, ids, rows, np.log(peak), alpha, settings)
+    _, gamma = estep_unit(batch, index, ids, rows, np.log(peak), alpha, settings,
+                          n_threads=n_threads)
     return gamma / gamma.sum(axis=1, keepdims=True)
 
 
@@ -119,15 +123,17 @@ def evaluate_unit(batch: Batch, payload: EvaluationPayload) -> UnitEvaluation:
     out = UnitEvaluation(counts=payload.index.count(batch), n_docs=batch.n_docs,
                          n_tokens=batch.n_tokens)
     observed, heldout = split_batch(batch, payload.split_seed)
-    theta = fold_in_batch(payload.topics, observed, payload.alpha, payload.settings)
+    theta = fold_in_batch(payload.topics, observed, payload.alpha, payload.settings,
+                          payload.n_threads)
     out.heldout_loglik, out.heldout_tokens = heldout_loglik(
         payload.topics, theta, observed, heldout
     )
     state = payload.state
     if state is not None:
         ids, index = unit_vocabulary(batch)
-        rows, shift = state.exp_elog_beta_rows(ids)
-        stats, gamma = estep_unit(batch, index, ids, rows, shift, state.alpha, payload.settings)
+        rows, shift = state.exp_elog_beta_rows(ids, n_threads=payload.n_threads)
+        stats, gamma = estep_unit(batch, index, ids, rows, shift, state.alpha, payload.settings,
+                                  n_threads=payload.n_threads)
         out.doc_bound = float(stats.doc_bound)
         # gamma_dk - alpha_k is the expected number of the document's tokens in topic k.
         out.topic_tokens = (gamma - state.alpha[None, :]).sum(axis=0)

@@ -8,6 +8,7 @@ Memory: the topics, K x T x T coherence counts and one unit.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -201,6 +202,7 @@ def _on_dask(client: Any, reader: Any, units: list[Any], payload: EvaluationPayl
         raise ValueError("evaluate on a cluster needs a corpus folder (workers read it)")
     threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
     window = max(2, 2 * threads)
+    payload = dataclasses.replace(payload, n_threads=1)  # a worker thread per task
     shared = client.scatter(payload, broadcast=True, hash=False)
     path = str(reader.path.resolve())
     futures = []
@@ -227,7 +229,14 @@ def _held_out(model: Any, name: str, held_out: bool | None) -> tuple[bool | None
     return (not same), f"the model was trained on {trained_on}"
 
 
-def _model_docs(model: Any) -> float:
+def available_threads() -> int:
+    """Cores this process may use (the E-steps' threads in process)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def model_documents(model: Any) -> float:
     """D, the number of documents the model's topics summarise."""
     if getattr(model, "total_samples", None):
         return float(model.total_samples)
@@ -319,6 +328,7 @@ def score_topics(
     payload = EvaluationPayload(
         topics=topics, alpha=alpha, settings=EStepSettings(seed=seed),
         index=TopWordIndex(top_word_ids(topics, top_n)), split_seed=seed,
+        n_threads=available_threads(),
     )
     _, total = _stream(payload, corpus, client)
     return TopicScores(
@@ -375,12 +385,13 @@ def evaluate(
         index=TopWordIndex(top_word_ids(topics, top_n)),
         split_seed=seed,
         state=model.state_,
+        n_threads=available_threads(),
     )
     name, total = _stream(payload, corpus, client)
     elbo = None
     figure, label = None, ""
     if has_elbo:
-        share = total.n_docs / _model_docs(model)
+        share = total.n_docs / model_documents(model)
         elbo = (total.doc_bound + share * topic_bound(model.state_)) / total.n_tokens
         label = "ELBO"
     else:
