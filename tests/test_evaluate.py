@@ -205,3 +205,19 @@ def test_evaluate_command(model, folder, tmp_path, capsys):
     )
     assert main(["evaluate", str(tmp_path / "model"), str(tmp_path / "nowhere")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.distributed
+def test_evaluate_command_on_a_cluster(model, folder, tmp_path, capsys, dask_client):
+    from pipelines.cli import main
+    from svi_lda.persistence import save_model
+
+    save_model(model, tmp_path / "model")
+    local = evaluate(model, folder)
+    assert main(["evaluate", str(tmp_path / "model"), str(folder.path), "--held-out",
+                 "--scheduler", dask_client.scheduler.address,
+                 "--json", str(tmp_path / "f.json")]) == 0
+    figures = json.loads((tmp_path / "f.json").read_text())
+    assert figures["held_out"] is True and "as stated" in figures["held_out_reason"]
+    assert figures["log_predictive_per_token"] == local.log_predictive_per_token
+    assert figures["npmi"] == local.npmi
