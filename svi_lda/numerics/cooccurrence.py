@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from svi_lda.numerics.hashing import splitmix64_one
+
 
 def top_word_members(top: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Index from word to the (topic, rank) places it holds in ``top`` (K, T).
@@ -84,21 +86,12 @@ def split_counts(indptr, indices, counts, doc_ids, seed_key, observed):
     ``j`` (the held-out count is ``counts[j] - observed[j]``).
     """
     for d in range(indptr.shape[0] - 1):
-        doc_key = _mix(np.uint64(doc_ids[d]) ^ seed_key)
+        doc_key = splitmix64_one(np.uint64(doc_ids[d]) ^ seed_key)
         for j in range(indptr[d], indptr[d + 1]):
-            word_key = _mix(doc_key + np.uint64(indices[j]))
+            word_key = splitmix64_one(doc_key + np.uint64(indices[j]))
             c = np.int64(counts[j])
             kept = 0
             for i in range(c):
-                if (_mix(word_key + np.uint64(i)) >> np.uint64(63)) == np.uint64(0):
+                if (splitmix64_one(word_key + np.uint64(i)) >> np.uint64(63)) == np.uint64(0):
                     kept += 1
             observed[j] = kept
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _mix(x):
-    # splitmix64 finaliser (as svi_lda.numerics.hashing.splitmix64).
-    z = x + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))

@@ -17,13 +17,13 @@ import numpy as np
 from numba import njit
 
 from svi_lda._config import FASTMATH_FLAGS
-from svi_lda.numerics.cooccurrence import _mix
+from svi_lda.numerics.hashing import splitmix64_one
 
 
 @njit(nogil=True, cache=True, inline="always")
 def hashed_uniform(sweep_key, i):
     """Uniform on [0, 1): the top 53 bits of ``splitmix64(sweep_key + i)`` over 2**53."""
-    return np.float64(_mix(sweep_key + np.uint64(i)) >> np.uint64(11)) * 2.0**-53
+    return np.float64(splitmix64_one(sweep_key + np.uint64(i)) >> np.uint64(11)) * 2.0**-53
 
 
 @njit(nogil=True, cache=True)
