@@ -223,7 +223,9 @@ def _held_out(model: Any, name: str, held_out: bool | None) -> tuple[bool | None
     if held_out is not None:
         return held_out, "as stated by the caller"
     trained_on = (getattr(model, "load_extra_", None) or {}).get("corpus")
-    if trained_on is None or name == "matrix":
+    if name == "matrix":
+        return None, "a matrix has no path to compare with the model's training corpus"
+    if trained_on is None:
         return None, "the model does not record its training corpus"
     same = Path(trained_on).resolve() == Path(name).resolve()
     return (not same), f"the model was trained on {trained_on}"
