@@ -54,3 +54,12 @@ def test_merge_and_split_are_found():
     assert m.split_in_b == [(2, [1, 2])]
     assert m.split_in_a == [(0, [0, 1])]
     assert (3, 3) in [(i, j) for i, j, _ in m.pairs]
+
+
+def test_a_background_topic_is_not_a_piece_of_everything():
+    truth = _disjoint_topics(4, 6)
+    background = np.full(truth.shape[1], 1.0 / truth.shape[1])
+    # each of ours is a true topic plus the same common words, and one pure background
+    ours = np.vstack([0.6 * truth + 0.4 * background, background])
+    m = match_topics(ours, np.vstack([truth, background]))
+    assert m.split_in_a == [] and m.split_in_b == []

@@ -4,9 +4,12 @@
   the total Hellinger distance ``sqrt(1/2 sum_w (sqrt a_w - sqrt b_w)^2)`` in [0, 1].
 - Overlap of two topics: the probability mass they share, ``sum_w min(a_w, b_w)`` in
   [0, 1] (1 for equal topics; each half of a topic split in two shares about 1/2 with it).
-- Split: a topic of one set is *split* by the other set when at least two of the other's
-  topics share at least ``threshold`` of their mass with it. Said the other way round,
-  those topics are *merged* in the first set. Each direction is reported.
+- Split: a topic ``a`` of one set is *split* by the other set when at least two of the
+  other's topics have ``a`` as their best match (largest shared mass) and share at least
+  ``threshold`` of their mass with it. Said the other way round, those topics are
+  *merged* in the first set. Each direction is reported. Requiring the best match keeps
+  a background topic (common words, some mass shared with every topic) from counting as
+  a piece of everything.
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ class TopicMatching:
     pairs : list of (int, int, float)
         (topic of a, topic of b, Hellinger distance), by increasing distance.
     split_in_b : list of (int, list of int)
-        Topics of a that b splits (b's pieces each share >= threshold with it).
+        Topics of a that b splits (b's pieces each have it as best match and share
+        >= threshold with it).
     split_in_a : list of (int, list of int)
         Topics of b that a splits.
     threshold : float
@@ -62,9 +66,12 @@ class TopicMatching:
 
 
 def _splits(overlap: np.ndarray, threshold: float) -> list[tuple[int, list[int]]]:
+    """Rows split by the columns: >= 2 columns whose best row is this one, each sharing at
+    least ``threshold``."""
+    best_row = np.argmax(overlap, axis=0)
     out = []
     for k, row in enumerate(overlap):
-        pieces = np.flatnonzero(row >= threshold)
+        pieces = np.flatnonzero((best_row == k) & (row >= threshold))
         if len(pieces) >= 2:
             pieces = pieces[np.argsort(-row[pieces], kind="stable")]
             out.append((k, [int(j) for j in pieces]))

@@ -57,8 +57,8 @@ class MCMCComparison:
             lines.append(f"      ours:    {top(self.ours_topics, o)}")
         t = self.matching.threshold
         lines.append(
-            f"splits and merges (a topic sharing >= {t:.2f} of its mass with two or more of "
-            "the other's):"
+            f"splits and merges (two or more topics of one whose best match is the same "
+            f"topic of the other, each sharing >= {t:.2f} of its mass with it):"
         )
         for g, pieces in self.matching.split_in_b:
             lines.append(f"  sampler topic {g} is split in ours into {pieces} "
