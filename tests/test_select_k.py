@@ -81,3 +81,15 @@ def test_dask_fits_equal_in_process(dask_client, tmp_path):
 def test_bad_grid_is_a_clear_error(eight_topics):
     with pytest.raises(ValueError, match="at least two"):
         select_k(eight_topics, [5])
+
+
+def test_curves_as_html(tmp_path):
+    pytest.importorskip("bokeh")  # the report's plotting library (its own extra)
+    from svi_lda.evaluation.select_k import KSelection, plot_selection
+
+    results = [_result(k, -3.0 - 1.0 / k) for k in (2, 4, 8)]
+    selection = KSelection(results, {"held-out log predictive": 8}, 4, "why", "online",
+                           0.1, 90, 10)
+    page = plot_selection(selection, tmp_path / "k.html").read_text()
+    assert "<html" in page.lower() and "held-out log predictive per token" in page
+    assert "cdn.bokeh.org" not in page  # inlined: opens without a network
