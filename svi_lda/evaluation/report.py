@@ -62,7 +62,8 @@ class EvaluationReport:
         ELBO per token (nats); None for a method without an ELBO.
     training_figure, training_figure_label : float or None, str
         For a method without an ELBO, its own training figure (e.g. CVB0's leave-one-out
-        log predictive per token), when the model carries it.
+        log predictive per token) when the model carries it, and what it is ("" for a
+        method with an ELBO).
     npmi, umass : float
         Topic coherence over whole documents of the corpus (module
         :mod:`svi_lda.evaluation.coherence`), means over topics.
@@ -74,6 +75,8 @@ class EvaluationReport:
     top_n : int
         Top words per topic used for coherence.
     seconds : float
+    top_words : list of list of str
+        Each topic's five most probable words (ids as text when the model has no words).
     """
 
     corpus: str
@@ -94,6 +97,7 @@ class EvaluationReport:
     topic_tokens: list[float]
     top_n: int
     seconds: float
+    top_words: list[list[str]]
 
     @property
     def log_predictive_perplexity(self) -> float:
@@ -127,6 +131,8 @@ class EvaluationReport:
             f"tokens scored)",
             f"  = {LOG_PREDICTIVE_MEANING}",
         ]
+        if self.held_out is False:
+            lines.append("  (these documents were seen in training, so this is optimistic)")
         if self.elbo_per_token is not None:
             lines += [
                 f"ELBO per token: {self.elbo_per_token:.4f} nats (perplexity bound "
@@ -147,13 +153,13 @@ class EvaluationReport:
             "(D(w_i, w_j) + 1) / D(w_i), <= 0 typically, higher is better)",
             f"topic diversity: {self.diversity:.3f} (distinct share of all topics' top 25 "
             "words; 1 = no overlap)",
-            "topics (share of tokens, NPMI, UMass):",
+            "topics (share of tokens, NPMI, UMass, top words):",
         ]
         total = float(np.sum(self.topic_tokens)) or 1.0
         for k, size in enumerate(self.topic_tokens):
             lines.append(
                 f"  topic {k:>3}: {100 * size / total:5.1f}%  {self.npmi_per_topic[k]:+.3f}  "
-                f"{self.umass_per_topic[k]:+.3f}"
+                f"{self.umass_per_topic[k]:+.3f}  {' '.join(self.top_words[k])}"
             )
         lines.append(f"evaluated in {self.seconds:.1f} s")
         return "\n".join(lines)
@@ -395,7 +401,6 @@ def evaluate(
     if has_elbo:
         share = total.n_docs / model_documents(model)
         elbo = (total.doc_bound + share * topic_bound(model.state_)) / total.n_tokens
-        label = "ELBO"
     else:
         figure, label = _training_figure(model)
     is_held, reason = _held_out(model, name, held_out)
@@ -418,4 +423,5 @@ def evaluate(
         topic_tokens=[float(x) for x in total.topic_tokens],
         top_n=int(total.counts.top.shape[1]),
         seconds=time.perf_counter() - started,
+        top_words=[[str(w) for w, _ in topic] for topic in model.top_words(5)],
     )
