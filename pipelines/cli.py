@@ -16,6 +16,9 @@ COMMANDS = {
     "stream": ("pipelines.stream", "keep a model up to date from a folder of new files"),
     "slurm": ("pipelines.slurm", "run train or stream on Dask workers submitted to SLURM"),
     "report": ("pipelines.report", "write a self-contained HTML report of a fitted model"),
+    "evaluate": ("pipelines.evaluate", "held-out log predictive, ELBO, coherence of a model"),
+    "select-k": ("pipelines.select_k", "fit several K on part of a corpus, compare, recommend"),
+    "validate": ("pipelines.validate", "compare our topics with a collapsed Gibbs sampler's"),
 }
 
 

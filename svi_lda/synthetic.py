@@ -85,6 +85,7 @@ def make_lda_corpus(
     alpha: float = 0.1,
     eta: float = 0.01,
     seed: int | np.random.Generator = 0,
+    topics: np.ndarray | None = None,
 ) -> SyntheticCorpus:
     """Draw a corpus from the LDA generative model.
 
@@ -105,6 +106,9 @@ def make_lda_corpus(
         Symmetric Dirichlet concentration of the topic-word distributions beta.
     seed : int or numpy.random.Generator, default=0
         Seed; the same seed gives the same corpus.
+    topics : ndarray of shape (n_components, n_features), optional
+        Use these topics instead of drawing them (rows must sum to 1); lets a large corpus
+        be drawn in chunks (one seed per chunk) from the same topics.
 
     Returns
     -------
@@ -128,7 +132,15 @@ def make_lda_corpus(
             f"got doc_length={doc_length}, alpha={alpha}, eta={eta}"
         )
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    topics = rng.dirichlet(np.full(n_features, eta), size=n_components)
+    if topics is None:
+        topics = rng.dirichlet(np.full(n_features, eta), size=n_components)
+    else:
+        topics = np.asarray(topics, dtype=np.float64)
+        if topics.shape != (n_components, n_features):
+            raise ValueError(
+                f"make_lda_corpus: topics must have shape ({n_components}, {n_features}); "
+                f"got {topics.shape}"
+            )
     theta = rng.dirichlet(np.full(n_components, alpha), size=n_docs)
     lengths = rng.poisson(doc_length, size=n_docs)
     # (D, K) tokens per document and topic: one multinomial draw per document, vectorised.

@@ -157,3 +157,41 @@ def content_keys_reference(X, seed):
             h = splitmix64(h ^ count_bits)
         keys[d] = splitmix64(h ^ np.uint64(row.nnz))[0]
     return keys
+def gibbs_reference(docs, words, n_topics, n_features, alpha, eta, sweep_keys):
+    """Collapsed Gibbs sampling for LDA token by token in plain Python.
+
+    ``sweep_keys[0]`` draws the initial topics as ``floor(u * K)``, ``sweep_keys[s]`` the
+    uniforms of sweep s; u of token i is the top 53 bits of splitmix64(key + i) / 2**53.
+    Returns the assignments after the last sweep.
+    """
+    from svi_lda.numerics.hashing import splitmix64
+
+    def uniform(key, i):
+        bits = splitmix64(np.array([key + np.uint64(i)], dtype=np.uint64))[0] >> np.uint64(11)
+        return float(bits) * 2.0**-53
+
+    n_docs = int(docs.max()) + 1
+    z = [min(int(uniform(sweep_keys[0], i) * n_topics), n_topics - 1) for i in range(len(docs))]
+    ndk = np.zeros((n_docs, n_topics))
+    nwk = np.zeros((n_features, n_topics))
+    nk = np.zeros(n_topics)
+    for i, k in enumerate(z):
+        ndk[docs[i], k] += 1
+        nwk[words[i], k] += 1
+        nk[k] += 1
+    for key in sweep_keys[1:]:
+        for i in range(len(docs)):
+            d, w, k = docs[i], words[i], z[i]
+            ndk[d, k] -= 1
+            nwk[w, k] -= 1
+            nk[k] -= 1
+            p = (ndk[d] + alpha) * (nwk[w] + eta) / (nk + n_features * eta)
+            cdf = np.cumsum(p)
+            u = uniform(key, i) * cdf[-1]
+            k = int(np.searchsorted(cdf, u, side="right"))
+            k = min(k, n_topics - 1)
+            z[i] = k
+            ndk[d, k] += 1
+            nwk[w, k] += 1
+            nk[k] += 1
+    return np.asarray(z)

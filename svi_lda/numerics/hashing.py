@@ -41,6 +41,11 @@ def _splitmix64(x):
     return z ^ (z >> np.uint64(31))
 
 
+# The compiled finaliser under a public name, for the other kernels that hash (held-out
+# token splits, Gibbs uniforms).
+splitmix64_one = _splitmix64
+
+
 @njit(nogil=True, cache=True)
 def hashed_gamma(doc_ids, seed_key, out):
     """``out[d, k] = 0.8 + 0.4 * u`` with ``u`` the top 53 bits of
