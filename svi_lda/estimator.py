@@ -31,6 +31,7 @@ from svi_lda.numerics.hashing import document_content_keys
 from svi_lda.persistence import load_model as _load_folder
 from svi_lda.persistence import save_model
 from svi_lda.schedule import RobbinsMonro
+from svi_lda.seeding import seed_topics
 from svi_lda.state import GlobalState
 from svi_lda.step import Callback, EStepSettings, estep_unit, initial_gamma, unit_vocabulary
 from svi_lda.training import ensure_records, fit_model, init_records, train_step
@@ -497,6 +498,13 @@ class OnlineLDA:
         if first_doc_id is None:
             first_doc_id = self.state_.n_docs_seen if fitted else 0
         return Batch.from_csr(Xc, first_doc_id=first_doc_id), found
+
+    def _seed_if_new(self, units: Sequence[Batch]) -> None:
+        """Seed the topics from ``units`` before the very first step (``init="documents"``),
+        as the run loop does; topics assigned through ``components_`` are kept."""
+        assigned = getattr(self, "_topics_assigned", False)
+        if self.init == "documents" and self.state_.step == 0 and not assigned:
+            seed_topics(self.state_, units, self.random_seed_)
 
     # -- inference ----------------------------------------------------------------------
     def _infer(self, X: Any) -> tuple[np.ndarray, float, float, bool]:
