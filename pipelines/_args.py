@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import NoReturn
 
@@ -22,6 +23,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 def int_at_least(low: int):
     """An argparse type: an int >= ``low``."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -36,15 +38,18 @@ def int_at_least(low: int):
 
 
 def float_in(low: float, high: float = float("inf"), *, open_low: bool = True):
-    """An argparse type: a float in ``(low, high]`` (``[low, high]`` if not open_low)."""
+    """An argparse type: a finite float in ``(low, high]`` (``[low, high]`` if not
+    open_low)."""
+
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be a number; got {text!r}") from None
         above = value > low if open_low else value >= low
-        if not (above and value <= high):
-            bound = f"{'(' if open_low else '['}{low:g}, {high:g}]"
+        if not (above and value <= high and math.isfinite(value)):
+            close = ")" if math.isinf(high) else "]"
+            bound = f"{'(' if open_low else '['}{low:g}, {high:g}{close}"
             raise argparse.ArgumentTypeError(f"must lie in {bound}; got {text}")
         return value
 

@@ -165,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.scheduler:
                 client = connect(args.scheduler)
             else:
-                # Loopback only, one thread per worker, Dask's housekeeping tuned down.
-                cluster = local_cluster(args.workers, 1, dashboard=False)
+                # As train's: loopback only (its HTTP server on a free local port), one
+                # thread per worker, Dask's housekeeping tuned down.
+                cluster = local_cluster(args.workers, 1)
                 client = Client(cluster)
         report = ingest(
             args.inputs,

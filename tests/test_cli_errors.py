@@ -157,3 +157,14 @@ def test_failed_overwrite_keeps_the_old_corpus(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "manifest.json", "part-00000.parquet", "vocabulary.parquet"
     ]
+
+
+@pytest.mark.distributed
+def test_ingest_on_its_local_cluster_is_quiet(tmp_path):
+    """The ingest's own cluster is train's (loopback, no dashboard, Dask's INFO chatter
+    off): a successful quiet run prints nothing on stderr."""
+    _tsv_gz(tmp_path / "docs.tsv.gz", 200)
+    result = run("ingest", "docs.tsv.gz", "--out", "out", "--workers", "1", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == ""
+    assert ParquetCorpus(tmp_path / "out").n_docs == 200

@@ -183,7 +183,7 @@ def _read_everything(path):
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
 def test_fuzzed_corpus_folders_read_correctly_or_fail_clearly(pristine_corpus, data):

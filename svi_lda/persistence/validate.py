@@ -17,6 +17,8 @@ HISTORY_KEYS = ("step", "n_docs_seen", "figure", "rho", "n_features", "seconds")
 # Relative tolerance of topic_sums against word_topic.sum(axis=0): topic_sums is summed in
 # float64 from the increments while W rounds each update to its dtype.
 TOPIC_SUM_RTOL = {"float32": 1e-2, "float64": 1e-6}
+# Decompressed size a vocabulary file may declare per word (id, df, cf and the word).
+VOCABULARY_BYTES_PER_WORD = 4096
 
 
 def array_specs(meta: dict[str, Any]) -> dict[str, ArraySpec]:
@@ -132,6 +134,17 @@ def load_vocabulary(file: Path, data: bytes, n_features: int) -> Any:
 
     from svi_lda.text import Vocabulary
 
+    try:
+        meta = pq.read_metadata(pa.BufferReader(data))
+        declared = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    except Exception as exc:  # noqa: BLE001 - whatever a crafted file triggers
+        raise ModelFileError(f"{file} is not a valid vocabulary: {exc}") from None
+    # Checked before decompressing: a small crafted file must not expand without bound.
+    if meta.num_rows != n_features or declared > VOCABULARY_BYTES_PER_WORD * n_features + 2**20:
+        raise ModelFileError(
+            f"{file} declares {meta.num_rows} words ({declared} bytes) but the model has "
+            f"{n_features}; the file is corrupt or was replaced."
+        )
     try:
         vocab = Vocabulary.from_table(pq.read_table(pa.BufferReader(data)), source=str(file))
     except Exception as exc:  # noqa: BLE001 - whatever a crafted file triggers

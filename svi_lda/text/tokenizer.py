@@ -143,7 +143,7 @@ class Tokenizer:
         if not isinstance(self.token_pattern, str):
             raise ValueError(f"token_pattern must be a str; got {self.token_pattern!r:.60}")
         object.__setattr__(self, "_re2", re2.check(self.token_pattern))
-        if not isinstance(self.lowercase, bool):
+        if not isinstance(self.lowercase, bool | np.bool_):
             raise ValueError(f"lowercase must be a bool; got {self.lowercase!r:.60}")
         if type(self.min_length) is not int or self.min_length < 1:
             raise ValueError(f"min_length must be an int >= 1; got {self.min_length!r:.60}")
