@@ -127,21 +127,14 @@ class OnlineLDA:
         bound of each minibatch. "cvb0": the leave-one-out log predictive per token after
         each sweep (nats; not a bound).
     history_ : dict of str to list of float
-        One entry per step under "step", "n_docs_seen", "figure", "rho", "n_features"
-        and "seconds"; "figure" is the method's per-step figure, named by
-        ``figure_label_`` (online: the minibatch ELBO per token; batch: the exact ELBO
-        per token after the pass; "cvb0": the leave-one-out log predictive per token).
+        One entry per step under "step", "n_docs_seen", "figure", "rho", "n_features",
+        "seconds"; "figure" is the method's per-step figure, named by ``figure_label_``.
     figure_label_ : str
-        What ``history_["figure"]`` holds.
-    term_frequency_ : ndarray of shape (n_features,)
-        Tokens of each word used in training steps (online: summed over the steps; batch
-        and "cvb0": the last pass's, i.e. the corpus's word counts).
-    topic_token_counts_ : ndarray of shape (n_components,)
-        Expected tokens per topic: the column sums of the steps' sufficient statistics
-        (online: summed over the steps; batch and "cvb0": the last pass's).
-    topic_doc_counts_ : ndarray of shape (n_components,)
-        Sum over the steps' documents of E_q[theta_d] (online: over all steps; batch and
-        "cvb0": the last pass's; "cvb0" uses (n_dk + alpha_k) / (N_d + sum(alpha))).
+        What ``history_["figure"]`` holds (online: the minibatch ELBO per token).
+    term_frequency_, topic_token_counts_, topic_doc_counts_ : ndarray
+        Tokens of each word (n_features,), expected tokens per topic and sum of E_q[theta_d]
+        per topic (n_components,): summed over the steps (online), or the last pass's
+        (batch, "cvb0"; see :mod:`svi_lda.training.report`).
     """
 
     def __init__(
@@ -514,4 +507,10 @@ def load_model(path: str | os.PathLike[str]) -> OnlineLDA:
 
     The folder's content is checked by :func:`svi_lda.persistence.load_model`.
     """
-    return _load_folder(path)
+    model = _load_folder(path)
+    if getattr(model, "history_", None) is None:
+        # Empty history, zero per-topic statistics: what the files do not hold.
+        bound_history = model.bound_history_
+        init_records(model, get_method(model.learning_method))
+        model.bound_history_ = bound_history
+    return model
