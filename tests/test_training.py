@@ -126,10 +126,19 @@ def test_train_step_is_one_recorded_step(X):
 def test_a_loaded_model_keeps_training_and_recording(X, tmp_path):
     model = fit(X, total_samples=400)
     model.save(tmp_path / "m")
-    again = load(tmp_path / "m")
-    assert again.history_["step"] == [] and again.figure_label_ == model.figure_label_
+    again = load(tmp_path / "m")  # the model files hold the records: they continue
+    assert again.history_ == model.history_ and again.figure_label_ == model.figure_label_
     again.partial_fit(X[:100])
-    assert len(again.history_["step"]) == 1 and again.term_frequency_.shape == (120,)
+    assert len(again.history_["step"]) == len(model.history_["step"]) + 1
+    assert again.term_frequency_.shape == (120,)
+    for name in ("history_", "figure_label_", "term_frequency_", "topic_token_counts_",
+                 "topic_doc_counts_"):
+        model.__dict__.pop(name)
+    model.save(tmp_path / "bare")  # files without records: the loaded model starts them
+    bare = load(tmp_path / "bare")
+    assert bare.history_["step"] == [] and bare.figure_label_ == again.figure_label_
+    bare.partial_fit(X[:100])
+    assert len(bare.history_["step"]) == 1 and bare.term_frequency_.shape == (120,)
 
 
 def test_the_loop_knows_a_method_only_through_its_pieces(X):
