@@ -80,7 +80,7 @@ def _fit_matrix(model: OnlineLDA, X: sp.csr_matrix, callbacks: Sequence[Callback
         ]
         _fit_batch_mode(model, units, callbacks)
         return
-    total = float(model.total_samples or n_docs)
+    total = _corpus_size(model, n_docs, float(X.sum()))
     for epoch in range(int(model.max_iter)):
         order = np.random.default_rng([model.random_seed_, epoch]).permutation(n_docs)
         for start in range(0, n_docs, batch_size):
@@ -100,7 +100,11 @@ def _fit_units(model, plan, units_for_shape, callbacks) -> None:
     if model.learning_method == "batch":
         _fit_batch_mode(model, units_for_shape, callbacks)
         return
-    total = float(model.total_samples or sum(u.n_docs for u in units_for_shape))
+    total = _corpus_size(
+        model,
+        sum(u.n_docs for u in units_for_shape),
+        sum(u.n_tokens for u in units_for_shape),
+    )
     for epoch in range(int(model.max_iter)):
         for group in plan(epoch):
             model._step(group, total_samples=total, callbacks=callbacks)
@@ -182,7 +186,7 @@ def _fit_corpus(model: OnlineLDA, corpus: Any, callbacks: Sequence[Callback]) ->
     if model.learning_method == "batch":
         _fit_batch_mode(model, _LazyUnits(corpus), callbacks)
         return
-    total = float(model.total_samples or corpus.n_docs)
+    total = _corpus_size(model, corpus.n_docs, float(corpus.n_tokens))
     for epoch in range(int(model.max_iter)):
         plan = plan_minibatches(
             corpus.units, int(model.batch_size), epoch=epoch, seed=model.random_seed_
@@ -214,9 +218,10 @@ def _fit_iterator(model: OnlineLDA, batches: Iterator[Any], callbacks) -> None:
             "a list of minibatches or a corpus folder, not on an iterator."
         )
     if model.total_samples is None:
+        unit = "tokens" if model.learning_method == "scvb0" else "documents"
         raise ValueError(
             "Fitting on an iterator of minibatches needs total_samples (D, the number of "
-            "documents the stream stands for): OnlineLDA(total_samples=...)."
+            f"{unit} the stream stands for): OnlineLDA(total_samples=...)."
         )
     first_doc = 0
     for X in batches:
@@ -231,6 +236,13 @@ def _fit_iterator(model: OnlineLDA, batches: Iterator[Any], callbacks) -> None:
     if getattr(model, "state_", None) is None:
         raise ValueError("The iterator of minibatches was empty: nothing to fit.")
     model.n_iter_ = 1
+
+
+def _corpus_size(model: OnlineLDA, n_docs: int, n_tokens: float) -> float:
+    """``total_samples``, or the data's own size: documents, or tokens for "scvb0"."""
+    if model.total_samples is not None:
+        return float(model.total_samples)
+    return float(n_tokens if model.learning_method == "scvb0" else n_docs)
 
 
 def _log_pass(model: OnlineLDA, epoch: int) -> None:

@@ -25,6 +25,7 @@ from svi_lda._validation import (
 from svi_lda.batch import Batch
 from svi_lda.bounds import topic_bound
 from svi_lda.schedule import RobbinsMonro
+from svi_lda.scvb0 import scvb0_step
 from svi_lda.seeding import seed_topics
 from svi_lda.state import GlobalState
 from svi_lda.step import EStepSettings, StepMetrics, estep_unit, svi_step, unit_vocabulary
@@ -198,10 +199,11 @@ class OnlineLDA:
         check_positive_int(self.batch_size, "batch_size")
         check_positive_int(self.max_doc_update_iter, "max_doc_update_iter")
         check_positive_float(self.mean_change_tol, "mean_change_tol")
-        if self.learning_method not in ("online", "batch", "cvb0"):
+        if self.learning_method not in ("online", "batch", "cvb0", "scvb0"):
             raise ValueError(
                 "The 'learning_method' parameter of OnlineLDA must be a str among "
-                f"{{'online', 'batch', 'cvb0'}}. Got {self.learning_method!r} instead."
+                f"{{'online', 'batch', 'cvb0', 'scvb0'}}. Got {self.learning_method!r} "
+                "instead."
             )
         if self.dtype not in ("float32", "float64"):
             raise ValueError(
@@ -380,7 +382,8 @@ class OnlineLDA:
         self, units: list[Batch], *, total_samples: float, callbacks: Sequence[Callback]
     ) -> StepMetrics:
         self._seed_if_new(units)
-        metrics = svi_step(
+        step = scvb0_step if self.learning_method == "scvb0" else svi_step
+        metrics = step(
             self.state_,
             units,
             self._settings(),
