@@ -9,8 +9,8 @@
 from svi_lda._validation import NotFittedError
 from svi_lda.batch import Batch
 from svi_lda.estimator import OnlineLDA
+from svi_lda.estimator import load_model as load
 from svi_lda.persistence import ModelFileError
-from svi_lda.persistence import load_model as load
 from svi_lda.schedule import RobbinsMonro
 from svi_lda.state import GlobalState
 from svi_lda.step import StepMetrics

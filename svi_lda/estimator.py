@@ -1,15 +1,15 @@
 """OnlineLDA: a scikit-learn-style estimator over the SVI core.
 
-The estimator only decides which documents go into which step; the math lives in
+The estimator holds the parameters and the fitted state; training goes through the run
+loop (:mod:`svi_lda.training`), the methods' math lives in :mod:`svi_lda.methods`,
 ``step.py`` (shared with the Dask engine), ``state.py`` and ``numerics/``.
 """
 
 from __future__ import annotations
 
 import inspect
-import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +24,15 @@ from svi_lda._validation import (
 )
 from svi_lda.batch import Batch
 from svi_lda.bounds import topic_bound
+from svi_lda.methods import get_method
+from svi_lda.persistence import read_model, save_model
 from svi_lda.schedule import RobbinsMonro
-from svi_lda.scvb0 import scvb0_step
 from svi_lda.seeding import seed_topics
 from svi_lda.state import GlobalState
-from svi_lda.step import EStepSettings, StepMetrics, estep_unit, svi_step, unit_vocabulary
+from svi_lda.step import Callback, EStepSettings, estep_unit, unit_vocabulary
+from svi_lda.training import fit_model, init_records, train_step
 
-logger = logging.getLogger(__name__)
-
-Callback = Callable[[StepMetrics], object]
+__all__ = ["Callback", "OnlineLDA", "load_model"]
 
 
 class OnlineLDA:
@@ -105,7 +105,7 @@ class OnlineLDA:
         Seeds lambda's initialisation, each document's initial gamma (by document id) and
         the shuffling of documents between passes.
     verbose : int, default=0
-        Log each step at INFO level when > 0 (logger ``svi_lda.estimator``).
+        Log each step at INFO level when > 0 (logger ``svi_lda.training``).
 
     Attributes
     ----------
@@ -125,6 +125,22 @@ class OnlineLDA:
         Batch mode: the exact ELBO after each pass (nats). Online: the per-token document
         bound of each minibatch. "cvb0": the leave-one-out log predictive per token after
         each sweep (nats; not a bound).
+    history_ : dict of str to list of float
+        One entry per step under "step", "n_docs_seen", "figure", "rho", "n_features"
+        and "seconds"; "figure" is the method's per-step figure, named by
+        ``figure_label_`` (online: the minibatch ELBO per token; batch: the exact ELBO
+        per token after the pass; "cvb0": the leave-one-out log predictive per token).
+    figure_label_ : str
+        What ``history_["figure"]`` holds.
+    term_frequency_ : ndarray of shape (n_features,)
+        Tokens of each word used in training steps (online: summed over the steps; batch
+        and "cvb0": the last pass's, i.e. the corpus's word counts).
+    topic_token_counts_ : ndarray of shape (n_components,)
+        Expected tokens per topic: the column sums of the steps' sufficient statistics
+        (online: summed over the steps; batch and "cvb0": the last pass's).
+    topic_doc_counts_ : ndarray of shape (n_components,)
+        Sum over the steps' documents of E_q[theta_d] (online: over all steps; batch and
+        "cvb0": the last pass's; "cvb0" uses (n_dk + alpha_k) / (N_d + sum(alpha))).
     """
 
     def __init__(
@@ -199,12 +215,7 @@ class OnlineLDA:
         check_positive_int(self.batch_size, "batch_size")
         check_positive_int(self.max_doc_update_iter, "max_doc_update_iter")
         check_positive_float(self.mean_change_tol, "mean_change_tol")
-        if self.learning_method not in ("online", "batch", "cvb0", "scvb0"):
-            raise ValueError(
-                "The 'learning_method' parameter of OnlineLDA must be a str among "
-                f"{{'online', 'batch', 'cvb0', 'scvb0'}}. Got {self.learning_method!r} "
-                "instead."
-            )
+        get_method(self.learning_method)  # a registered method, or a clear error
         if self.dtype not in ("float32", "float64"):
             raise ValueError(
                 "The 'dtype' parameter of OnlineLDA must be a str among "
@@ -294,7 +305,8 @@ class OnlineLDA:
         )
         self.n_features_in_ = n_features
         self.n_iter_ = 0
-        self.bound_history_: list[float] = []
+        # history_, figure_label_, bound_history_ and the per-topic statistics
+        init_records(self, get_method(self.learning_method))
 
     def _check_fitted(self) -> None:
         if getattr(self, "state_", None) is None:
@@ -332,10 +344,8 @@ class OnlineLDA:
         -------
         self
         """
-        from svi_lda._fitting import fit_any
-
         self.state_ = None
-        fit_any(self, X, vocabulary=vocabulary, callbacks=callbacks)
+        fit_model(self, X, vocabulary=vocabulary, callbacks=callbacks)
         return self
 
     def partial_fit(self, X: Any, y: object = None) -> OnlineLDA:
@@ -353,7 +363,7 @@ class OnlineLDA:
         batch = self._as_batch(X, first_doc_id=None)
         if getattr(self, "state_", None) is None:
             self._init_state(batch.n_features)
-        self._step([batch], total_samples=float(self.total_samples), callbacks=())
+        train_step(self, [batch], total_samples=float(self.total_samples))
         return self
 
     def _as_batch(self, X: Any, *, first_doc_id: int | None) -> Batch:
@@ -377,35 +387,6 @@ class OnlineLDA:
         """Seed the topics from ``units`` before the very first step (``init="documents"``)."""
         if self.init == "documents" and self.state_.step == 0:
             seed_topics(self.state_, units, self.random_seed_)
-
-    def _step(
-        self, units: list[Batch], *, total_samples: float, callbacks: Sequence[Callback]
-    ) -> StepMetrics:
-        self._seed_if_new(units)
-        step = scvb0_step if self.learning_method == "scvb0" else svi_step
-        metrics = step(
-            self.state_,
-            units,
-            self._settings(),
-            self._schedule(),
-            total_samples=total_samples,
-            learn_alpha=self._learn_alpha,
-            n_threads=self._n_threads(),
-        )
-        self.bound_history_.append(metrics.bound_per_token)
-        if self.verbose:
-            logger.info(
-                "step %d: rho=%.4f docs=%d %.0f docs/s iters/doc=%.1f bound/token=%.4f",
-                metrics.step,
-                metrics.rho,
-                metrics.n_docs,
-                metrics.docs_per_second,
-                metrics.mean_doc_iterations,
-                metrics.bound_per_token,
-            )
-        for callback in callbacks:
-            callback(metrics)
-        return metrics
 
     # -- inference ----------------------------------------------------------------------
     def _infer(self, X: Any) -> tuple[np.ndarray, float, float]:
@@ -505,11 +486,26 @@ class OnlineLDA:
 
     # -- persistence --------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the model to folder ``path`` atomically (no pickle). See :func:`load`."""
-        from svi_lda.persistence import save_model
-
+        """Write the model to folder ``path`` atomically (no pickle). See :func:`load_model`."""
         save_model(self, Path(path))
 
 
 def _is_text(X: Any) -> bool:
     return isinstance(X, list | tuple) and len(X) > 0 and isinstance(X[0], str)
+
+
+def load_model(path: str | os.PathLike[str]) -> OnlineLDA:
+    """Load a model saved by :meth:`OnlineLDA.save` (``svi_lda.load``; never unpickles).
+
+    The folder's content is checked by :func:`svi_lda.persistence.read_model`.
+    """
+    saved = read_model(path)
+    model = OnlineLDA(**saved.params)
+    model.state_ = saved.state
+    model.random_seed_ = saved.random_seed
+    model.n_features_in_ = saved.state.n_features
+    model.n_iter_ = saved.n_iter
+    model.bound_history_ = []
+    model.vocabulary_ = saved.vocabulary
+    model.load_extra_ = saved.extra
+    return model

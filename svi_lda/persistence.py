@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -185,10 +186,20 @@ def _checked_file(path: Path, entry: dict[str, Any], what: str) -> Path:
     return file
 
 
-def load_model(path: str | os.PathLike[str]) -> Any:
-    """Load a model saved by :meth:`OnlineLDA.save` (never unpickles anything)."""
-    from svi_lda.estimator import OnlineLDA
+@dataclass
+class SavedModel:
+    """What a model folder holds, checked; :func:`svi_lda.load` makes the model of it."""
 
+    params: dict[str, Any]
+    state: GlobalState
+    random_seed: int
+    n_iter: int
+    vocabulary: Any
+    extra: dict[str, Any]
+
+
+def read_model(path: str | os.PathLike[str]) -> SavedModel:
+    """Read and check a model folder saved by :meth:`OnlineLDA.save` (never unpickles)."""
     path = Path(path)
     manifest = read_manifest(path)
     meta = manifest["state"]
@@ -223,8 +234,7 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     params = manifest["params"]
     if isinstance(params.get("doc_topic_prior"), list):
         params["doc_topic_prior"] = np.asarray(params["doc_topic_prior"])
-    model = OnlineLDA(**params)
-    model.state_ = GlobalState(
+    state = GlobalState(
         word_topic=arrays["word_topic"],
         scale=float(meta["scale"]),
         topic_sums=arrays["topic_sums"],
@@ -233,18 +243,18 @@ def load_model(path: str | os.PathLike[str]) -> Any:
         step=int(meta["step"]),
         n_docs_seen=int(meta["n_docs_seen"]),
     )
-    model.random_seed_ = int(meta["random_seed"])
-    model.n_features_in_ = v
-    model.n_iter_ = int(meta.get("n_iter", 0))
-    model.bound_history_ = []
-    model.vocabulary_ = None
+    vocabulary = None
     if "words" in arrays:
-        model.vocabulary_ = arrays["words"].tolist()
+        vocabulary = arrays["words"].tolist()
     elif manifest.get("vocabulary"):
         from svi_lda.text import Vocabulary
 
-        model.vocabulary_ = Vocabulary.load(
-            _checked_file(path, manifest["vocabulary"], "vocabulary")
-        )
-    model.load_extra_ = manifest.get("extra", {})
-    return model
+        vocabulary = Vocabulary.load(_checked_file(path, manifest["vocabulary"], "vocabulary"))
+    return SavedModel(
+        params=params,
+        state=state,
+        random_seed=int(meta["random_seed"]),
+        n_iter=int(meta.get("n_iter", 0)),
+        vocabulary=vocabulary,
+        extra=manifest.get("extra", {}),
+    )

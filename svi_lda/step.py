@@ -1,17 +1,20 @@
-"""One SVI step, in pieces every engine shares.
+"""One step, in pieces every engine shares.
 
 A minibatch is a list of units (a CSR matrix, or Parquet row groups). For each unit:
-``unit_vocabulary`` finds its words, the coordinator computes exp(E[log beta]) rows for the
-union of the minibatch's words, ``estep_unit`` runs the kernel on the unit's rows, and
-``merge_unit_stats`` sums the units' statistics in unit order. ``apply_step`` then makes the
-natural-gradient update. The in-process estimator and the Dask engine call exactly these
-functions, which is why they agree bitwise.
+``unit_vocabulary`` finds its words, the engine computes the parameter rows the method
+needs (for SVI exp(E[log beta])) for the union of the minibatch's words, the method's local
+step (for SVI ``estep_unit``) runs on the unit's rows, and :class:`StatsSum` adds the
+units' statistics in unit order: the one merge every engine uses. The method's global
+update (for SVI ``apply_step``) then changes the state. The in-process engine and the Dask
+engine call exactly these functions, which is why they agree bitwise.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -78,10 +81,14 @@ class UnitStats:
     n_docs, n_tokens : int, float
     elog_theta_sum : ndarray of float64, shape (n_components,)
         sum_d E[log theta_d], for learning alpha.
+    theta_sum : ndarray of float64, shape (n_components,)
+        sum_d E[theta_d] (normalised gamma): the documents' expected topic shares.
     doc_bound : float
         Sum of the documents' ELBO terms (nats), before the update.
     n_iter : int
         Total gamma updates over the unit's documents.
+    extras : dict of str to ndarray or float
+        Further additive statistics a learning method needs (merged by addition).
     """
 
     word_ids: np.ndarray
@@ -89,8 +96,14 @@ class UnitStats:
     n_docs: int
     n_tokens: float
     elog_theta_sum: np.ndarray
+    theta_sum: np.ndarray
     doc_bound: float
     n_iter: int
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+Callback = Callable[["StepMetrics"], object]
+"""What ``fit``'s callbacks are: called with each step's :class:`StepMetrics`."""
 
 
 @dataclass(frozen=True)
@@ -209,33 +222,63 @@ def estep_unit(
         n_docs=batch.n_docs,
         n_tokens=float(counts.sum()),
         elog_theta_sum=out["elog_theta"].sum(axis=0),
+        theta_sum=(gamma / gamma.sum(axis=1, keepdims=True)).sum(axis=0),
         doc_bound=float(out["doc_bound"].sum()),
         n_iter=int(out["n_iter"].sum()),
     )
     return stats, gamma
 
 
-def merge_unit_stats(parts: list[UnitStats]) -> UnitStats:
-    """Sum units' statistics in the order given (the order fixes the rounding)."""
+class StatsSum:
+    """Units' statistics summed in the order they are added: the one merge of every engine.
+
+    Starts from zeros over ``word_ids`` (the minibatch's words, sorted); each unit's
+    statistics are added at its words' rows (``positions``, found by search when not
+    given). The order of the additions fixes the rounding, so engines that add the same
+    units in the same order get bitwise the same sum, wherever the units were computed.
+    """
+
+    def __init__(self, word_ids: np.ndarray, like: UnitStats) -> None:
+        self.total = UnitStats(
+            word_ids=word_ids,
+            sstats=np.zeros((len(word_ids), like.sstats.shape[1]), dtype=np.float64),
+            n_docs=0,
+            n_tokens=0.0,
+            elog_theta_sum=np.zeros_like(like.elog_theta_sum),
+            theta_sum=np.zeros_like(like.theta_sum),
+            doc_bound=0.0,
+            n_iter=0,
+            extras={name: np.zeros_like(value) for name, value in like.extras.items()},
+        )
+
+    def add(self, part: UnitStats, positions: np.ndarray | None = None) -> None:
+        """Add one unit's statistics (``positions``: row of each of its words here)."""
+        total = self.total
+        if positions is None:
+            positions = np.searchsorted(total.word_ids, part.word_ids)
+        add_rows(total.sstats, positions, part.sstats)
+        total.elog_theta_sum += part.elog_theta_sum
+        total.theta_sum += part.theta_sum
+        total.doc_bound += part.doc_bound
+        total.n_docs += part.n_docs
+        total.n_tokens += part.n_tokens
+        total.n_iter += part.n_iter
+        for name, value in part.extras.items():
+            total.extras[name] = total.extras[name] + value
+
+
+def merge_unit_stats(parts: Sequence[UnitStats]) -> UnitStats:
+    """Sum units' statistics in the order given (the order fixes the rounding).
+
+    One unit is returned as it is; several are summed by :class:`StatsSum` over the union
+    of their words.
+    """
     if len(parts) == 1:
         return parts[0]
-    word_ids = np.unique(np.concatenate([p.word_ids for p in parts]))
-    sstats = np.zeros((len(word_ids), parts[0].sstats.shape[1]), dtype=np.float64)
-    elog_theta_sum = np.zeros_like(parts[0].elog_theta_sum)
-    doc_bound = 0.0
+    merged = StatsSum(np.unique(np.concatenate([p.word_ids for p in parts])), parts[0])
     for p in parts:
-        add_rows(sstats, np.searchsorted(word_ids, p.word_ids), p.sstats)
-        elog_theta_sum += p.elog_theta_sum
-        doc_bound += p.doc_bound
-    return UnitStats(
-        word_ids=word_ids,
-        sstats=sstats,
-        n_docs=sum(p.n_docs for p in parts),
-        n_tokens=sum(p.n_tokens for p in parts),
-        elog_theta_sum=elog_theta_sum,
-        doc_bound=doc_bound,
-        n_iter=sum(p.n_iter for p in parts),
-    )
+        merged.add(p)
+    return merged.total
 
 
 def apply_step(
@@ -274,20 +317,55 @@ def apply_step(
     )
 
 
-def minibatch_estep(
-    state: GlobalState,
-    units: list[Batch],
+def svi_local_step(
+    batch: Batch,
+    word_index: np.ndarray,
+    word_ids: np.ndarray,
+    rows: np.ndarray,
+    log_shift: np.ndarray,
+    alpha: np.ndarray,
     settings: EStepSettings,
     *,
     n_threads: int = 1,
+    word_rows: np.ndarray | None = None,
+    carry: Any = None,
+) -> tuple[UnitStats, Any]:
+    """SVI's local step in the form every engine calls: :func:`estep_unit` from the
+    seeded start (SVI keeps no state of its own between steps, so ``carry`` is unused)."""
+    stats, _ = estep_unit(
+        batch, word_index, word_ids, rows, log_shift, alpha, settings,
+        n_threads=n_threads, word_rows=word_rows,
+    )
+    return stats, None
+
+
+def svi_parameter_rows(
+    state: GlobalState, word_ids: np.ndarray, n_threads: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """What SVI's local step needs of the state for ``word_ids``: exp(E[log beta]) rows."""
+    return state.exp_elog_beta_rows(word_ids, n_threads=n_threads)
+
+
+def minibatch_estep(
+    state: GlobalState,
+    units: Sequence[Batch],
+    settings: EStepSettings,
+    *,
+    n_threads: int = 1,
+    local_step: Callable[..., tuple[UnitStats, Any]] = svi_local_step,
+    parameter_rows: Callable[..., tuple[np.ndarray, np.ndarray]] = svi_parameter_rows,
 ) -> UnitStats:
-    """E-step over a minibatch made of ``units`` in one process, merged in unit order."""
+    """Local steps over a minibatch made of ``units`` in one process, merged in unit order.
+
+    The parameter rows are computed once for the union of the units' words, as the Dask
+    coordinator does, and each unit gets its words' rows.
+    """
     vocabularies = [unit_vocabulary(u) for u in units]
     if len(units) == 1:
         union = vocabularies[0][0]
     else:
         union = np.unique(np.concatenate([ids for ids, _ in vocabularies]))
-    rows, log_shift = state.exp_elog_beta_rows(union, n_threads=n_threads)
+    rows, log_shift = parameter_rows(state, union, n_threads)
     parts = []
     for unit, (ids, index) in zip(units, vocabularies, strict=True):
         if len(units) > 1:
@@ -295,7 +373,7 @@ def minibatch_estep(
             unit_rows, unit_shift = rows[pos], log_shift[pos]
         else:  # the unit's words are the union: no copy of the K x words block
             unit_rows, unit_shift = rows, log_shift
-        stats, _ = estep_unit(
+        stats, _ = local_step(
             unit, index, ids, unit_rows, unit_shift, state.alpha, settings, n_threads=n_threads
         )
         parts.append(stats)
@@ -312,7 +390,11 @@ def svi_step(
     learn_alpha: bool = False,
     n_threads: int = 1,
 ) -> StepMetrics:
-    """One full in-process SVI step on a minibatch made of ``units``."""
+    """One full in-process SVI step on a minibatch made of ``units``, on a bare state.
+
+    No seeding, history or callbacks: a model trains through the run loop
+    (:func:`svi_lda.training.train_step` for one minibatch).
+    """
     started = time.perf_counter()
     stats = minibatch_estep(state, units, settings, n_threads=n_threads)
     return apply_step(

@@ -10,8 +10,8 @@ import scipy.sparse as sp
 from scipy.special import gammaln
 
 from svi_lda import OnlineLDA, load
-from svi_lda.collapsed import minka_alpha_step
 from svi_lda.evaluation import completion_perplexity
+from svi_lda.methods.cvb0 import minka_alpha_step
 from svi_lda.numerics.cvb0 import cvb0_initialize, cvb0_sweep
 from svi_lda.numerics.hashing import splitmix64
 from svi_lda.synthetic import make_lda_corpus
@@ -229,7 +229,7 @@ def test_bad_uses_are_refused(monkeypatch):
     X = make_lda_corpus(50, 40, 3, doc_length=20, seed=1).X
     with pytest.raises(ValueError, match="not on an iterator"):
         OnlineLDA(3, learning_method="cvb0").fit(iter([X[:25], X[25:]]))  # no total_samples
-    import svi_lda.collapsed as collapsed
+    import svi_lda.methods.cvb0 as collapsed
 
     monkeypatch.setattr(collapsed, "MAX_PHI_BYTES", 1000)
     with pytest.raises(ValueError, match=r"non-zeros: .* GiB.*learning_method='online'"):

@@ -280,7 +280,7 @@ def test_resume_in_process_is_bitwise(dask_client, corpus, reference, tmp_path):
     3 minibatches per epoch, so step 5 ends in the middle of the second epoch.
     """
     from svi_lda.distributed import fit_distributed
-    from svi_lda.persistence import load_model
+    from svi_lda.estimator import load_model
 
     ckpt = tmp_path / "ckpt"
     fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, n_steps=5,
@@ -357,3 +357,28 @@ def test_each_worker_gets_its_units_words_once():
     np.testing.assert_array_equal(worker_words[None], [4])
     for p, w, rows in zip(positions, ["A", "B", "A", None], word_rows, strict=True):
         np.testing.assert_array_equal(worker_words[w][rows], p)
+
+
+def test_resumed_runs_write_checkpoints_that_resume_again(dask_client, corpus, reference,
+                                                          tmp_path):
+    """Issue 12, item 1: a chain of resumes, each stopping in the middle of an epoch.
+
+    3 minibatches per epoch: steps 2, 4, 5 and 7 end inside an epoch, so each checkpoint
+    must carry the units its run consumed plus those the run it resumed had consumed.
+    """
+    from svi_lda.distributed import fit_distributed
+    from svi_lda.estimator import load_model
+
+    ckpt = tmp_path / "ckpt"
+    fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, n_steps=2,
+                    checkpoint_dir=ckpt, checkpoint_every=3)
+    for stop in (4, 5, 7, 8):
+        fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, n_steps=stop,
+                        checkpoint_dir=ckpt, checkpoint_every=3, resume=True)
+        saved = load_model(ckpt)
+        assert saved.n_batch_iter_ == stop
+        # 4 row groups a minibatch, and the epoch's minibatches before the stop
+        assert len(saved.load_extra_["consumed_units"]) == 4 * (stop % 3)
+    resumed = fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, checkpoint_dir=ckpt,
+                              resume=True)
+    assert_same_model(resumed, reference)

@@ -7,13 +7,13 @@ import pytest
 import scipy.sparse as sp
 
 from svi_lda.batch import Batch
-from svi_lda.schedule import RobbinsMonro
-from svi_lda.scvb0 import (
+from svi_lda.methods.scvb0 import (
     CollapsedSettings,
     scvb0_global_update,
     scvb0_local_step,
     scvb0_parameter_rows,
 )
+from svi_lda.schedule import RobbinsMonro
 from svi_lda.state import GlobalState
 from svi_lda.step import initial_gamma, unit_vocabulary
 from tests.reference_scvb0 import global_reference, local_reference

@@ -15,7 +15,7 @@ import pytest
 
 from svi_lda import OnlineLDA
 from svi_lda.corpus import from_csr
-from svi_lda.persistence import load_model
+from svi_lda.estimator import load_model
 from svi_lda.synthetic import make_lda_corpus
 
 pytestmark = [pytest.mark.distributed, pytest.mark.timeout(180)]
@@ -113,3 +113,71 @@ def test_bad_input_gives_clear_errors(dask_client, corpus_dir, tmp_path, capsys)
                            "--timeout", "1"))
     assert code == 2
     assert "cannot reach a Dask scheduler at 'tcp://127.0.0.1:9'" in capsys.readouterr().err
+
+
+def _kill_when_checkpointed(args: list[str], manifest: Path, at_least: int) -> int:
+    """Run ``svi-lda train ARGS`` as a process, SIGKILL it once the checkpoint in
+    ``manifest`` has reached step ``at_least``; return that checkpoint's step."""
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.train", *args], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if manifest.is_file() and json.loads(manifest.read_text())["state"]["step"] >= (
+                at_least
+            ):
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the job ended before it could be killed: " + (
+            proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+        )
+        os.kill(proc.pid, signal.SIGKILL)  # the coordinator this test started
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if proc.stderr:
+            proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    return load_model(manifest.parent).n_batch_iter_
+
+
+def test_a_chain_of_resumes_with_kills_gives_the_uninterrupted_model(
+    dask_client, corpus_dir, tmp_path
+):
+    """Issue 12, item 1: resume, be killed, resume again, ... five resumes in all.
+
+    8 minibatches per epoch and checkpoints every 3 steps, so most checkpoints fall inside
+    an epoch: each must carry the row groups consumed in it before every earlier stop.
+    """
+    from pipelines.train import main
+
+    out = tmp_path / "model"
+    epochs = 6  # 48 steps
+    base = train_args(corpus_dir, out, "--scheduler", dask_client.scheduler.address,
+                      "--checkpoint-every", "3")
+    manifest = out / "checkpoint" / "model.json"
+
+    def extra() -> dict:
+        return load_model(out / "checkpoint").load_extra_
+
+    assert main(base + ["--steps", "5"]) == 0  # stops inside epoch 1
+    assert extra()["position"] == 5 and len(extra()["consumed_units"]) == 15
+    assert main(base + ["--steps", "10", "--resume"]) == 0  # resume 1, inside epoch 2
+    assert extra()["position"] == 2 and len(extra()["consumed_units"]) == 6
+    killed = _kill_when_checkpointed(  # resume 2, killed
+        base + ["--epochs", str(epochs), "--resume"], manifest, 13)
+    assert 13 <= killed < 8 * epochs
+    killed_again = _kill_when_checkpointed(  # resume 3, killed
+        base + ["--epochs", str(epochs), "--resume"], manifest, killed + 6)
+    assert killed + 6 <= killed_again < 8 * epochs
+    if killed_again < 8 * epochs - 2:
+        assert main(base + ["--steps", str(killed_again + 2), "--resume"]) == 0  # resume 4
+    assert main(base + ["--epochs", str(epochs), "--resume"]) == 0  # resume 5
+    resumed = load_model(out)
+    ref = reference(corpus_dir, epochs)
+    assert resumed.n_batch_iter_ == ref.n_batch_iter_ == 8 * epochs
+    np.testing.assert_array_equal(resumed.state_.word_topic, ref.state_.word_topic)
+    np.testing.assert_array_equal(resumed.state_.topic_sums, ref.state_.topic_sums)
+    np.testing.assert_array_equal(resumed.doc_topic_prior_, ref.doc_topic_prior_)
+    assert resumed.state_.scale == ref.state_.scale

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from svi_lda.corpus import ParquetCorpus, plan_minibatches
-from svi_lda.estimator import OnlineLDA
+from svi_lda.estimator import OnlineLDA, load_model
+from svi_lda.persistence import save_model
+from svi_lda.training import start_record
 
 logger = logging.getLogger("svi_lda.distributed.coordinator")
 
@@ -44,32 +45,33 @@ class CheckpointError(ValueError):
     """A checkpoint cannot be resumed on this corpus with this model."""
 
 
-@dataclass(frozen=True)
-class Position:
-    """Where a walk over the corpus starts: epoch and minibatch in that epoch's plan."""
-
-    epoch: int
-    position: int
+# What a checkpoint restores besides the state, when the model file holds it (the
+# records of the run loop: see svi_lda.training.report).
+_RECORDS = ("history_", "figure_label_", "term_frequency_", "topic_token_counts_",
+            "topic_doc_counts_")
 
 
 def start(
     model: OnlineLDA, corpus: ParquetCorpus, ckpt: Path | None, resume: bool
-) -> Position:
-    """Initialise ``model`` (or restore it from the checkpoint); where the walk starts."""
+) -> dict[str, Any]:
+    """Initialise ``model`` (or restore it from the checkpoint); the ``resume`` record
+    the walk starts from (:func:`svi_lda.training.walk`)."""
     if resume and ckpt is not None and (ckpt / "model.json").is_file():
         return restore(model, corpus, ckpt)
     if resume:
         logger.warning("no checkpoint in %s: starting from step 0", ckpt)
     model._init_state(corpus.n_features)
     model.vocabulary_ = corpus.vocabulary
-    return Position(0, 0)
+    return start_record()
 
 
-def restore(model: OnlineLDA, corpus: ParquetCorpus, ckpt: Path) -> Position:
+def restore(model: OnlineLDA, corpus: ParquetCorpus, ckpt: Path) -> dict[str, Any]:
     """Load the checkpoint in ``ckpt`` into ``model``, after checking it was written by
-    this engine, on this corpus's vocabulary and plan, with the same parameters."""
-    from svi_lda.persistence import load_model
+    this engine, on this corpus's vocabulary and plan, with the same parameters.
 
+    Returns the record of where the walk continues, with the units consumed in the
+    current epoch, so that the checkpoints of the resumed run can be resumed in turn.
+    """
     saved = load_model(ckpt)
     extra = saved.load_extra_
     if extra.get("engine") != ENGINE:
@@ -115,11 +117,14 @@ def restore(model: OnlineLDA, corpus: ParquetCorpus, ckpt: Path) -> Position:
     model.n_iter_ = saved.n_iter_
     model.vocabulary_ = corpus.vocabulary
     model.bound_history_ = []
+    for name in _RECORDS:
+        if getattr(saved, name, None) is not None:
+            setattr(model, name, getattr(saved, name))
     logger.info(
         "resuming %s at step %d (epoch %d, minibatch %d)", ckpt, model.state_.step, epoch,
         position,
     )
-    return Position(epoch, position)
+    return start_record(epoch, position, planned)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -134,15 +139,13 @@ def write_checkpoint(
     model: OnlineLDA,
     checkpoint_dir: Path,
     corpus: ParquetCorpus,
+    record: dict[str, Any],
     *,
-    epoch: int,
-    position: int,
-    consumed: list[str],
     pipelined: bool,
 ) -> None:
-    """Write state + step + seed + epoch/position + consumed units, atomically."""
-    from svi_lda.persistence import save_model
-
+    """Write state + step + seed + the walk's ``record`` (epoch, position in its plan,
+    units consumed in it), atomically."""
+    epoch, position = int(record["epoch"]), int(record["position"])
     started = time.perf_counter()
     save_model(
         model,
@@ -152,7 +155,7 @@ def write_checkpoint(
             "checkpoint_version": CHECKPOINT_VERSION,
             "epoch": epoch,
             "position": position,
-            "consumed_units": consumed,
+            "consumed_units": list(record["consumed_units"]),
             "corpus": str(corpus.path.resolve()),
             "vocabulary_sha256": corpus.vocabulary.sha256,
             "pipelined": pipelined,

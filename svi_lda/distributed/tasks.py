@@ -6,9 +6,10 @@ A Dask worker runs three tasks per unit (one Parquet row group) and step:
    worker's memory under a deterministic key; the coordinator never sees the documents.
 2. :func:`unit_word_ids` sends the unit's sorted word ids (a small int32 array) back to
    the coordinator, which computes exp(E[log beta]) rows for the minibatch's words.
-3. :func:`estep_task` runs the Numba E-step on the unit with the rows it was sent (``K x
-   words of the unit``, or of all this worker's units in the step, sent once; never
-   ``K x V``) and returns the unit's sufficient statistics for its own words only.
+3. :func:`local_step_task` runs the learning method's local step (for SVI the Numba
+   E-step, :func:`estep_task`) on the unit with the rows it was sent (``K x words of the
+   unit``, or of all this worker's units in the step, sent once; never ``K x V``) and
+   returns the unit's statistics for its own words only.
 
 Every function is a pure function of its arguments, so Dask may re-run any of them on
 any worker (after a worker dies, or when stealing work) without changing the result.
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from svi_lda.batch import Batch
+from svi_lda.methods import get_method
 from svi_lda.seeding import SeedDocuments, seed_candidates
 from svi_lda.step import EStepSettings, UnitStats, estep_unit, unit_vocabulary
 
@@ -91,6 +93,32 @@ def estep_task(
         prepared.word_index,
         prepared.word_ids,
         exp_elog_beta,
+        log_shift,
+        alpha,
+        settings,
+        n_threads=n_threads,
+        word_rows=word_rows,
+    )
+    return stats
+
+
+def local_step_task(
+    method_name: str,
+    prepared: PreparedUnit,
+    rows: np.ndarray,
+    log_shift: np.ndarray,
+    alpha: np.ndarray,
+    settings: object,
+    n_threads: int = 1,
+    word_rows: np.ndarray | None = None,
+) -> UnitStats:
+    """The local step of the method registered as ``method_name`` on one unit, as
+    :func:`estep_task` is SVI's (same arguments; the method is looked up on the worker)."""
+    stats, _ = get_method(method_name).local_step(
+        prepared.batch,
+        prepared.word_index,
+        prepared.word_ids,
+        rows,
         log_shift,
         alpha,
         settings,

@@ -35,13 +35,13 @@ proportions.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import digamma
 
 from svi_lda.batch import Batch
+from svi_lda.methods import UpdateContext
 from svi_lda.numerics.scvb0 import run_scvb0_local, topic_word_rows
 from svi_lda.schedule import RobbinsMonro
 from svi_lda.state import GlobalState, natural_gradient_step, update_alpha
@@ -50,7 +50,6 @@ from svi_lda.step import (
     StepMetrics,
     UnitStats,
     initial_gamma,
-    merge_unit_stats,
     unit_vocabulary,
 )
 
@@ -142,6 +141,7 @@ def scvb0_local_step(
         n_docs=batch.n_docs,
         n_tokens=float(counts.sum()),
         elog_theta_sum=elog_theta.sum(axis=0),
+        theta_sum=(theta_weight / theta_weight.sum(axis=1, keepdims=True)).sum(axis=0),
         doc_bound=float(out["doc_loglik"].sum()),
         n_iter=batch.n_docs * (settings.burn_in + 1),
     )
@@ -189,48 +189,6 @@ def scvb0_global_update(
     )
 
 
-def scvb0_minibatch_stats(
-    state: GlobalState, units: list[Batch], settings: CollapsedSettings, *, n_threads: int = 1
-) -> UnitStats:
-    """Local step over a minibatch made of ``units`` in one process, merged in unit order."""
-    vocabularies = [unit_vocabulary(u) for u in units]
-    parts = []
-    for unit, (ids, index) in zip(units, vocabularies, strict=True):
-        rows, shift = scvb0_parameter_rows(state, ids, n_threads)
-        stats, _ = scvb0_local_step(
-            unit, index, ids, rows, shift, state.alpha, settings, n_threads=n_threads
-        )
-        parts.append(stats)
-    return merge_unit_stats(parts)
-
-
-def collapsed_settings(base: EStepSettings) -> CollapsedSettings:
-    """The SCVB0 settings for an estimator whose SVI settings are ``base`` (its seed)."""
-    return CollapsedSettings(seed=base.seed)
-
-
-def scvb0_step(
-    state: GlobalState,
-    units: list[Batch],
-    settings: EStepSettings,
-    schedule: RobbinsMonro,
-    *,
-    total_samples: float,
-    learn_alpha: bool = False,
-    n_threads: int = 1,
-) -> StepMetrics:
-    """One full in-process SCVB0 step on a minibatch (``svi_step``'s signature);
-    ``total_samples`` is in tokens."""
-    started = time.perf_counter()
-    stats = scvb0_minibatch_stats(
-        state, units, collapsed_settings(settings), n_threads=n_threads
-    )
-    return scvb0_global_update(
-        state, stats, schedule, total_tokens=total_samples, learn_alpha=learn_alpha,
-        seconds=time.perf_counter() - started, n_threads=n_threads,
-    )
-
-
 def scvb0_theta(
     state: GlobalState, batch: Batch, settings: CollapsedSettings, *, n_threads: int = 1
 ) -> np.ndarray:
@@ -242,3 +200,39 @@ def scvb0_theta(
         batch, index, ids, rows, shift, state.alpha, settings, n_threads=n_threads
     )
     return theta_weight / theta_weight.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class StochasticCollapsedVB0:
+    """SCVB0: one Robbins-Monro step on the expected counts per minibatch."""
+
+    name: str = "scvb0"
+    figure_label: str = FIGURE_LABEL
+    grouping: str = "minibatches"
+    seeds_topics: bool = False
+    keeps_local_state: bool = False
+    cumulative_statistics: bool = True
+    corpus_size_unit: str = "tokens"
+
+    def settings(self, base: EStepSettings, state: GlobalState) -> CollapsedSettings:
+        return CollapsedSettings(seed=base.seed)
+
+    def parameter_rows(
+        self, state: GlobalState, word_ids: np.ndarray, n_threads: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return scvb0_parameter_rows(state, word_ids, n_threads)
+
+    local_step = staticmethod(scvb0_local_step)
+
+    def global_update(
+        self, state: GlobalState, stats: UnitStats, context: UpdateContext
+    ) -> tuple[StepMetrics, float]:
+        metrics = scvb0_global_update(
+            state, stats, context.schedule, total_tokens=context.total_samples,
+            learn_alpha=context.learn_alpha, seconds=context.seconds,
+            n_threads=context.n_threads,
+        )
+        return metrics, metrics.bound_per_token
+
+
+METHOD = StochasticCollapsedVB0()

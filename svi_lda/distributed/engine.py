@@ -1,0 +1,470 @@
+"""The Dask engine: a learning method's local steps on the workers of a Dask cluster.
+
+Driven by the run loop (:func:`svi_lda.training.run_loop`) like the in-process engine,
+over the minibatches of a Parquet corpus. For each minibatch:
+
+1. every unit is read on a worker (``load_unit``, deterministic key: the data stays
+   there) and its word ids come back (``unit_word_ids``); this is prefetched
+   ``READ_AHEAD`` minibatches ahead;
+2. this process computes the method's parameter rows (for SVI exp(E[log beta])) for the
+   union of the minibatch's words, once, from its state, and sends each worker only the
+   rows of its units' words, once (``local_step_task``);
+3. the units' statistics are gathered and added **in unit order** by
+   :class:`~svi_lda.step.StatsSum`, each as soon as it arrives; the loop then makes the
+   method's global update, exactly as in process.
+
+Because every piece is the in-process code and the summation order is fixed, the model
+after N steps is bitwise identical for any number of workers or threads, and to
+``OnlineLDA.fit`` on the same corpus. ``pipelined=True`` is the named exception: the
+local steps of step t+1 start from the parameters before step t's update lands (a fixed
+staleness of one step: still reproducible for any number of workers, but not equal to
+synchronous SVI).
+
+Tasks are pure, so Dask recomputes whatever a dead worker held; local steps whose
+scattered rows died with their worker are resubmitted with the rows inline. Where local
+steps run and which rows each worker gets: :mod:`svi_lda.distributed.placement`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError
+from typing import Any
+
+from svi_lda import seeding
+from svi_lda.corpus import CorpusError, CorpusUnit, ParquetCorpus
+from svi_lda.distributed import tasks
+from svi_lda.distributed.inflight import InFlight
+from svi_lda.distributed.placement import (
+    balance_units,
+    round_robin,
+    union_of,
+    words_by_worker,
+)
+from svi_lda.methods import LearningMethod
+from svi_lda.step import StatsSum, UnitStats
+from svi_lda.training import Minibatch, StepInput
+
+logger = logging.getLogger("svi_lda.distributed.coordinator")
+
+# Above this size a worker's rows for a step go straight to it (scatter direct), once for
+# all its units, instead of each unit's rows inside its task through the scheduler (which
+# costs this process a second copy and sends words shared by units once per unit).
+SCATTER_BYTES = 2**20
+# Minibatches whose row groups are read ahead of the one in progress.
+READ_AHEAD = 2
+_MAX_RESUBMITS = 3
+
+
+class DaskEngine:
+    """Runs a method's local steps on a Dask cluster's workers (see the module notes).
+
+    Parameters
+    ----------
+    client : distributed.Client
+    model : OnlineLDA
+        Its state gives the parameter rows (and is seeded, on request).
+    method : LearningMethod
+        A method without local state between passes (its local step is a pure task).
+    corpus : ParquetCorpus
+        Workers read its row groups at the same path.
+    pipelined : bool
+        Send step t+1's local steps from the parameters before step t's update.
+    estep_threads : int
+        Kernel threads per task.
+    scatter_bytes : int
+        A worker's rows for a step at least this large go to it directly, once.
+    direct : bool
+        Move arrays directly between this process and the workers.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: Any,
+        model: Any,
+        method: LearningMethod,
+        corpus: ParquetCorpus,
+        pipelined: bool,
+        estep_threads: int,
+        scatter_bytes: int,
+        direct: bool,
+    ) -> None:
+        self.scatter_bytes = scatter_bytes
+        self.direct = direct
+        self.client = client
+        self.model = model
+        self.method = method
+        self.corpus = corpus
+        self.corpus_path = str(corpus.path.resolve())
+        self.pipelined = pipelined
+        self.estep_threads = estep_threads
+        self.settings = method.settings(model._settings(), model.state_)
+        # Exact mode: the coordinator computes while the workers wait, so it may use every
+        # core. Pipelined: the workers are computing meanwhile; one thread leaves them the
+        # other cores (on 2 cores, two threads slowed a single worker's E-steps).
+        self.n_threads = 1 if pipelined else model._n_threads()
+        self.token = uuid.uuid4().hex[:12]
+        self._steps: Iterator[InFlight] = iter(())
+        self._current: InFlight | None = None
+        # Minibatches whose row groups are being read ahead of their local steps.
+        self._ahead: deque[InFlight] = deque()
+        self._last_update = 0.0
+
+    # Futures -----------------------------------------------------------------------
+    def load(self, step: InFlight, *, priority: int = 0) -> None:
+        """Submit the reads of a minibatch's row groups (data stays on the workers).
+
+        ``priority`` orders the reads against the E-steps already queued on a worker: a
+        negative one lets the worker finish its E-steps first and read while it would
+        otherwise wait for the coordinator's update.
+        """
+        n_features = self.corpus.n_features
+        for unit, worker in zip(step.units, self._placement(step.units), strict=True):
+            name = f"{self.token}-{step.epoch}-{unit.key}"
+            data = self.client.submit(
+                tasks.load_unit,
+                self.corpus_path,
+                unit,
+                n_features,
+                key=f"svi-lda-load-{name}",
+                workers=[worker] if worker else None,
+                allow_other_workers=worker is not None,  # Dask refuses it without workers=
+                priority=priority,
+            )
+            step.loads.append(data)
+            step.ids.append(
+                self.client.submit(
+                    tasks.unit_word_ids, data, key=f"svi-lda-ids-{name}", priority=priority
+                )
+            )
+
+    def _placement(self, units: list[CorpusUnit]) -> list[str | None]:
+        """Spread a minibatch's units over the workers by documents (a preference only).
+
+        Left to itself the scheduler may hand every read of the next minibatch to the
+        first worker that frees up. No unit has data yet, so this is
+        :func:`balance_units` with no owners.
+        """
+        return balance_units(
+            [None] * len(units), sorted(self._alive_workers()), [u.n_docs for u in units]
+        )
+
+    def seed(self, step: InFlight) -> None:
+        """Seed the topics from the step's documents (``init="documents"``).
+
+        Each worker proposes its unit's candidates; the coordinator keeps the smallest, so
+        the topics start exactly as in :meth:`OnlineLDA.fit` on the same minibatches.
+        """
+        n_pick = seeding.n_seed_documents(self.model.state_.n_components)
+        futures = [
+            self.client.submit(
+                tasks.seed_candidates_task,
+                data,
+                self.model.random_seed_,
+                n_pick,
+                key=f"svi-lda-seed-{self.token}-{step.units[i].key}",
+                priority=10,
+            )
+            for i, data in enumerate(step.loads)
+        ]
+        try:
+            parts = self._gather(futures, step)
+        finally:
+            for f in futures:
+                f.release()
+        seeding.apply_seed(self.model.state_, seeding.merge_candidates(parts, n_pick))
+
+    def prepare(
+        self, step: InFlight, *, wait: bool = True, backlog: dict[str, int] | None = None
+    ) -> None:
+        """Gather a minibatch's word ids, find the union of its words and place its
+        E-steps (once).
+
+        Depends only on the documents, so exact mode does it while the previous step's
+        E-steps run, off the critical path; ``wait=False`` does nothing unless the reads
+        are done (waiting would delay merging the E-steps' results as they come). A
+        worker that dies after the placement is handled when the E-steps are sent.
+        ``backlog``: documents each worker still has queued (see :func:`balance_units`).
+        """
+        if step.union is not None:
+            return
+        if not wait and not all(f.done() for f in step.ids):
+            return
+        t0 = time.perf_counter()
+        wire_ids = self._gather(step.ids, step)
+        step.bytes_in += sum(i.nbytes for i in wire_ids)
+        union, step.positions = union_of(wire_ids, self.corpus.n_features)
+        step.alive = self._alive_workers()
+        step.workers = balance_units(
+            self._data_owners(step), sorted(step.alive), [u.n_docs for u in step.units],
+            backlog,
+        )
+        step.worker_words, step.word_rows = words_by_worker(
+            step.positions, step.workers, len(union)
+        )
+        step.union = union
+        step.coordinator_seconds += time.perf_counter() - t0
+
+    def submit_esteps(self, step: InFlight, behind: InFlight | None = None) -> None:
+        """Send each worker the rows of exp(E[log beta]) for its units' words, from the
+        state now, and submit the E-steps.
+
+        ``behind``: the step whose E-steps are still running (pipelined mode). A worker
+        that lags behind the other with them gets fewer of this step's: with a fixed
+        share each, the lag of a slower worker grows step by step until the faster one
+        runs out of queued E-steps and idles.
+        """
+        step.started = time.perf_counter()
+        self.prepare(step, backlog=None if behind is None else self._backlog(behind))
+        t0 = time.perf_counter()
+        state = self.model.state_
+        step.rows, step.log_shift = self.method.parameter_rows(
+            state, step.union, self.n_threads
+        )
+        step.alpha = state.alpha.copy()
+        shipped = self._ship_rows(step)
+        step.esteps = [None] * len(step.units)
+        # Each worker's first E-step goes in first, so no worker waits for another's.
+        for i in round_robin(step.workers):
+            step.esteps[i] = self._submit_estep(
+                step, i, shipped.get(step.workers[i]), attempt=0, alive=step.alive
+            )
+        step.coordinator_seconds += time.perf_counter() - t0
+
+    @staticmethod
+    def _backlog(step: InFlight) -> dict[str, int]:
+        """Documents of ``step``'s E-steps not finished yet, by the worker placed on."""
+        backlog: dict[str, int] = {}
+        for unit, worker, future in zip(step.units, step.workers, step.esteps, strict=True):
+            if worker is not None and future is not None and not future.done():
+                backlog[worker] = backlog.get(worker, 0) + unit.n_docs
+        return backlog
+
+    def _data_owners(self, step: InFlight) -> list[str | None]:
+        """The worker holding each unit's documents now (an idle worker may have stolen
+        the read), or None."""
+        who = self.client.who_has(step.loads)
+        return [min(who.get(f.key, ()), default=None) for f in step.loads]
+
+    def _alive_workers(self) -> set[str]:
+        return set(self.client.scheduler_info().get("workers", {}))
+
+    def _ship_rows(self, step: InFlight) -> dict[str | None, Any]:
+        """Scatter each worker its rows (for all its units' words, once) straight from this
+        process, all workers at once, when they are large (``scatter_bytes``) and
+        transfers are direct. Returns the futures by worker; a unit whose worker has none
+        gets its own rows inside its task."""
+        assert step.rows is not None
+        targets = [
+            w for w, words in step.worker_words.items()
+            if self.direct and w in step.alive
+            and words.size * step.rows[:1].nbytes >= self.scatter_bytes
+        ]
+        if not targets:
+            return {}
+        arrays = [step.rows[step.worker_words[w]] for w in targets]
+
+        async def scatter_all() -> list[Any]:
+            return await asyncio.gather(
+                *(
+                    self.client.scatter(
+                        rows, workers=[w], direct=True, hash=False, asynchronous=True
+                    )
+                    for w, rows in zip(targets, arrays, strict=True)
+                ),
+                return_exceptions=True,
+            )
+
+        shipped: dict[str | None, Any] = {}
+        results = self.client.sync(scatter_all)
+        for w, rows, result in zip(targets, arrays, results, strict=True):
+            if isinstance(result, (OSError, TimeoutError)):  # the worker just died
+                logger.warning("scatter to %s failed (%s): rows go inline", w, result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                shipped[w] = result
+                step.scattered.append(result)
+                step.bytes_out += rows.nbytes
+        return shipped
+
+    def _submit_estep(
+        self, step: InFlight, i: int, rows: Any, *, attempt: int, alive: set[str]
+    ) -> Any:
+        """Submit unit ``i``'s E-step on the worker ``balance_units`` chose, as a
+        preference. ``rows``: the future of its worker's scattered rows, or None to send
+        the unit's own rows inside the task."""
+        assert step.rows is not None and step.log_shift is not None
+        worker = step.workers[i]
+        if rows is None:
+            positions = step.positions[i]
+            word_rows = None
+            rows = step.rows[positions]
+            step.bytes_out += rows.nbytes
+        else:
+            positions = step.worker_words[worker]
+            word_rows = step.word_rows[i]
+            step.bytes_out += word_rows.nbytes
+        unit_shift = step.log_shift[positions]
+        step.bytes_out += unit_shift.nbytes + step.alpha.nbytes
+        if worker is not None and worker not in alive:
+            worker = None  # it died since the placement: let the scheduler choose
+        key = f"svi-lda-estep-{self.token}-{step.epoch}-{step.units[i].key}"
+        return self.client.submit(
+            tasks.local_step_task,
+            self.method.name,
+            step.loads[i],
+            rows,
+            unit_shift,
+            step.alpha,
+            self.settings,
+            self.estep_threads,
+            word_rows,
+            key=key if attempt == 0 else f"{key}-retry{attempt}",
+            workers=[worker] if worker else None,
+            allow_other_workers=worker is not None,  # a preference, so a dead worker's
+            # E-step still runs elsewhere
+        )
+
+    def collect(self, step: InFlight, between: Callable[[], object] | None = None) -> UnitStats:
+        """The local steps' results summed in unit order, each added as soon as it arrives.
+
+        The sum is :class:`~svi_lda.step.StatsSum`'s, as in process (zeros, then each
+        unit's statistics added in unit order at its words' rows of the minibatch's
+        vocabulary), so it is bitwise the in-process one; adding while later units
+        still compute takes the merge off the critical path. ``between`` is called after
+        each merge but the last (work that can wait for the workers). Tasks whose
+        scattered rows were lost with their worker are resubmitted with the rows inline.
+        """
+        merged: StatsSum | None = None
+        first: UnitStats | None = None
+        n = len(step.esteps)
+        for i in range(n):
+            for attempt in range(1, _MAX_RESUBMITS + 2):
+                try:
+                    part: UnitStats = self._gather([step.esteps[i]], step)[0]
+                    step.bytes_in += part.sstats.nbytes
+                    t0 = time.perf_counter()
+                    if n == 1:
+                        first = part
+                    else:
+                        if merged is None:
+                            assert step.union is not None
+                            merged = StatsSum(step.union, part)
+                        merged.add(part, step.positions[i])
+                    step.coordinator_seconds += time.perf_counter() - t0
+                    if between is not None and i < n - 1:
+                        between()
+                    break
+                except RuntimeError as exc:
+                    lost = isinstance(exc.__cause__, CancelledError)
+                    if not lost or attempt > _MAX_RESUBMITS:
+                        raise
+                    logger.warning(
+                        "E-step of %s lost its scattered input (worker died): resubmitting",
+                        step.units[i].key,
+                    )
+                    step.esteps[i].release()
+                    step.esteps[i] = self._submit_estep(
+                        step, i, None, attempt=attempt, alive=self._alive_workers()
+                    )
+        result = first if n == 1 else (merged.total if merged is not None else None)
+        assert result is not None
+        return result
+
+    def _gather(self, futures: list[Any], step: InFlight) -> list[Any]:
+        try:
+            # direct: straight from the workers, not relayed (and copied) by the scheduler
+            return self.client.gather(futures, direct=self.direct)
+        except CorpusError:
+            raise
+        except Exception as exc:
+            keys = ", ".join(u.key for u in step.units)
+            raise RuntimeError(
+                f"a task of epoch {step.epoch}, minibatch {step.position} (row groups "
+                f"{keys} of {self.corpus.path}) failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    # The engine protocol (svi_lda.training.loop.Engine) --------------------------------
+    def start(self, minibatches: Iterator[Minibatch], *, seed_first: bool) -> None:
+        """Read the first minibatch, seed the topics from it if asked, send its local
+        steps, and read ahead."""
+        self._steps = (InFlight(m) for m in minibatches)
+        self._current = next(self._steps, None)
+        if self._current is None:
+            return
+        current = self._current
+        self.load(current, priority=10)
+        if seed_first:
+            self.seed(current)
+        self.submit_esteps(current)
+        self._read_ahead()
+        if self.pipelined and self._ahead:
+            # Staleness one: step t+1's local steps use the parameters step t's use, so
+            # workers have the next step queued while the coordinator merges and
+            # updates, and a worker that finishes early need not wait for the other.
+            self.submit_esteps(self._ahead[0], behind=current)
+        self._last_update = time.perf_counter()
+
+    def next_result(self) -> StepInput | None:
+        """Gather and merge the current minibatch's statistics."""
+        current = self._current
+        if current is None:
+            return None
+        # The next minibatch's ids, once read, are gathered while the workers compute.
+        upcoming = self._ahead[0] if self._ahead and not self.pipelined else None
+        stats = self.collect(
+            current,
+            between=None if upcoming is None
+            else lambda step=upcoming: self.prepare(step, wait=False),
+        )
+        return StepInput(
+            current.minibatch,
+            stats,
+            # pipelined local steps start a step early: count the step from the last update
+            started=max(current.started, self._last_update),
+            bytes_to_workers=current.bytes_out,
+            bytes_from_workers=current.bytes_in,
+            coordinator_seconds=current.coordinator_seconds,
+        )
+
+    def updated(self, done: StepInput) -> None:
+        """Send the next minibatch's local steps from the updated state; read ahead."""
+        assert self._current is not None
+        self._current.release()
+        self._last_update = time.perf_counter()
+        self._current = self._ahead.popleft() if self._ahead else None
+        if not self.pipelined and self._current is not None:
+            self.submit_esteps(self._current)
+        elif self.pipelined and self._ahead:
+            # from the parameters after this update
+            self.submit_esteps(self._ahead[0], behind=self._current)
+        self._read_ahead()  # after the local steps, which an idle worker must start first
+
+    def close(self) -> None:
+        """Release the futures of every minibatch still in flight."""
+        for step in (self._current, *self._ahead):
+            if step is not None:
+                step.release()
+        self._current = None
+        self._ahead.clear()
+
+    def _read_ahead(self) -> None:
+        # READ_AHEAD minibatches ahead, so that the coordinator never waits for the reads
+        # when it sends the next local steps. Exact mode reads below the local steps'
+        # priority: a worker reads once it has finished its local steps of the step, while
+        # the coordinator merges and updates, not between two of them on the critical
+        # path. Pipelined mode always has local steps queued, so reads go first (a read is
+        # ~30 ms against ~400 ms for an E-step) and the ids are there when needed.
+        while len(self._ahead) < READ_AHEAD:
+            step = next(self._steps, None)
+            if step is None:
+                return
+            self.load(step, priority=10 if self.pipelined else -10)
+            self._ahead.append(step)

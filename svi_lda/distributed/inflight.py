@@ -1,0 +1,64 @@
+"""A minibatch in flight on the Dask cluster: the futures and arrays of one step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from svi_lda.corpus import CorpusUnit
+from svi_lda.training import Minibatch
+
+
+@dataclass
+class InFlight:
+    """One minibatch in flight on the cluster: its futures and what was computed for it."""
+
+    minibatch: Minibatch
+    # The worker each unit's E-step runs on, from balance_units (None: no preference).
+    workers: list[str | None] = field(default_factory=list)
+    alive: set[str] = field(default_factory=set)
+    loads: list[Any] = field(default_factory=list)
+    ids: list[Any] = field(default_factory=list)
+    esteps: list[Any] = field(default_factory=list)
+    union: np.ndarray | None = None
+    # Row of the union for each word of each unit.
+    positions: list[np.ndarray] = field(default_factory=list)
+    # Rows of the union for the words of each worker's units, and for each unit the row
+    # of each of its words among them (from the placement).
+    worker_words: dict[str | None, np.ndarray] = field(default_factory=dict)
+    word_rows: list[np.ndarray] = field(default_factory=list)
+    # exp(E[log beta]) rows and log shifts for the union, and alpha, when the E-steps go out.
+    rows: np.ndarray | None = None
+    log_shift: np.ndarray | None = None
+    alpha: np.ndarray | None = None
+    scattered: list[Any] = field(default_factory=list)
+    bytes_out: int = 0
+    bytes_in: int = 0
+    started: float = 0.0
+    coordinator_seconds: float = 0.0
+
+    @property
+    def units(self) -> list[CorpusUnit]:
+        """The minibatch's row groups."""
+        return self.minibatch.units
+
+    @property
+    def epoch(self) -> int:
+        """The pass the minibatch belongs to."""
+        return self.minibatch.epoch
+
+    @property
+    def position(self) -> int:
+        """The minibatch's index in its pass's plan."""
+        return self.minibatch.position
+
+    def release(self) -> None:
+        """Release the step's futures and drop its arrays."""
+        for f in (*self.esteps, *self.scattered, *self.ids, *self.loads):
+            if f is not None:  # None: an E-step not submitted (an error came first)
+                f.release()
+        self.esteps, self.scattered, self.ids, self.loads = [], [], [], []
+        self.positions, self.word_rows, self.worker_words = [], [], {}
+        self.rows = self.log_shift = self.alpha = None
