@@ -13,13 +13,14 @@ from svi_lda.corpus import from_csr
 from svi_lda.evaluation import completion_perplexity, npmi_coherence
 from svi_lda.methods.scvb0 import (
     CollapsedSettings,
+    document_start,
     scvb0_global_update,
     scvb0_local_step,
     scvb0_parameter_rows,
 )
 from svi_lda.schedule import RobbinsMonro
 from svi_lda.state import GlobalState
-from svi_lda.step import initial_gamma, unit_vocabulary
+from svi_lda.step import unit_vocabulary
 from svi_lda.synthetic import make_lda_corpus
 from tests.reference_scvb0 import global_reference, local_reference
 
@@ -56,7 +57,7 @@ def local_both_ways(X, state, settings, n_threads=1):
         batch, index, ids, rows, shift, state.alpha, settings, n_threads=n_threads
     )
     n_phi = state.scale * state.word_topic
-    start = initial_gamma(batch.doc_ids, state.n_components, settings.seed)
+    start = document_start(batch.doc_ids, state.n_components, settings.seed)
     ref = local_reference(
         X, n_phi, n_phi.sum(axis=0), state.eta, state.alpha, start,
         burn_in=settings.burn_in, step_scale=settings.step_scale,
