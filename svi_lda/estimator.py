@@ -36,8 +36,8 @@ __all__ = ["Callback", "OnlineLDA", "load_model"]
 
 
 class OnlineLDA:
-    """Latent Dirichlet Allocation by stochastic variational inference (SVI), batch CAVI or
-    batch collapsed VB (CVB0).
+    """Latent Dirichlet Allocation by stochastic variational inference (SVI), batch CAVI,
+    batch collapsed VB (CVB0) or stochastic collapsed VB (SCVB0).
 
     Parameter and attribute names follow scikit-learn's ``LatentDirichletAllocation`` so
     code can switch by changing the import. All log quantities are natural logs (nats).
@@ -52,7 +52,7 @@ class OnlineLDA:
         on a cluster.
     topic_word_prior : float or None, default=None
         eta, a symmetric Dirichlet prior on each topic's words. None means 1 / n_components.
-    learning_method : {"online", "batch", "cvb0"}, default="online"
+    learning_method : {"online", "batch", "cvb0", "scvb0"}, default="online"
         "online" is SVI: one natural-gradient step per minibatch with step size
         rho_t = (learning_offset + t) ** -learning_decay. "batch" is coordinate ascent over
         the whole corpus each pass (rho = 1), with gamma warm-started, so the ELBO never
@@ -63,7 +63,14 @@ class OnlineLDA:
         to 50-100 sweeps: the default 10 is far from converged (20 Newsgroups, held-out
         perplexity after 10 sweeps is 24% above its value after 100 at K=20, 73% at
         K=100). ``init``, ``n_jobs`` and the E-step settings do not apply to its sweeps;
-        ``partial_fit`` afterwards takes ordinary SVI steps.
+        ``partial_fit`` afterwards takes ordinary SVI steps. "scvb0" is stochastic
+        collapsed VB (Foulds et al. 2013; :mod:`svi_lda.methods.scvb0`): CVB0's
+        per-token update on each minibatch's documents (3 burn-in sweeps, no digamma),
+        then the same Robbins-Monro step as "online" on the expected word-topic counts;
+        it streams, runs on Dask (``svi-lda train --method scvb0``) and gives sampler-like
+        topics in one pass (``benchmarks/results/scvb0.md``). Its ``total_samples`` counts
+        tokens, ``init`` and the E-step settings do not apply, and ``partial_fit`` takes
+        SCVB0 steps.
     learning_decay : float, default=0.7
         kappa in (0.5, 1].
     learning_offset : float, default=10.0
@@ -79,8 +86,10 @@ class OnlineLDA:
         perplexity 3,522 against 3,633 for 1024). With a Parquet corpus, minibatches are
         whole row groups holding at least this many documents.
     total_samples : float or None, default=None
-        D, the corpus size the minibatch gradient is scaled to. ``fit`` uses the number of
-        documents it is given when None; ``partial_fit`` requires it.
+        D, the corpus size the minibatch gradient is scaled to: a number of documents, or
+        of tokens (the sum of all counts) for ``learning_method="scvb0"``, as in Foulds et
+        al. ``fit`` uses the size of the data it is given when None; ``partial_fit`` and
+        ``fit`` on an iterator require it.
     max_doc_update_iter : int, default=100
         Maximum gamma updates per document in the E-step.
     mean_change_tol : float, default=1e-3
@@ -110,7 +119,9 @@ class OnlineLDA:
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
-        Variational topic-word parameters lambda.
+        Variational topic-word parameters lambda. For "cvb0" and "scvb0": the expected
+        word-topic counts plus the prior, ``N_phi + eta``, a Dirichlet parameter of the
+        same kind (its normalised rows are the topic estimate).
     state_ : GlobalState
         The global parameters in their lazy form (shared with the distributed engine).
     n_batch_iter_ : int
@@ -124,12 +135,15 @@ class OnlineLDA:
     bound_history_ : list of float
         Batch mode: the exact ELBO after each pass (nats). Online: the per-token document
         bound of each minibatch. "cvb0": the leave-one-out log predictive per token after
-        each sweep (nats; not a bound).
+        each sweep (nats; not a bound). "scvb0": each minibatch's log predictive per
+        token under the topics before the step and its documents' counts after burn-in
+        (nats; in-sample, not a bound).
     history_ : dict of str to list of float
         One entry per step under "step", "n_docs_seen", "figure", "rho", "n_features"
         and "seconds"; "figure" is the method's per-step figure, named by
         ``figure_label_`` (online: the minibatch ELBO per token; batch: the exact ELBO
-        per token after the pass; "cvb0": the leave-one-out log predictive per token).
+        per token after the pass; "cvb0": the leave-one-out log predictive per token;
+        "scvb0": the minibatch's collapsed log predictive per token).
     figure_label_ : str
         What ``history_["figure"]`` holds.
     term_frequency_ : ndarray of shape (n_features,)
