@@ -289,3 +289,38 @@ def test_dask_one_and_two_workers_equal_in_process(dask_client, tmp_path):
                       dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as c:
         one = fit_distributed(c, OnlineLDA(**params), corpus)
     assert_same_model(one, reference)
+
+
+def test_document_start_is_a_pure_function_of_seed_and_document_id():
+    ids = np.array([7, 3, 1_000_000_007, 0], dtype=np.int64)
+    start = document_start(ids, 5, seed=9)
+    np.testing.assert_array_equal(document_start(ids[::-1], 5, seed=9), start[::-1])
+    assert np.all(np.isfinite(start)) and np.all(start >= 0.01)
+    assert not np.array_equal(document_start(ids, 5, seed=10), start)
+    # a Dirichlet(1) point once normalised: far from uniform, unlike SVI's 0.8-1.2 start
+    shares = start / start.sum(axis=1, keepdims=True)
+    assert shares.max() > 0.4
+
+
+@pytest.mark.distributed
+@pytest.mark.timeout(180)
+def test_train_cli_method_scvb0_resumes_to_the_in_process_model(dask_client, tmp_path, capsys):
+    from pipelines.train import main
+    from svi_lda.estimator import load_model
+
+    syn = planted(n_docs=800)
+    corpus_dir = tmp_path / "corpus"
+    from_csr(syn.X, [f"w{i}" for i in range(syn.n_features)], corpus_dir, row_group_size=50)
+    out = tmp_path / "model"
+    args = [str(corpus_dir), "--topics", "4", "--out", str(out), "--batch-size", "100",
+            "--seed", "11", "--alpha", "auto", "--log-every", "1", "--method", "scvb0",
+            "--scheduler", dask_client.scheduler.address, "--checkpoint-every", "2"]
+    # stop after 5 of the 16 steps (a checkpoint at step 4), then resume to the end
+    assert main([*args, "--steps", "5"]) == 0
+    assert "log-predictive/token" in capsys.readouterr().err
+    assert main([*args, "--epochs", "2", "--resume"]) == 0
+    resumed = load_model(out)
+    reference = OnlineLDA(4, learning_method="scvb0", batch_size=100, random_state=11,
+                          doc_topic_prior="auto", max_iter=2).fit(corpus_dir)
+    assert resumed.learning_method == "scvb0"
+    assert_same_model(resumed, reference)
