@@ -363,7 +363,8 @@ class OnlineLDA:
         return self
 
     def partial_fit(self, X: Any, y: object = None) -> OnlineLDA:
-        """One SVI step on the minibatch ``X`` (requires ``total_samples``).
+        """One step on the minibatch ``X`` (requires ``total_samples``): an SCVB0 step for
+        ``learning_method="scvb0"`` (``total_samples`` in tokens), an SVI step otherwise.
 
         Documents get ids continuing from the documents seen so far; pass a
         :class:`~svi_lda.batch.Batch` to give your own.
@@ -372,7 +373,8 @@ class OnlineLDA:
             raise ValueError(
                 "partial_fit needs total_samples (D, the corpus size the minibatch gradient "
                 "is scaled to): OnlineLDA(total_samples=...). For a stream, use the number "
-                "of documents you expect the model to summarise."
+                "of documents (tokens for learning_method='scvb0') you expect the model to "
+                "summarise."
             )
         batch = self._as_batch(X, first_doc_id=None)
         if getattr(self, "state_", None) is None:
