@@ -31,6 +31,16 @@ Alpha (``doc_topic_prior="auto"``): the damped Newton step SVI takes
 (:func:`~svi_lda.state.update_alpha`), from ``sum_j E[log theta_j]`` under
 ``theta_j ~ Dirichlet(N_theta_j + alpha)``, the collapsed posterior of the document's
 proportions.
+
+``transform`` on an SCVB0 model is SVI's E-step on ``lambda = N_phi + eta``. The SCVB0
+local step (:func:`scvb0_theta`) folds in held-out documents slightly better (completion
+perplexity 2,277 with 3 burn-in sweeps, 2,247 with 10, against 2,296;
+``benchmarks/compare_scvb0_transform.py``); using it needs a per-method hook in the
+estimator's inference.
+
+The topics start from the random lambda of :meth:`GlobalState.initialize` without
+seeding from documents (``seeds_topics=False``: seeding measured worse here,
+``benchmarks/results/scvb0.md``).
 """
 
 from __future__ import annotations
