@@ -59,7 +59,7 @@ class OnlineLDA:
         decreases; for small corpora. "cvb0" is collapsed variational Bayes (zero order,
         Asuncion et al. 2009): ``max_iter`` sequential sweeps over the corpus held in
         memory (one float32 topic distribution per non-zero), no ELBO, better topics
-        than "batch" on small corpora (see :mod:`svi_lda.collapsed`). Set ``max_iter``
+        than "batch" on small corpora (see :mod:`svi_lda.methods.cvb0`). Set ``max_iter``
         to 50-100 sweeps: the default 10 is far from converged (20 Newsgroups, held-out
         perplexity after 10 sweeps is 24% above its value after 100 at K=20, 73% at
         K=100). ``init``, ``n_jobs`` and the E-step settings do not apply to its sweeps;
@@ -139,22 +139,15 @@ class OnlineLDA:
         token under the topics before the step and its documents' counts after burn-in
         (nats; in-sample, not a bound).
     history_ : dict of str to list of float
-        One entry per step under "step", "n_docs_seen", "figure", "rho", "n_features"
-        and "seconds"; "figure" is the method's per-step figure, named by
-        ``figure_label_`` (online: the minibatch ELBO per token; batch: the exact ELBO
-        per token after the pass; "cvb0": the leave-one-out log predictive per token;
-        "scvb0": the minibatch's collapsed log predictive per token).
+        One entry per step under "step", "n_docs_seen", "figure", "rho", "n_features",
+        "seconds"; "figure" is the method's per-step figure, named by ``figure_label_``
+        ("scvb0": the minibatch's collapsed log predictive per token).
     figure_label_ : str
-        What ``history_["figure"]`` holds.
-    term_frequency_ : ndarray of shape (n_features,)
-        Tokens of each word used in training steps (online: summed over the steps; batch
-        and "cvb0": the last pass's, i.e. the corpus's word counts).
-    topic_token_counts_ : ndarray of shape (n_components,)
-        Expected tokens per topic: the column sums of the steps' sufficient statistics
-        (online: summed over the steps; batch and "cvb0": the last pass's).
-    topic_doc_counts_ : ndarray of shape (n_components,)
-        Sum over the steps' documents of E_q[theta_d] (online: over all steps; batch and
-        "cvb0": the last pass's; "cvb0" uses (n_dk + alpha_k) / (N_d + sum(alpha))).
+        What ``history_["figure"]`` holds (online: the minibatch ELBO per token).
+    term_frequency_, topic_token_counts_, topic_doc_counts_ : ndarray
+        Tokens of each word (n_features,), expected tokens per topic and sum of E_q[theta_d]
+        per topic (n_components,): summed over the steps (online), or the last pass's
+        (batch, "cvb0"; see :mod:`svi_lda.training.report`).
     """
 
     def __init__(
@@ -521,7 +514,8 @@ def load_model(path: str | os.PathLike[str]) -> OnlineLDA:
     model.random_seed_ = saved.random_seed
     model.n_features_in_ = saved.state.n_features
     model.n_iter_ = saved.n_iter
-    model.bound_history_ = []
+    # Empty history, zero per-topic statistics: what the file does not hold.
+    init_records(model, get_method(model.learning_method))
     model.vocabulary_ = saved.vocabulary
     model.load_extra_ = saved.extra
     return model

@@ -22,7 +22,7 @@ from svi_lda.batch import Batch
 from svi_lda.numerics.estep import run_estep
 from svi_lda.numerics.hashing import hashed_gamma, splitmix64
 from svi_lda.numerics.remap import compact_vocabulary
-from svi_lda.numerics.scatter import add_rows
+from svi_lda.numerics.scatter import add_rows, weighted_bincount
 from svi_lda.schedule import RobbinsMonro
 from svi_lda.state import GlobalState, natural_gradient_step, update_alpha
 
@@ -87,6 +87,9 @@ class UnitStats:
         Sum of the documents' ELBO terms (nats), before the update.
     n_iter : int
         Total gamma updates over the unit's documents.
+    word_counts : ndarray of float64, shape (n,), or None
+        Tokens of each of ``word_ids`` in the unit (None: not counted; the records then
+        use the row sums of ``sstats``, equal up to rounding).
     extras : dict of str to ndarray or float
         Further additive statistics a learning method needs (merged by addition).
     """
@@ -99,6 +102,7 @@ class UnitStats:
     theta_sum: np.ndarray
     doc_bound: float
     n_iter: int
+    word_counts: np.ndarray | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -225,6 +229,7 @@ def estep_unit(
         theta_sum=(gamma / gamma.sum(axis=1, keepdims=True)).sum(axis=0),
         doc_bound=float(out["doc_bound"].sum()),
         n_iter=int(out["n_iter"].sum()),
+        word_counts=weighted_bincount(word_index, counts, len(word_ids)),
     )
     return stats, gamma
 
@@ -248,6 +253,7 @@ class StatsSum:
             theta_sum=np.zeros_like(like.theta_sum),
             doc_bound=0.0,
             n_iter=0,
+            word_counts=None if like.word_counts is None else np.zeros(len(word_ids)),
             extras={name: np.zeros_like(value) for name, value in like.extras.items()},
         )
 
@@ -263,6 +269,8 @@ class StatsSum:
         total.n_docs += part.n_docs
         total.n_tokens += part.n_tokens
         total.n_iter += part.n_iter
+        if total.word_counts is not None and part.word_counts is not None:
+            total.word_counts[positions] += part.word_counts
         for name, value in part.extras.items():
             total.extras[name] = total.extras[name] + value
 

@@ -67,6 +67,12 @@ def test_two_worker_processes_equal_in_process(dask_client, corpus, reference):
     assert_same_model(model, reference)
     assert model.n_iter_ == 3
     assert model.bound_history_ == reference.bound_history_
+    # the run loop's records too: same merge, same order, so bitwise the same
+    for key in ("step", "n_docs_seen", "figure", "rho", "n_features"):
+        assert model.history_[key] == reference.history_[key]
+    np.testing.assert_array_equal(model.term_frequency_, reference.term_frequency_)
+    np.testing.assert_array_equal(model.topic_token_counts_, reference.topic_token_counts_)
+    np.testing.assert_array_equal(model.topic_doc_counts_, reference.topic_doc_counts_)
     # alpha was really learned (not left at 1/K)
     assert not np.allclose(model.doc_topic_prior_, 1 / 4)
     # only the columns of each unit travel: never K x V per task

@@ -94,8 +94,10 @@ def _registry() -> dict[str, LearningMethod]:
 
 def default_total_samples(method: LearningMethod, n_docs: float, n_tokens: float) -> float:
     """The corpus size a fit scales its steps to when ``total_samples`` is None: the
-    source's documents or its tokens, as the method's ``corpus_size_unit`` says."""
-    return float(n_tokens if method.corpus_size_unit == "tokens" else n_docs)
+    source's documents or its tokens, as the method's ``corpus_size_unit`` says
+    (documents when it does not say)."""
+    unit = getattr(method, "corpus_size_unit", "documents")
+    return float(n_tokens if unit == "tokens" else n_docs)
 
 
 def method_names() -> tuple[str, ...]:

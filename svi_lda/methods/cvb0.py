@@ -59,6 +59,7 @@ class _Sweeps:
     word_topic: np.ndarray
     topic_totals: np.ndarray
     doc_lengths: np.ndarray
+    word_counts: np.ndarray
 
 
 def cvb0_local_step(
@@ -103,6 +104,7 @@ def cvb0_local_step(
             word_topic=np.zeros((n_features, n_topics)),
             topic_totals=np.zeros(n_topics),
             doc_lengths=np.asarray(batch.to_csr().sum(axis=1), dtype=np.float64).ravel(),
+            word_counts=np.bincount(indices, weights=counts, minlength=n_features),
         )
         seed_key = np.uint64(settings.seed % 2**64)
         cvb0_initialize(indptr, indices, counts, seed_key, carry.phi, carry.doc_topic,
@@ -123,6 +125,7 @@ def cvb0_local_step(
         theta_sum=theta.sum(axis=0),
         doc_bound=float(log_predictive),
         n_iter=n_docs,
+        word_counts=carry.word_counts,
         extras={"minka_numerator": numerator, "minka_denominator": np.float64(denominator)},
     )
     return stats, carry

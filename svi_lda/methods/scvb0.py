@@ -52,6 +52,7 @@ from scipy.special import digamma
 
 from svi_lda.batch import Batch
 from svi_lda.methods import UpdateContext
+from svi_lda.numerics.scatter import weighted_bincount
 from svi_lda.numerics.scvb0 import run_scvb0_local, topic_word_rows
 from svi_lda.schedule import RobbinsMonro
 from svi_lda.state import GlobalState, natural_gradient_step, update_alpha
@@ -169,6 +170,7 @@ def scvb0_local_step(
         theta_sum=(theta_weight / theta_weight.sum(axis=1, keepdims=True)).sum(axis=0),
         doc_bound=float(out["doc_loglik"].sum()),
         n_iter=batch.n_docs * (settings.burn_in + 1),
+        word_counts=weighted_bincount(word_index, counts, len(word_ids)),
     )
     return stats, theta_weight
 

@@ -39,3 +39,46 @@ def _add_rows(target, rows, values):
         src = values[i]
         for k in range(out.shape[0]):
             out[k] += src[k]
+
+
+def column_sums(values: np.ndarray) -> np.ndarray:
+    """``values.sum(axis=0)`` accumulated in float64, row by row, without holding the GIL.
+
+    For the per-topic records of a step: NumPy's ``sum(axis=0, dtype=float64)`` of a
+    float32 (10,000 x 100) block takes 3.7 ms (a cast pass first); this takes one read.
+
+    Parameters
+    ----------
+    values : ndarray of float32 or float64, shape (m, K)
+
+    Returns
+    -------
+    ndarray of float64, shape (K,)
+    """
+    out = np.zeros(values.shape[1], dtype=np.float64)
+    _column_sums(values, out)
+    return out
+
+
+def weighted_bincount(index: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """``np.bincount(index, weights, minlength=n)`` in one compiled pass (float64).
+
+    ``index`` holds values in ``[0, n)``; each bin adds its weights in order.
+    """
+    out = np.zeros(n, dtype=np.float64)
+    _weighted_bincount(index, weights, out)
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _column_sums(values, out):
+    for i in range(values.shape[0]):
+        row = values[i]
+        for k in range(out.shape[0]):
+            out[k] += row[k]
+
+
+@njit(nogil=True, cache=True)
+def _weighted_bincount(index, weights, out):
+    for j in range(index.shape[0]):
+        out[index[j]] += weights[j]

@@ -9,13 +9,20 @@ and the global update; :mod:`svi_lda.training.report` records each step on the m
 from svi_lda.training.fit import fit_model, train_step
 from svi_lda.training.loop import Checkpointing, Engine, StepInput, run_loop
 from svi_lda.training.report import HISTORY_KEYS, StepReport, init_records
-from svi_lda.training.sources import Minibatch, UnitSource, start_record, walk
+from svi_lda.training.sources import (
+    InMemoryUnits,
+    Minibatch,
+    UnitSource,
+    start_record,
+    walk,
+)
 from svi_lda.training.threads import ThreadEngine
 
 __all__ = [
     "HISTORY_KEYS",
     "Checkpointing",
     "Engine",
+    "InMemoryUnits",
     "Minibatch",
     "StepInput",
     "StepReport",

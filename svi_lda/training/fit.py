@@ -22,6 +22,7 @@ from svi_lda.training.loop import run_loop
 from svi_lda.training.sources import (
     BatchListSource,
     CorpusSource,
+    InMemoryUnits,
     IteratorSource,
     MatrixSource,
     Minibatch,
@@ -81,13 +82,16 @@ def train_step(
     taken no step yet (``init="documents"``), runs the local steps, the global update,
     and records the step (history, per-topic statistics, callbacks, ``on_step``) exactly
     as ``fit`` does. ``model.state_`` must exist (``model._init_state(n_features)``).
+    A long-lived loop (with checkpoints every N steps) is :func:`run_loop` over
+    :class:`~svi_lda.training.sources.Minibatch` objects of Batches, with
+    ``ThreadEngine(model, method, InMemoryUnits(n_features))``.
     """
     if method is None:
         method = get_method(model.learning_method)
         if method.grouping != "minibatches":
             method = get_method("online")
-    source = BatchListSource(units)
-    step = Minibatch(0, 0, False, list(range(len(units))), [], 0)
+    source = InMemoryUnits(model.state_.n_features)
+    step = Minibatch(0, 0, False, list(units))
     n_threads = model._n_threads()
     metrics = run_loop(
         model, method, ThreadEngine(model, method, source, n_threads=n_threads), iter([step]),

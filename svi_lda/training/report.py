@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from svi_lda.methods import LearningMethod
+from svi_lda.numerics.scatter import column_sums
 from svi_lda.step import StepMetrics, UnitStats
 
 logger = logging.getLogger("svi_lda.training")
@@ -112,8 +113,10 @@ def record_step(
              state.n_features, metrics.seconds)
     for key, value in zip(HISTORY_KEYS, entry, strict=True):
         model.history_[key].append(float(value))
-    word_tokens = stats.sstats.sum(axis=1, dtype=np.float64)
-    topic_tokens = stats.sstats.sum(axis=0, dtype=np.float64)
+    word_tokens = stats.word_counts
+    if word_tokens is None:
+        word_tokens = stats.sstats.sum(axis=1, dtype=np.float64)
+    topic_tokens = column_sums(stats.sstats)
     if method.cumulative_statistics:
         model.term_frequency_[stats.word_ids] += word_tokens
         model.topic_token_counts_ += topic_tokens

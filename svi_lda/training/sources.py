@@ -14,7 +14,7 @@ state and :func:`walk` starts from, so a resumed walk is the uninterrupted one.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -36,20 +36,28 @@ class Minibatch:
         Whether the pass ends with this step.
     units : list
         References the source reads (:meth:`UnitSource.read`).
+    consumed, n_consumed : list of str, int
+        The keys of the pass's units consumed after this step: the first ``n_consumed``
+        of ``consumed`` (a list shared by the pass's minibatches, only appended to).
+    record : dict, optional
+        The source's own record of where it stands after this step (a stream: files
+        and row ranges), in place of the epoch/position one.
     """
 
     epoch: int
     position: int
     last_in_epoch: bool
     units: list[Any]
-    # The keys of the pass's units consumed so far (append-only within the pass: shared
-    # by its minibatches, each of which reads its own prefix).
-    consumed: list[str]
-    n_consumed: int
+    consumed: list[str] = field(default_factory=list)
+    n_consumed: int = 0
+    record: dict[str, Any] | None = None
 
     @property
     def resume(self) -> dict[str, Any]:
-        """JSON-able ``{"epoch", "position", "consumed_units"}`` after this step."""
+        """JSON-able: where the walk continues after this step (what a checkpoint
+        stores): ``record`` if given, else ``{"epoch", "position", "consumed_units"}``."""
+        if self.record is not None:
+            return self.record
         if self.last_in_epoch:
             return start_record(self.epoch + 1)
         return start_record(self.epoch, self.position + 1, self.consumed[: self.n_consumed])
@@ -216,7 +224,24 @@ class CorpusSource:
         return "all" if ref is None else ref.key
 
 
-class IteratorSource:
+class InMemoryUnits:
+    """Minibatches whose units are :class:`~svi_lda.batch.Batch` objects already (a
+    stream, ``partial_fit``): reading a unit is the unit itself."""
+
+    def __init__(self, n_features: int) -> None:
+        self.n_features = int(n_features)
+
+    def plan(self, epoch: int, grouping: str, batch_size: int, seed: int) -> list[list[Any]]:
+        raise ValueError("units in memory come as minibatches, not as a plan")
+
+    def read(self, ref: Batch) -> Batch:
+        return ref
+
+    def key(self, ref: Batch) -> str:
+        return f"docs {int(ref.doc_ids[0]) if ref.n_docs else -1}+{ref.n_docs}"
+
+
+class IteratorSource(InMemoryUnits):
     """An iterator of minibatches, consumed once (one pass, online steps only).
 
     The first minibatch is read at once (it gives the number of columns); the others as
@@ -230,7 +255,7 @@ class IteratorSource:
         if first is None:
             raise ValueError("The iterator of minibatches was empty: nothing to fit.")
         self._head: Batch | None = self._as_batch(first, None)
-        self.n_features = self._head.n_features
+        super().__init__(self._head.n_features)
 
     def _as_batch(self, X: Any, n_features: int | None) -> Batch:
         unit = Batch.from_csr(
@@ -246,20 +271,11 @@ class IteratorSource:
         X = next(self._it, None)
         return None if X is None else self._as_batch(X, self.n_features)
 
-    def plan(self, epoch: int, grouping: str, batch_size: int, seed: int) -> list[list[Any]]:
-        raise ValueError("an iterator of minibatches is walked once, by walk_iterator")
-
     def walk(self) -> Iterator[Minibatch]:
         """Each minibatch as one step (one ahead is read to know the last)."""
         current = self._next()
         position = 0
         while current is not None:
             upcoming = self._next()
-            yield Minibatch(0, position, upcoming is None, [current], [], 0)
+            yield Minibatch(0, position, upcoming is None, [current])
             current, position = upcoming, position + 1
-
-    def read(self, ref: Any) -> Batch:
-        return ref
-
-    def key(self, ref: Any) -> str:
-        return f"docs {int(ref.doc_ids[0]) if ref.n_docs else -1}+{ref.n_docs}"

@@ -39,6 +39,12 @@ class ThreadEngine:
     def __init__(
         self, model: Any, method: LearningMethod, source: UnitSource, *, n_threads: int
     ) -> None:
+        if method.keeps_local_state and method.grouping == "minibatches":
+            raise ValueError(
+                f"learning method {method.name!r} keeps state per unit between passes, "
+                "which needs the same units in every step: give it grouping 'pass' or "
+                "'whole'."
+            )
         self.model = model
         self.method = method
         self.source = source
