@@ -76,6 +76,10 @@ SVI_SETTINGS = {
     # Stochastic collapsed VB (learning_method="scvb0") with every default.
     "scvb0-default": dict(kappa=0.7, tau0=10.0, batch=512, alpha=None, eta=None,
                           method="scvb0"),
+    "scvb0-auto": dict(kappa=0.7, tau0=10.0, batch=512, alpha="auto", eta=None,
+                       method="scvb0"),
+    "scvb0-b256-a.1-eta.05": dict(kappa=0.7, tau0=10.0, batch=256, alpha=0.1, eta=0.05,
+                                  method="scvb0"),
 }
 
 
