@@ -390,6 +390,8 @@ def warm_up_svi() -> None:
         OnlineLDA(4, max_iter=1, batch_size=32, n_jobs=2, random_state=0, dtype=dtype).fit(X)
     OnlineLDA(4, learning_method="cvb0", doc_topic_prior="auto", max_iter=1,
               random_state=0).fit(X)
+    OnlineLDA(4, learning_method="scvb0", max_iter=1, batch_size=32, n_jobs=2,
+              random_state=0).fit(X)
 
 
 # -- tables -------------------------------------------------------------------------------

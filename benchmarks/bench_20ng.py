@@ -73,6 +73,13 @@ SVI_SETTINGS = {
     # "epoch", 100 sweeps whatever --epochs says (a sweep costs a fraction of a VB pass).
     "cvb0-auto": dict(kappa=0.7, tau0=10.0, batch=512, alpha="auto", eta=None,
                       method="cvb0", epochs=100),
+    # Stochastic collapsed VB (learning_method="scvb0") with every default.
+    "scvb0-default": dict(kappa=0.7, tau0=10.0, batch=512, alpha=None, eta=None,
+                          method="scvb0"),
+    "scvb0-auto": dict(kappa=0.7, tau0=10.0, batch=512, alpha="auto", eta=None,
+                       method="scvb0"),
+    "scvb0-b256-a.1-eta.05": dict(kappa=0.7, tau0=10.0, batch=256, alpha=0.1, eta=0.05,
+                                  method="scvb0"),
 }
 
 
@@ -104,7 +111,9 @@ def worker_svi(p: dict) -> dict:
         random_state=p.get("seed", 0), dtype=p.get("dtype", "float32"),
     )
     # Batch mode reports each pass as a step.
-    steps_per_epoch = math.ceil(X.shape[0] / model.batch_size) if method == "online" else 1
+    steps_per_epoch = (
+        math.ceil(X.shape[0] / model.batch_size) if method in ("online", "scvb0") else 1
+    )
     scored = traced_epochs(model.max_iter)
     snapshots: list[tuple[int, float, np.ndarray]] = []
     paused = [0.0]
@@ -424,6 +433,8 @@ def describe_setting(name: str) -> str:
         return f"{name}: batch CAVI, {priors}"
     if s.get("method") == "cvb0":
         return f"{name}: batch CVB0 ({s['epochs']} sweeps), {priors}"
+    if s.get("method") == "scvb0":
+        return f"{name}: SCVB0, kappa={s['kappa']}, tau0={s['tau0']}, batch={s['batch']}, {priors}"
     return f"{name}: kappa={s['kappa']}, tau0={s['tau0']}, batch={s['batch']}, {priors}"
 
 

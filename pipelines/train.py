@@ -4,7 +4,8 @@ Without ``--scheduler`` a LocalCluster sized to the machine is started; with one
 runs on the cluster there. Workers must see the corpus folder at the same path.
 
     svi-lda train CORPUS_DIR --topics K --out MODEL_DIR [--scheduler ADDRESS] [--workers N]
-                  [--epochs E | --steps S] [--checkpoint-every N] [--resume]
+                  [--method online|scvb0] [--epochs E | --steps S] [--checkpoint-every N]
+                  [--resume]
 
 The model is written to MODEL_DIR; checkpoints go to MODEL_DIR/checkpoint (atomically).
 After a crash, the same command with ``--resume`` continues from the last checkpoint and
@@ -53,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("corpus", type=Path, help="corpus folder (made by 'svi-lda ingest')")
     p.add_argument("--topics", "-k", type=_POSITIVE, required=True, help="number of topics K")
+    p.add_argument("--method", choices=("online", "scvb0"), default="online",
+                   help="learning_method: 'online' (SVI) or 'scvb0' (stochastic collapsed "
+                   "VB, Foulds et al. 2013; sampler-quality topics)")
     p.add_argument("--out", "-o", type=Path, required=True, help="model folder to write")
     p.add_argument(
         "--scheduler",
@@ -127,10 +131,17 @@ def cluster_client(args: argparse.Namespace) -> Iterator[Any]:
 
 
 class Progress:
-    """Prints a progress line every ``every`` steps (and logs it)."""
+    """Prints a progress line every ``every`` steps (and logs it).
 
-    def __init__(self, every: int) -> None:
+    The per-step figure is the method's (``figure_label``): SVI's minibatch ELBO, or
+    SCVB0's collapsed log predictive (not a bound), each per token.
+    """
+
+    def __init__(self, every: int, figure_label: str = "minibatch ELBO per token") -> None:
         self.every = max(1, every)
+        is_bound = "ELBO" in figure_label
+        self.figure = "ELBO" if is_bound else "log-predictive"
+        self.figure_perplexity = "perplexity bound" if is_bound else "in-sample perplexity"
         self.docs = 0
         self.tokens = 0.0
         self.seconds = 0.0
@@ -153,7 +164,7 @@ class Progress:
         line = (
             f"step {m.step:>6}  epoch {report.epoch + 1} batch {report.position + 1:>4}  "
             f"{rate:>8.0f} docs/s {tok_rate:>10.0f} tokens/s  rho {m.rho:.4f}  "
-            f"ELBO/token {m.bound_per_token:.4f} (perplexity bound "
+            f"{self.figure}/token {m.bound_per_token:.4f} ({self.figure_perplexity} "
             f"{perplexity_bound(m.bound_per_token):.0f})  "
             f"sent {self.bytes_out / self.steps / 1e6:.2f} MB/step"
             + ("  [checkpoint]" if report.checkpointed else "")
@@ -202,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         dashboard_link,
         fit_distributed,
     )
+    from svi_lda.methods import get_method
     from svi_lda.persistence import ModelFileError, save_model
 
     out: Path = args.out
@@ -210,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     # Every argument is checked before anything starts (a cluster takes seconds).
     model = OnlineLDA(
         n_components=args.topics,
+        learning_method=args.method,
         doc_topic_prior=args.alpha,
         topic_word_prior=args.eta,
         learning_offset=args.learning_offset,
@@ -266,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
                 checkpoint_every=args.checkpoint_every,
                 resume=args.resume,
                 pipelined=args.pipelined,
-                on_step=Progress(args.log_every),
+                on_step=Progress(args.log_every, get_method(args.method).figure_label),
             )
     except (CorpusError, CheckpointError, ModelFileError, SchedulerUnreachableError) as exc:
         logger.error("svi-lda train: error: %s", exc)

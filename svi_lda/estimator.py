@@ -26,7 +26,7 @@ from svi_lda._validation import (
 )
 from svi_lda.batch import Batch
 from svi_lda.bounds import topic_bound
-from svi_lda.methods import get_method
+from svi_lda.methods import default_total_samples, get_method
 from svi_lda.numerics.hashing import document_content_keys
 from svi_lda.persistence import load_model as _load_folder
 from svi_lda.persistence import save_model
@@ -43,8 +43,8 @@ PARTIAL_FIT_TOTAL_SAMPLES = 1e6
 
 
 class OnlineLDA:
-    """Latent Dirichlet Allocation by stochastic variational inference (SVI), batch CAVI or
-    batch collapsed VB (CVB0).
+    """Latent Dirichlet Allocation by stochastic variational inference (SVI), batch CAVI,
+    batch collapsed VB (CVB0) or stochastic collapsed VB (SCVB0).
 
     Parameter and attribute names follow scikit-learn's ``LatentDirichletAllocation`` so
     code can switch by changing the import: it takes every one of its parameters, passes
@@ -68,7 +68,7 @@ class OnlineLDA:
         on a cluster.
     topic_word_prior : float or None, default=None
         eta, a symmetric Dirichlet prior on each topic's words. None means 1 / n_components.
-    learning_method : {"online", "batch", "cvb0"}, default="online"
+    learning_method : {"online", "batch", "cvb0", "scvb0"}, default="online"
         "online" is SVI: one natural-gradient step per minibatch with step size
         rho_t = (learning_offset + t) ** -learning_decay. "batch" is coordinate ascent over
         the whole corpus each pass (rho = 1), with gamma warm-started, so the ELBO never
@@ -79,7 +79,14 @@ class OnlineLDA:
         to 50-100 sweeps: the default 10 is far from converged (20 Newsgroups, held-out
         perplexity after 10 sweeps is 24% above its value after 100 at K=20, 73% at
         K=100). ``init``, ``n_jobs`` and the E-step settings do not apply to its sweeps;
-        ``partial_fit`` afterwards takes ordinary SVI steps.
+        ``partial_fit`` afterwards takes ordinary SVI steps. "scvb0" is stochastic
+        collapsed VB (Foulds et al. 2013; :mod:`svi_lda.methods.scvb0`): CVB0's
+        per-token update on each minibatch's documents (3 burn-in sweeps, no digamma),
+        then the same Robbins-Monro step as "online" on the expected word-topic counts;
+        it streams, runs on Dask (``svi-lda train --method scvb0``) and gives sampler-like
+        topics in one pass (``benchmarks/results/scvb0.md``). Its ``total_samples`` counts
+        tokens, ``init`` and the E-step settings do not apply, and ``partial_fit`` takes
+        SCVB0 steps.
     learning_decay : float, default=0.7
         kappa in (0.5, 1].
     learning_offset : float, default=10.0
@@ -100,9 +107,11 @@ class OnlineLDA:
         by less than ``perp_tol``. Needs the documents in memory (not a corpus folder or
         a stream). <= 0: no evaluation, no extra cost.
     total_samples : float or None, default=None
-        D, the corpus size the minibatch gradient is scaled to. When None, ``fit`` uses
-        the number of documents it is given and ``partial_fit`` uses 1e6, scikit-learn's
-        default (set it to the number of documents your stream stands for).
+        D, the corpus size the minibatch gradient is scaled to: a number of documents, or
+        of tokens (the sum of all counts) for ``learning_method="scvb0"``, as in Foulds et
+        al. When None, ``fit`` uses the size of the data it is given and ``partial_fit``
+        uses 1e6 documents, scikit-learn's default (for "scvb0", 1e6 times the minibatch's
+        mean document length in tokens); set it to the size your stream stands for.
     perp_tol : float, default=0.1
         Perplexity tolerance for ``evaluate_every`` (scikit-learn's).
     max_doc_update_iter : int, default=100
@@ -136,8 +145,11 @@ class OnlineLDA:
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
-        Variational topic-word parameters lambda. Assigning it loads those topics (a fresh
-        model becomes usable for ``transform``, ``partial_fit`` continues from them).
+        Variational topic-word parameters lambda. For "cvb0" and "scvb0": the expected
+        word-topic counts plus the prior, ``N_phi + eta``, a Dirichlet parameter of the
+        same kind (its normalised rows are the topic estimate). Assigning it loads those
+        topics (a fresh model becomes usable for ``transform``, ``partial_fit`` continues
+        from them).
     exp_dirichlet_component_ : ndarray of shape (n_components, n_features)
         exp(E[log beta]), as scikit-learn's.
     bound_ : float
@@ -159,10 +171,13 @@ class OnlineLDA:
     bound_history_ : list of float
         Batch mode: the exact ELBO after each pass (nats). Online: the per-token document
         bound of each minibatch. "cvb0": the leave-one-out log predictive per token after
-        each sweep (nats; not a bound).
+        each sweep (nats; not a bound). "scvb0": each minibatch's log predictive per
+        token under the topics before the step and its documents' counts after burn-in
+        (nats; in-sample, not a bound).
     history_ : dict of str to list of float
         One entry per step under "step", "n_docs_seen", "figure", "rho", "n_features",
-        "seconds"; "figure" is the method's per-step figure, named by ``figure_label_``.
+        "seconds"; "figure" is the method's per-step figure, named by ``figure_label_``
+        ("scvb0": the minibatch's collapsed log predictive per token).
     figure_label_ : str
         What ``history_["figure"]`` holds (online: the minibatch ELBO per token).
     term_frequency_, topic_token_counts_, topic_doc_counts_ : ndarray
@@ -451,10 +466,12 @@ class OnlineLDA:
         return self
 
     def partial_fit(self, X: Any, y: object = None, *, id2word: Any = None) -> OnlineLDA:
-        """One SVI step on the minibatch ``X``.
+        """One step on the minibatch ``X``: an SCVB0 step for ``learning_method="scvb0"``,
+        an SVI step otherwise.
 
-        The gradient is scaled to ``total_samples`` documents, 1e6 (scikit-learn's
-        default) when it is None. Documents get ids continuing from the documents seen so
+        The gradient is scaled to ``total_samples`` (documents; tokens for "scvb0"): when
+        it is None, 1e6 documents, scikit-learn's default (for "scvb0", 1e6 times this
+        minibatch's mean document length). Documents get ids continuing from the documents seen so
         far; pass a :class:`~svi_lda.batch.Batch` to give your own. ``id2word`` gives the
         vocabulary size of bag-of-words input on the first call.
         """
@@ -467,7 +484,14 @@ class OnlineLDA:
         if first:
             self._init_state(batch.n_features)
             sklearn_compat.record_feature_names(self, found.feature_names)
-        total = PARTIAL_FIT_TOTAL_SAMPLES if self.total_samples is None else self.total_samples
+        total = self.total_samples
+        if total is None:
+            counts = batch.counts[int(batch.indptr[0]) : int(batch.indptr[-1])]
+            tokens_per_doc = float(np.sum(counts)) / max(batch.n_docs, 1)
+            total = default_total_samples(
+                get_method(self.learning_method), PARTIAL_FIT_TOTAL_SAMPLES,
+                PARTIAL_FIT_TOTAL_SAMPLES * tokens_per_doc,
+            )
         train_step(self, [batch], total_samples=float(total))
         return self
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["SyntheticCorpus", "make_lda_corpus"]
+__all__ = ["SyntheticCorpus", "make_lda_corpus", "sample_documents"]
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,33 @@ def make_lda_corpus(
             )
     theta = rng.dirichlet(np.full(n_components, alpha), size=n_docs)
     lengths = rng.poisson(doc_length, size=n_docs)
+    X = sample_documents(topics, theta, lengths, rng)
+    return SyntheticCorpus(X=X, topics=topics, theta=theta, alpha=float(alpha), eta=float(eta))
+
+
+def sample_documents(
+    topics: np.ndarray, theta: np.ndarray, lengths: np.ndarray, rng: np.random.Generator
+) -> sp.csr_matrix:
+    """Draw documents from given topics, mixtures and lengths (the last two steps of the
+    generative process in the module docstring).
+
+    Parameters
+    ----------
+    topics : ndarray of shape (n_components, n_features)
+        Topic-word distributions; rows sum to 1.
+    theta : ndarray of shape (n_docs, n_components)
+        Document-topic proportions; rows sum to 1.
+    lengths : ndarray of int, shape (n_docs,)
+        Tokens per document.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of float64, shape (n_docs, n_features)
+        Word counts, sorted indices, no explicit zeros.
+    """
+    n_components, n_features = topics.shape
+    n_docs = len(lengths)
     # (D, K) tokens per document and topic: one multinomial draw per document, vectorised.
     topic_counts = rng.multinomial(lengths, theta) if n_docs else np.zeros((0, n_components))
     topic_counts = np.asarray(topic_counts, dtype=np.int64)
@@ -165,4 +192,4 @@ def make_lda_corpus(
     X = sp.csr_matrix((np.ones(len(row), dtype=np.float64), (row, col)), shape=(n_docs, n_features))
     X.sum_duplicates()
     X.sort_indices()
-    return SyntheticCorpus(X=X, topics=topics, theta=theta, alpha=float(alpha), eta=float(eta))
+    return X

@@ -31,7 +31,7 @@ from svi_lda.distributed import checkpoints
 from svi_lda.distributed.engine import SCATTER_BYTES, DaskEngine
 from svi_lda.distributed.plugins import NumbaWarmup
 from svi_lda.estimator import OnlineLDA
-from svi_lda.methods import get_method
+from svi_lda.methods import default_total_samples, get_method
 from svi_lda.step import StepMetrics
 from svi_lda.training import Checkpointing, StepReport, run_loop, walk
 from svi_lda.training.sources import CorpusSource
@@ -140,7 +140,9 @@ def fit_distributed(
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
     start = checkpoints.start(model, corpus, ckpt, resume)
     n_epochs = int(model.max_iter if n_epochs is None else n_epochs)
-    total_samples = float(model.total_samples or corpus.n_docs)
+    total_samples = float(model.total_samples or default_total_samples(
+        method, corpus.n_docs, corpus.n_tokens
+    ))
     minibatches = walk(
         CorpusSource(corpus), grouping=method.grouping, batch_size=int(model.batch_size),
         seed=model.random_seed_, n_epochs=n_epochs, start=start,

@@ -63,6 +63,8 @@ class LearningMethod(Protocol):
     """Whether ``local_step`` continues from its ``carry`` of the previous pass."""
     cumulative_statistics: bool
     """Whether the per-topic statistics add up over steps (True) or are the last pass's."""
+    corpus_size_unit: str
+    """What ``total_samples`` counts for this method: ``"documents"`` or ``"tokens"``."""
 
     def settings(self, base: EStepSettings, state: GlobalState) -> Any:
         """The settings object each local step is given (picklable: it travels)."""
@@ -88,6 +90,14 @@ def _registry() -> dict[str, LearningMethod]:
         if method is not None:
             found[method.name] = method
     return found
+
+
+def default_total_samples(method: LearningMethod, n_docs: float, n_tokens: float) -> float:
+    """The corpus size a fit scales its steps to when ``total_samples`` is None: the
+    source's documents or its tokens, as the method's ``corpus_size_unit`` says
+    (documents when it does not say)."""
+    unit = getattr(method, "corpus_size_unit", "documents")
+    return float(n_tokens if unit == "tokens" else n_docs)
 
 
 def method_names() -> tuple[str, ...]:

@@ -60,6 +60,7 @@ class BatchCAVI:
     grouping: str = "pass"
     seeds_topics: bool = True
     keeps_local_state: bool = True
+    corpus_size_unit: str = "documents"
     cumulative_statistics: bool = False
 
     def settings(self, base: EStepSettings, state: GlobalState) -> EStepSettings:

@@ -140,6 +140,7 @@ class CollapsedVB0:
     grouping: str = "whole"
     seeds_topics: bool = False
     keeps_local_state: bool = True
+    corpus_size_unit: str = "documents"
     cumulative_statistics: bool = False
 
     def settings(self, base: EStepSettings, state: GlobalState) -> CVB0Settings:

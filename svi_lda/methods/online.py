@@ -33,6 +33,7 @@ class OnlineSVI:
     grouping: str = "minibatches"
     seeds_topics: bool = True
     keeps_local_state: bool = False
+    corpus_size_unit: str = "documents"
     cumulative_statistics: bool = True
 
     def settings(self, base: EStepSettings, state: GlobalState) -> EStepSettings:

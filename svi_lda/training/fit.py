@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from svi_lda._validation import check_doc_term_matrix
 from svi_lda.batch import Batch
-from svi_lda.methods import LearningMethod, get_method
+from svi_lda.methods import LearningMethod, default_total_samples, get_method
 from svi_lda.step import Callback, StepMetrics
 from svi_lda.training.loop import run_loop
 from svi_lda.training.sources import (
@@ -50,7 +50,9 @@ def fit_model(
             source, grouping=method.grouping, batch_size=int(model.batch_size),
             seed=model.random_seed_, n_epochs=int(model.max_iter),
         )
-        total = float(model.total_samples or source.n_docs)
+        total = float(model.total_samples or default_total_samples(
+            method, source.n_docs, source.n_tokens
+        ))
     n_threads = model._n_threads()
     engine = ThreadEngine(model, method, source, n_threads=n_threads)
     run_loop(model, method, engine, minibatches, total_samples=total, n_threads=n_threads,
@@ -71,7 +73,10 @@ def train_step(
     on_step: Any = None,
     method: LearningMethod | None = None,
 ) -> StepMetrics:
-    """One step of ``method`` (default SVI) on the minibatch made of ``units``, in process.
+    """One step of ``method`` on the minibatch made of ``units``, in process.
+
+    ``method`` defaults to the model's own when it steps through minibatches, else SVI
+    (a method that sweeps the whole corpus cannot step on one minibatch).
 
     The entry point for "here is one more minibatch": seeds the topics if the model has
     taken no step yet (``init="documents"``), runs the local steps, the global update,
@@ -81,7 +86,10 @@ def train_step(
     :class:`~svi_lda.training.sources.Minibatch` objects of Batches, with
     ``ThreadEngine(model, method, InMemoryUnits(n_features))``.
     """
-    method = method or get_method("online")
+    if method is None:
+        method = get_method(model.learning_method)
+        if method.grouping != "minibatches":
+            method = get_method("online")
     source = InMemoryUnits(model.state_.n_features)
     step = Minibatch(0, 0, False, list(units))
     n_threads = model._n_threads()
@@ -111,8 +119,9 @@ def _source_for(model: Any, method: LearningMethod, X: Any) -> Any:
             )
         if model.total_samples is None:
             raise ValueError(
-                "Fitting on an iterator of minibatches needs total_samples (D, the number "
-                "of documents the stream stands for): OnlineLDA(total_samples=...)."
+                "Fitting on an iterator of minibatches needs total_samples (the number "
+                f"of {method.corpus_size_unit} the stream stands for): "
+                "OnlineLDA(total_samples=...)."
             )
         return IteratorSource(X)
     if isinstance(X, list | tuple) and X and isinstance(X[0], str):

@@ -125,6 +125,7 @@ class MatrixSource:
         self.X = X
         self.n_features = int(X.shape[1])
         self.n_docs = int(X.shape[0])
+        self.n_tokens = float(X.sum())
 
     def plan(self, epoch: int, grouping: str, batch_size: int, seed: int) -> list[list[Any]]:
         if grouping == "whole":
@@ -155,6 +156,7 @@ class BatchListSource:
         self.batches = list(batches)
         self.n_features = self.batches[0].n_features
         self.n_docs = sum(b.n_docs for b in self.batches)
+        self.n_tokens = sum(b.n_tokens for b in self.batches)
 
     def plan(self, epoch: int, grouping: str, batch_size: int, seed: int) -> list[list[Any]]:
         if grouping == "whole":
@@ -202,6 +204,7 @@ class CorpusSource:
         self.corpus = corpus
         self.n_features = int(corpus.n_features)
         self.n_docs = int(corpus.n_docs)
+        self.n_tokens = float(corpus.n_tokens)
 
     def plan(self, epoch: int, grouping: str, batch_size: int, seed: int) -> list[list[Any]]:
         from svi_lda.corpus import plan_minibatches
