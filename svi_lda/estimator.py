@@ -27,13 +27,12 @@ from svi_lda._validation import (
 from svi_lda.batch import Batch
 from svi_lda.bounds import topic_bound
 from svi_lda.methods import default_total_samples, get_method
-from svi_lda.numerics.hashing import document_content_keys
 from svi_lda.persistence import load_model as _load_folder
 from svi_lda.persistence import save_model
 from svi_lda.schedule import RobbinsMonro
 from svi_lda.seeding import seed_topics
 from svi_lda.state import GlobalState
-from svi_lda.step import Callback, EStepSettings, estep_unit, initial_gamma, unit_vocabulary
+from svi_lda.step import Callback, EStepSettings, content_gamma, estep_unit, unit_vocabulary
 from svi_lda.training import ensure_records, fit_model, init_records, train_step
 
 __all__ = ["Callback", "OnlineLDA", "load_model"]
@@ -544,8 +543,7 @@ class OnlineLDA:
         state = self.state_
         ids, index = unit_vocabulary(batch)
         rows, shift = state.exp_elog_beta_rows(ids, n_threads=self._n_threads())
-        keys = document_content_keys(batch.indptr, batch.indices, batch.counts, self.random_seed_)
-        gamma = initial_gamma(keys, state.n_components, self.random_seed_)
+        gamma = content_gamma(batch, state.n_components, self.random_seed_)
         stats, gamma = estep_unit(
             batch, index, ids, rows, shift, state.alpha, self._settings(),
             n_threads=self._n_threads(), gamma=gamma,
@@ -678,6 +676,9 @@ def load_model(path: str | os.PathLike[str]) -> OnlineLDA:
     The folder's content is checked by :func:`svi_lda.persistence.load_model`.
     """
     model = _load_folder(path)
+    label = getattr(model, "figure_label_", None)
     # What the files do not hold (a version-1 model): empty history, zero statistics.
     ensure_records(model, get_method(model.learning_method))
+    if label is not None:
+        model.figure_label_ = label  # what the saved history's figures are
     return model

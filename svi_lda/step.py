@@ -43,6 +43,17 @@ def initial_gamma(doc_ids: np.ndarray, n_components: int, seed: int) -> np.ndarr
     return out
 
 
+def content_gamma(batch: Batch, n_components: int, seed: int) -> np.ndarray:
+    """Initial gamma of each document of ``batch`` from a hash of its content (word ids
+    and counts) and ``seed``, not of its id: inference (``transform``, ``score``, the
+    evaluation's ELBO) gives a document the same result wherever it sits in its input.
+    Training keeps :func:`initial_gamma` by document id (the same on any worker)."""
+    from svi_lda.numerics.hashing import document_content_keys
+
+    keys = document_content_keys(batch.indptr, batch.indices, batch.counts, seed)
+    return initial_gamma(keys, n_components, seed)
+
+
 def initial_gamma_reference(doc_ids: np.ndarray, n_components: int, seed: int) -> np.ndarray:
     """:func:`initial_gamma` in NumPy (the definition the kernel is tested against)."""
     seed_key = splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))

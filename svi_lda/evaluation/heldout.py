@@ -23,7 +23,7 @@ from svi_lda.evaluation.coherence import TopWordCounts, TopWordIndex
 from svi_lda.numerics.cooccurrence import split_counts
 from svi_lda.numerics.hashing import splitmix64
 from svi_lda.state import GlobalState
-from svi_lda.step import EStepSettings, estep_unit, unit_vocabulary
+from svi_lda.step import EStepSettings, content_gamma, estep_unit, unit_vocabulary
 
 _CHUNK = 65536
 
@@ -42,6 +42,9 @@ class EvaluationPayload:
     """The variational topics, for the document ELBO terms and topic sizes; None skips both."""
     n_threads: int = 1
     """E-step threads (results do not depend on it)."""
+    model_seed: int = 0
+    """The model's seed: the ELBO's E-step starts each document where ``score`` does
+    (a hash of its content), so the two agree."""
 
 
 @dataclass
@@ -132,8 +135,9 @@ def evaluate_unit(batch: Batch, payload: EvaluationPayload) -> UnitEvaluation:
     if state is not None:
         ids, index = unit_vocabulary(batch)
         rows, shift = state.exp_elog_beta_rows(ids, n_threads=payload.n_threads)
+        start = content_gamma(batch, state.n_components, payload.model_seed)
         stats, gamma = estep_unit(batch, index, ids, rows, shift, state.alpha, payload.settings,
-                                  n_threads=payload.n_threads)
+                                  n_threads=payload.n_threads, gamma=start)
         out.doc_bound = float(stats.doc_bound)
         # gamma_dk - alpha_k is the expected number of the document's tokens in topic k.
         out.topic_tokens = (gamma - state.alpha[None, :]).sum(axis=0)

@@ -394,6 +394,7 @@ def evaluate(
         split_seed=seed,
         state=model.state_,
         n_threads=available_threads(),
+        model_seed=int(getattr(model, "random_seed_", 0)),
     )
     name, total = _stream(payload, corpus, client)
     elbo = None
