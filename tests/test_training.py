@@ -231,3 +231,20 @@ def test_a_new_method_is_one_module(X, tmp_path, monkeypatch):
         monkeypatch.undo()
         methods._registry.cache_clear()
     assert "halfstep" not in method_names()
+
+
+def test_history_of_an_endless_run_stays_bounded(monkeypatch):
+    """Past HISTORY_LIMIT entries the history is thinned (first and last kept), so a
+    stream that never ends keeps a bounded training curve."""
+    from svi_lda.training import report
+
+    monkeypatch.setattr(report, "HISTORY_LIMIT", 8)
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(rng.poisson(0.3, size=(400, 30)).astype(float))
+    model = OnlineLDA(3, batch_size=10, max_iter=1, random_state=0, n_jobs=1).fit(X)
+    assert model.n_batch_iter_ == 40
+    steps = model.history_["step"]
+    assert len(steps) <= 8 and len(model.bound_history_) <= 8
+    assert steps[0] == 1.0 and steps[-1] == 40.0
+    assert steps == sorted(steps)
+    assert {len(v) for v in model.history_.values()} == {len(steps)}

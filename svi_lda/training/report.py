@@ -3,7 +3,7 @@
 On the model (initialised by ``OnlineLDA._init_state``):
 
 - ``history_``: equal-length lists of floats under :data:`HISTORY_KEYS`, one entry per
-  step: the step number, documents seen, the method's figure (``figure_label_`` names
+  step (every other one dropped each time they pass :data:`HISTORY_LIMIT`): the step number, documents seen, the method's figure (``figure_label_`` names
   it: the minibatch ELBO per token for SVI), rho, the vocabulary size and the seconds.
 - ``bound_history_``: what each method records there (see ``OnlineLDA``).
 - ``term_frequency_`` (V,): tokens of each word used in training steps;
@@ -29,6 +29,12 @@ from svi_lda.step import StepMetrics, UnitStats
 logger = logging.getLogger("svi_lda.training")
 
 HISTORY_KEYS = ("step", "n_docs_seen", "figure", "rho", "n_features", "seconds")
+
+HISTORY_LIMIT = 20_000
+"""Entries ``history_`` and ``bound_history_`` hold at most before they are thinned (every
+other entry dropped, the first and the last kept): a stream that never ends keeps a
+training curve of bounded size (at most ~1 MiB in a model file), at half the resolution
+each time it doubles."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,7 @@ def record_step(
              state.n_features, metrics.seconds)
     for key, value in zip(HISTORY_KEYS, entry, strict=True):
         model.history_[key].append(float(value))
+    _thin(model)
     word_tokens = stats.word_counts
     if word_tokens is None:
         word_tokens = stats.sstats.sum(axis=1, dtype=np.float64)
@@ -126,6 +133,14 @@ def record_step(
         model.term_frequency_[stats.word_ids] = word_tokens
         model.topic_token_counts_ = topic_tokens
         model.topic_doc_counts_ = np.array(stats.theta_sum, dtype=np.float64)
+
+
+def _thin(model: Any) -> None:
+    """Halve the history once it passes :data:`HISTORY_LIMIT` (deterministic: it depends
+    only on the number of steps, so a resumed run thins exactly as an uninterrupted one)."""
+    for values in (*model.history_.values(), model.bound_history_):
+        if len(values) > HISTORY_LIMIT:
+            values[:] = values[:-1:2] + values[-1:]
 
 
 def report_step(
