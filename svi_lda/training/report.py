@@ -3,8 +3,9 @@
 On the model (initialised by ``OnlineLDA._init_state``):
 
 - ``history_``: equal-length lists of floats under :data:`HISTORY_KEYS`, one entry per
-  step (every other one dropped each time they pass :data:`HISTORY_LIMIT`): the step number, documents seen, the method's figure (``figure_label_`` names
-  it: the minibatch ELBO per token for SVI), rho, the vocabulary size and the seconds.
+  step (every other one dropped each time they pass :data:`HISTORY_LIMIT`): the step
+  number, documents seen, the method's figure (``figure_label_`` names it: the minibatch
+  ELBO per token for SVI), rho, the vocabulary size and the seconds.
 - ``bound_history_``: what each method records there (see ``OnlineLDA``).
 - ``term_frequency_`` (V,): tokens of each word used in training steps;
   ``topic_token_counts_`` (K,): expected tokens per topic (column sums of the merged
