@@ -129,7 +129,7 @@ def ours_figures(model, corpus, top_n: int) -> dict[str, Any]:
 
         bound, tokens, docs = 0.0, 0.0, 0
         for batch in corpus.iter_batches():
-            _, doc_bound, n_tokens = model._infer(batch)
+            _, doc_bound, n_tokens = model._infer(batch)[:3]
             bound, tokens, docs = bound + doc_bound, tokens + n_tokens, docs + batch.n_docs
         return (bound + docs / model_documents(model) * topic_bound(model.state_)) / tokens
 
