@@ -129,7 +129,10 @@ class GlobalState:
         args = (
             self.word_topic, word_ids, self.scale, self.eta, psi_totals, floor, rows, log_shift
         )
-        bounds = np.linspace(0, len(word_ids), max(1, n_threads) + 1).astype(np.int64)
+        if n_threads <= 1:  # rows are independent: no partition to make
+            _exp_elog_beta_rows(*args, 0, len(word_ids))
+            return rows, log_shift
+        bounds = np.linspace(0, len(word_ids), n_threads + 1).astype(np.int64)
         parallel_ranges(lambda lo, hi: _exp_elog_beta_rows(*args, lo, hi), bounds, n_threads)
         return rows, log_shift
 
