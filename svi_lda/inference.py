@@ -123,6 +123,12 @@ _COUNT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32), np.dtype(np.int64),
 # Below this many non-zeros the documents run on the calling thread: a query is shorter
 # than handing work to the pool (per-document results do not depend on the split).
 _INLINE_NONZEROS = 4096
+# The E-step's phinorm guard (a scalar of the working dtype) and floor, by dtype object
+# (``dtype.name`` costs microseconds a call).
+_WORKING_CONSTANTS = {
+    np.dtype(name): (np.dtype(name).type(PHINORM_EPS[name]), WORKING_FLOOR[name])
+    for name in ("float32", "float64")
+}
 
 
 def _valid_csr(model: Any, X: Any) -> bool:
@@ -160,10 +166,10 @@ def document_estep(
         np.empty(n_docs, dtype=np.float64),  # the documents' bounds
         np.empty(n_docs, dtype=np.int64),  # iterations
     )
-    work = rows.dtype.name
     args = (batch.indptr, index, counts, rows, shift, state.alpha, gamma, *outs)
-    tail = (settings.max_doc_update_iter, settings.mean_change_tol,
-            rows.dtype.type(PHINORM_EPS[work]), WORKING_FLOOR[work], settings.accelerate)
+    eps, floor = _WORKING_CONSTANTS[rows.dtype]
+    tail = (settings.max_doc_update_iter, settings.mean_change_tol, eps, floor,
+            settings.accelerate)
     if n_threads <= 1:
         estep_documents(*args, 0, n_docs, *tail)
     else:
