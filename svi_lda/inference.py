@@ -120,9 +120,10 @@ _NO_IDS = np.empty(0, dtype=np.int64)
 _CSR_TYPES = (sp.csr_matrix, sp.csr_array)
 _COUNT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32), np.dtype(np.int64),
                  np.dtype(np.int32))
-# Below this many non-zeros the documents run on the calling thread: a query is shorter
-# than handing work to the pool (per-document results do not depend on the split).
-_INLINE_NONZEROS = 4096
+# Below this many non-zeros the documents run on the calling thread: handing so little
+# work (~0.1 ms at K=100) to the pool costs about as much as it saves. Per-document
+# results do not depend on the split.
+_INLINE_NONZEROS = 512
 # The E-step's phinorm guard (a scalar of the working dtype) and floor, by dtype object
 # (``dtype.name`` costs microseconds a call).
 _WORKING_CONSTANTS = {
