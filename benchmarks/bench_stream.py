@@ -243,6 +243,8 @@ def main() -> None:
     p.add_argument("--dask-docs", type=int, default=50_000)
     p.add_argument("--no-dask", action="store_true")
     p.add_argument("--query-reps", type=int, default=500)
+    p.add_argument("--queries-only", action="store_true",
+                   help="train the snapshot by the stream, then run only [5] (the queries)")
     p.add_argument("--work", type=Path, default=None, help="scratch folder (default: tmp)")
     args = p.parse_args()
 
@@ -260,6 +262,11 @@ def main() -> None:
     write_files(work / "src", X, words, args.files)
     print(f"data: {args.docs:,} documents, {int(X.sum()):,} tokens, {args.files} files, "
           f"generated and written in {time.perf_counter() - t:.1f} s ({work})")
+
+    if args.queries_only:
+        run_stream(work / "src", work / "model", args)
+        report_queries(args, work, X, words)
+        return
 
     print(f"\n[1] stream in process, K={args.topics}, batch {args.batch_size}, load "
           f"{load_average()}")
@@ -313,8 +320,14 @@ def main() -> None:
     print(f"    load: median {1e3 * np.median(lat['load']):.1f} ms; refresh after a new "
           f"snapshot: median {1e3 * np.median(lat['refresh']):.1f} ms; load {load_average()}")
 
+    report_queries(args, work, X, words)
+
+
+def report_queries(args, work: Path, X, words: pa.Array) -> None:
+    lengths = np.asarray(X[:10_000].sum(axis=1)).ravel()
     print(f"\n[5] queries from the stream's snapshot, K={args.topics}, one thread, load "
-          f"{load_average()}")
+          f"{load_average()}; bulk documents: mean {lengths.mean():.1f} tokens, "
+          f"{np.diff(X[:10_000].indptr).mean():.1f} distinct words")
     q = queries(args, work / "model", X, words)
     print(f"    one short document (10 words), medians of {args.query_reps}: svi-lda "
           f"transform(raw text) {q['ours_ms']:.3f} ms, transform(bag of words) "

@@ -34,9 +34,10 @@ def median_seconds(fn, repeat: int) -> float:
 
 def row_number_start(model, X) -> np.ndarray:
     """transform as before issue 14: each document started from its row number."""
+    from svi_lda.inference import read_documents
     from svi_lda.step import estep_unit, unit_vocabulary
 
-    batch, _ = model._read(X, first_doc_id=0)
+    batch, _ = read_documents(model, X, first_doc_id=0)
     ids, index = unit_vocabulary(batch)
     rows, shift = model.state_.exp_elog_beta_rows(ids, n_threads=model._n_threads())
     _, gamma = estep_unit(batch, index, ids, rows, shift, model.state_.alpha,

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from svi_lda._validation import check_doc_term_matrix
 from svi_lda.batch import Batch
 
 
@@ -94,6 +95,38 @@ def recognise(X: Any, *, n_features: int | None, id2word: Any = None) -> Recogni
     if isinstance(X, Iterable):
         return _from_iterable(X, width, words)
     return Recognised(X, "matrix")
+
+
+def is_texts(X: Any) -> bool:
+    """``X`` is a non-empty list or tuple of raw strings (judged by its first item)."""
+    return isinstance(X, list | tuple) and len(X) > 0 and isinstance(X[0], str)
+
+
+def fit_input(
+    X: Any, *, vocabulary: Any, id2word: Any
+) -> tuple[Any, Any, np.ndarray | None]:
+    """What ``fit`` trains on: (data, vocabulary, DataFrame column names or None).
+
+    Matrices and a Batch become one validated CSR matrix; corpus folders and minibatch
+    collections pass through. The vocabulary is ``vocabulary``, else ``id2word``'s words,
+    else a DataFrame's column names. Raw strings are refused (ingest them first).
+    """
+    found = recognise(X, n_features=None, id2word=id2word)
+    data = found.data
+    if found.kind == "batch":
+        data = data.to_csr()
+    elif found.kind == "texts":
+        raise ValueError(
+            "fit does not take raw strings: ingest them first ('svi-lda ingest' or "
+            "svi_lda.corpus.ingest) and fit on the corpus folder."
+        )
+    if found.kind in ("matrix", "batch"):
+        data = check_doc_term_matrix(data, n_features=None)
+    if vocabulary is None:
+        vocabulary = found.words
+    if vocabulary is None and found.feature_names is not None:
+        vocabulary = found.feature_names.tolist()
+    return data, vocabulary, found.feature_names
 
 
 def _check_not_complex(X: Any) -> Any:

@@ -10,6 +10,7 @@ catches that class has necessarily imported it). Supported: scikit-learn >= 1.4.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import sys
@@ -78,6 +79,38 @@ def __getattr__(name: str) -> Any:
 
         return type(not_fitted_error(""))
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# -- parameters -------------------------------------------------------------------------
+def get_params(estimator: Any) -> dict[str, Any]:
+    """The constructor's parameters and their values (``get_params``; none are nested)."""
+    names = [p for p in inspect.signature(type(estimator).__init__).parameters if p != "self"]
+    return {name: getattr(estimator, name) for name in names}
+
+
+def set_params(estimator: Any, params: dict[str, Any]) -> Any:
+    """``set_params``: refuse unknown names, set the others, return the estimator."""
+    valid = get_params(estimator)
+    for name, value in params.items():
+        if name not in valid:
+            raise ValueError(f"Invalid parameter {name!r} for OnlineLDA.")
+        setattr(estimator, name, value)
+    return estimator
+
+
+def estimator_repr(estimator: Any) -> str:
+    """``Name(changed=value, ...)``: the parameters that differ from their defaults."""
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(type(estimator).__init__).parameters.items()
+        if name != "self"
+    }
+    changed = [
+        f"{k}={v!r}"
+        for k, v in get_params(estimator).items()
+        if not (isinstance(v, np.ndarray) or v is defaults[k] or v == defaults[k])
+    ]
+    return f"OnlineLDA({', '.join(changed)})"
 
 
 # -- assigning components_ ----------------------------------------------------------------

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 
 # Counts above this are not whole numbers in float64, and overflow a float32 model's
 # statistics (its lambda / scale reaches 3.4e38) into a non-finite model.
@@ -107,6 +108,18 @@ def check_doc_term_matrix(
         X = X.copy()  # never prune the caller's matrix in place
         X.eliminate_zeros()
     return X
+
+
+@njit(nogil=True, cache=True)
+def counts_in_range(data, limit):
+    """Whether every count is in (0, limit]: what :func:`check_doc_term_matrix` passes
+    without a copy (no zeros to prune, no NaN, inf, negative or too large count), in
+    one compiled pass instead of four NumPy reductions (queries: a per-call cost)."""
+    for i in range(data.shape[0]):
+        x = data[i]
+        if not (x > 0 and x <= limit):  # NaN fails both comparisons
+            return False
+    return True
 
 
 def _is_bow_corpus(X: object) -> bool:

@@ -7,38 +7,28 @@ loop (:mod:`svi_lda.training`), the methods' math lives in :mod:`svi_lda.methods
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.special import digamma
 
+from svi_lda import _params, inference
 from svi_lda import _sklearn_compat as sklearn_compat
-from svi_lda._inputs import recognise
-from svi_lda._validation import (
-    check_doc_term_matrix,
-    check_positive_float,
-    check_positive_int,
-)
+from svi_lda._inputs import fit_input, is_texts, recognise
 from svi_lda.batch import Batch
 from svi_lda.bounds import topic_bound
-from svi_lda.methods import default_total_samples, get_method
+from svi_lda.methods import get_method
 from svi_lda.persistence import load_model as _load_folder
 from svi_lda.persistence import save_model
 from svi_lda.schedule import RobbinsMonro
 from svi_lda.seeding import seed_topics
-from svi_lda.state import GlobalState
-from svi_lda.step import Callback, EStepSettings, content_gamma, estep_unit, unit_vocabulary
+from svi_lda.step import Callback, EStepSettings
 from svi_lda.training import ensure_records, fit_model, init_records, train_step
 
 __all__ = ["Callback", "OnlineLDA", "load_model"]
-
-# scikit-learn's total_samples, which partial_fit uses when total_samples is None.
-PARTIAL_FIT_TOTAL_SAMPLES = 1e6
 
 
 class OnlineLDA:
@@ -229,30 +219,14 @@ class OnlineLDA:
     # -- scikit-learn protocol ---------------------------------------------------------
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Constructor parameters (scikit-learn protocol, so ``clone`` works)."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
+        return sklearn_compat.get_params(self)
 
     def set_params(self, **params: Any) -> OnlineLDA:
         """Set constructor parameters; returns self."""
-        valid = self.get_params()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"Invalid parameter {name!r} for OnlineLDA.")
-            setattr(self, name, value)
-        return self
+        return sklearn_compat.set_params(self, params)
 
     def __repr__(self) -> str:
-        defaults = {
-            name: p.default
-            for name, p in inspect.signature(type(self).__init__).parameters.items()
-            if name != "self"
-        }
-        changed = [
-            f"{k}={v!r}"
-            for k, v in self.get_params().items()
-            if not (isinstance(v, np.ndarray) or v is defaults[k] or v == defaults[k])
-        ]
-        return f"OnlineLDA({', '.join(changed)})"
+        return sklearn_compat.estimator_repr(self)
 
     def __sklearn_tags__(self) -> Any:
         """scikit-learn's tags, those of its ``LatentDirichletAllocation``."""
@@ -277,95 +251,25 @@ class OnlineLDA:
         """Container ``transform`` returns: "default" (ndarray), "pandas" or "polars"."""
         return sklearn_compat.set_output(self, transform)
 
-    # -- configuration resolved at fit time --------------------------------------------
+    # -- configuration resolved at fit time (rules in svi_lda._params) ---------------
     def _check_params(self) -> None:
-        check_positive_int(self.n_components, "n_components")
-        check_positive_int(self.max_iter, "max_iter")
-        check_positive_int(self.batch_size, "batch_size")
-        check_positive_int(self.max_doc_update_iter, "max_doc_update_iter")
-        check_positive_float(self.mean_change_tol, "mean_change_tol")
-        get_method(self.learning_method)  # a registered method, or a clear error
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(
-                "The 'dtype' parameter of OnlineLDA must be a str among "
-                f"{{'float32', 'float64'}}. Got {self.dtype!r} instead."
-            )
-        if self.init not in ("documents", "random"):
-            raise ValueError(
-                "The 'init' parameter of OnlineLDA must be a str among "
-                f"{{'documents', 'random'}}. Got {self.init!r} instead."
-            )
-        if self.total_samples is not None:
-            check_positive_float(self.total_samples, "total_samples")
-        if isinstance(self.evaluate_every, bool) or not isinstance(
-            self.evaluate_every, int | np.integer
-        ):
-            raise ValueError(
-                "The 'evaluate_every' parameter of OnlineLDA must be an int. "
-                f"Got {self.evaluate_every!r} instead."
-            )
-        if isinstance(self.perp_tol, bool) or not (
-            isinstance(self.perp_tol, float | int | np.number) and self.perp_tol >= 0
-        ):
-            raise ValueError(
-                "The 'perp_tol' parameter of OnlineLDA must be a float in the range [0, inf). "
-                f"Got {self.perp_tol!r} instead."
-            )
-        if self.topic_word_prior is not None:
-            check_positive_float(self.topic_word_prior, "topic_word_prior")
-        self._schedule()  # validates kappa and tau0
+        _params.check_params(self)
 
     def _schedule(self) -> RobbinsMonro:
-        return RobbinsMonro(tau0=float(self.learning_offset), kappa=float(self.learning_decay))
+        return _params.schedule(self)
 
     def _initial_alpha(self) -> np.ndarray:
-        k = self.n_components
-        prior = self.doc_topic_prior
-        if prior is None or (isinstance(prior, str) and prior == "auto"):
-            return np.full(k, 1.0 / k)
-        try:
-            alpha = np.asarray(prior, dtype=np.float64)
-        except (TypeError, ValueError):
-            alpha = np.full(1, np.nan)  # reported below with the parameter's name
-        if alpha.ndim == 0:
-            alpha = np.full(k, float(alpha))
-        if alpha.shape != (k,) or not np.all(np.isfinite(alpha)) or np.any(alpha <= 0):
-            raise ValueError(
-                "The 'doc_topic_prior' parameter of OnlineLDA must be 'auto', a float > 0 or "
-                f"an array of {k} positive floats. Got {prior!r} instead."
-            )
-        return alpha
+        return _params.initial_alpha(self.n_components, self.doc_topic_prior)
 
     @property
     def _learn_alpha(self) -> bool:
         return isinstance(self.doc_topic_prior, str) and self.doc_topic_prior == "auto"
 
     def _n_threads(self) -> int:
-        if self.n_jobs is None or self.n_jobs == -1:
-            return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-                os.cpu_count() or 1
-            )
-        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs < 1:
-            raise ValueError(
-                "The 'n_jobs' parameter of OnlineLDA must be None, -1 or an int in the range "
-                f"[1, inf). Got {self.n_jobs!r} instead."
-            )
-        return int(self.n_jobs)
+        return _params.n_threads(self.n_jobs)
 
     def _resolve_seed(self) -> int:
-        rs = self.random_state
-        if rs is None:
-            return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> 1)
-        if isinstance(rs, np.random.Generator):
-            return int(rs.integers(0, 2**63 - 1))
-        if isinstance(rs, np.random.RandomState):
-            return int(rs.randint(0, 2**63 - 1, dtype=np.int64))
-        if isinstance(rs, int | np.integer) and not isinstance(rs, bool):
-            return int(rs)
-        raise ValueError(
-            "The 'random_state' parameter of OnlineLDA must be an int, a numpy Generator, a "
-            f"numpy RandomState or None. Got {rs!r} instead."
-        )
+        return _params.resolve_seed(self.random_state)
 
     def _settings(self) -> EStepSettings:
         return EStepSettings(
@@ -377,17 +281,7 @@ class OnlineLDA:
     def _init_state(self, n_features: int) -> None:
         self._check_params()
         self.random_seed_ = self._resolve_seed()
-        eta = (
-            1.0 / self.n_components if self.topic_word_prior is None else self.topic_word_prior
-        )
-        self.state_ = GlobalState.initialize(
-            self.n_components,
-            n_features,
-            alpha=self._initial_alpha(),
-            eta=float(eta),
-            seed=self.random_seed_,
-            dtype=self.dtype,
-        )
+        self.state_ = _params.initial_state(self, n_features)
         self.n_features_in_ = n_features
         self.n_iter_ = 0
         # history_, figure_label_, bound_history_ and the per-topic statistics
@@ -438,21 +332,7 @@ class OnlineLDA:
         -------
         self
         """
-        found = recognise(X, n_features=None, id2word=id2word)
-        data = found.data
-        if found.kind == "batch":
-            data = data.to_csr()
-        elif found.kind == "texts":
-            raise ValueError(
-                "fit does not take raw strings: ingest them first ('svi-lda ingest' or "
-                "svi_lda.corpus.ingest) and fit on the corpus folder."
-            )
-        if found.kind in ("matrix", "batch"):
-            data = check_doc_term_matrix(data, n_features=None)
-        if vocabulary is None:
-            vocabulary = found.words
-        if vocabulary is None and found.feature_names is not None:
-            vocabulary = found.feature_names.tolist()
+        data, vocabulary, feature_names = fit_input(X, vocabulary=vocabulary, id2word=id2word)
         self._check_params()  # before the monitor reads evaluate_every
         monitor = sklearn_compat.FitMonitor(self, data)
         self.state_ = None
@@ -461,7 +341,7 @@ class OnlineLDA:
         except sklearn_compat.Converged:
             self.n_iter_ = monitor.passes
         self.bound_ = monitor.final_perplexity()
-        sklearn_compat.record_feature_names(self, found.feature_names)
+        sklearn_compat.record_feature_names(self, feature_names)
         return self
 
     def partial_fit(self, X: Any, y: object = None, *, id2word: Any = None) -> OnlineLDA:
@@ -474,53 +354,18 @@ class OnlineLDA:
         far; pass a :class:`~svi_lda.batch.Batch` to give your own. ``id2word`` gives the
         vocabulary size of bag-of-words input on the first call.
         """
-        if _is_text(X):
+        if is_texts(X):
             from svi_lda.streaming.partial import partial_fit_texts
 
             return partial_fit_texts(self, X)
         first = getattr(self, "state_", None) is None
-        batch, found = self._read(X, first_doc_id=None, id2word=id2word)
+        batch, found = inference.read_documents(self, X, first_doc_id=None, id2word=id2word)
         if first:
             self._init_state(batch.n_features)
             sklearn_compat.record_feature_names(self, found.feature_names)
-        total = self.total_samples
-        if total is None:
-            counts = batch.counts[int(batch.indptr[0]) : int(batch.indptr[-1])]
-            tokens_per_doc = float(np.sum(counts)) / max(batch.n_docs, 1)
-            total = default_total_samples(
-                get_method(self.learning_method), PARTIAL_FIT_TOTAL_SAMPLES,
-                PARTIAL_FIT_TOTAL_SAMPLES * tokens_per_doc,
-            )
+        total = _params.partial_fit_total_samples(self, batch)
         train_step(self, [batch], total_samples=float(total))
         return self
-
-    def _read(
-        self, X: Any, *, first_doc_id: int | None, id2word: Any = None
-    ) -> tuple[Batch, Any]:
-        """``X`` as one Batch for partial_fit or inference, and what kind it was."""
-        fitted = getattr(self, "state_", None) is not None
-        n_features = self.n_features_in_ if fitted else None
-        found = recognise(X, n_features=n_features, id2word=id2word)
-        if found.kind == "batch":
-            if fitted and X.n_features != self.n_features_in_:
-                raise ValueError(
-                    f"Batch has {X.n_features} features, but OnlineLDA is expecting "
-                    f"{self.n_features_in_} features as input."
-                )
-            return X, found
-        if found.kind in ("corpus", "minibatches"):
-            raise ValueError(
-                "X is a corpus or a collection of minibatches: partial_fit and transform "
-                "take one matrix of documents. Use fit for a corpus, or call them on each "
-                "minibatch."
-            )
-        if fitted and found.kind == "matrix":
-            sklearn_compat.check_feature_names(self, found.feature_names)
-        data = self._encode_texts(found.data) if found.kind == "texts" else found.data
-        Xc = check_doc_term_matrix(data, n_features=n_features)
-        if first_doc_id is None:
-            first_doc_id = self.state_.n_docs_seen if fitted else 0
-        return Batch.from_csr(Xc, first_doc_id=first_doc_id), found
 
     def _seed_if_new(self, units: Sequence[Batch]) -> None:
         """Seed the topics from ``units`` before the very first step (``init="documents"``),
@@ -532,23 +377,9 @@ class OnlineLDA:
     # -- inference ----------------------------------------------------------------------
     def _infer(self, X: Any) -> tuple[np.ndarray, float, float, bool]:
         """E-step without updating the model: (gamma, document bound, token count, whether
-        the counts came as float32).
-
-        Each document starts from a hash of its own content (word ids and counts), not of
-        its row: its result is bitwise the same wherever it sits in X, in whatever batch,
-        for any number of threads.
-        """
-        self._check_fitted()
-        batch, found = self._read(X, first_doc_id=0)
-        state = self.state_
-        ids, index = unit_vocabulary(batch)
-        rows, shift = state.exp_elog_beta_rows(ids, n_threads=self._n_threads())
-        gamma = content_gamma(batch, state.n_components, self.random_seed_)
-        stats, gamma = estep_unit(
-            batch, index, ids, rows, shift, state.alpha, self._settings(),
-            n_threads=self._n_threads(), gamma=gamma,
-        )
-        return gamma, stats.doc_bound, stats.n_tokens, found.float32
+        the counts came as float32); see :mod:`svi_lda.inference`."""
+        found = inference.infer(self, X)
+        return found.gamma, found.doc_bound, found.n_tokens, found.float32
 
     def transform(self, X: Any) -> Any:
         """Topic distribution of each document, shape (n_documents, n_components).
@@ -629,27 +460,13 @@ class OnlineLDA:
     def top_words(self, n: int = 10) -> list[list[tuple[str | int, float]]]:
         """For each topic, its ``n`` most probable words (or ids) with their probabilities."""
         topics = self.get_topics()
-        words = self._words()
+        vocab = getattr(self, "vocabulary_", None)
+        words = vocab if vocab is None or isinstance(vocab, list | tuple) else vocab.words
         top = np.argsort(-topics, axis=1, kind="stable")[:, :n]
         return [
             [((words[j] if words is not None else int(j)), float(topics[k, j])) for j in row]
             for k, row in enumerate(top)
         ]
-
-    def _words(self) -> Sequence[str] | None:
-        vocab = getattr(self, "vocabulary_", None)
-        if vocab is None:
-            return None
-        return list(vocab) if isinstance(vocab, list | tuple) else vocab.words
-
-    def _encode_texts(self, texts: Sequence[str]) -> sp.csr_matrix:
-        vocab = getattr(self, "vocabulary_", None)
-        if vocab is None or not hasattr(vocab, "encode"):
-            raise ValueError(
-                "Raw text needs a model with a vocabulary and tokenizer: fit on a corpus "
-                "made by 'svi-lda ingest', or pass vocabulary=Vocabulary(...) to fit."
-            )
-        return vocab.encode(texts).to_csr()
 
     # -- persistence --------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -664,10 +481,6 @@ class OnlineLDA:
         from svi_lda.persistence import refresh_model
 
         return refresh_model(self)
-
-
-def _is_text(X: Any) -> bool:
-    return isinstance(X, list | tuple) and len(X) > 0 and isinstance(X[0], str)
 
 
 def load_model(path: str | os.PathLike[str]) -> OnlineLDA:

@@ -125,11 +125,14 @@ class GlobalState:
         rows = np.empty((len(word_ids), self.n_components), dtype=self.word_topic.dtype)
         log_shift = np.empty(len(word_ids), dtype=np.float64)
         psi_totals = digamma(self.topic_totals())
-        floor = WORKING_FLOOR[rows.dtype.name]
+        floor = _FLOOR_OF_DTYPE[rows.dtype]
         args = (
             self.word_topic, word_ids, self.scale, self.eta, psi_totals, floor, rows, log_shift
         )
-        bounds = np.linspace(0, len(word_ids), max(1, n_threads) + 1).astype(np.int64)
+        if n_threads <= 1:  # rows are independent: no partition to make
+            _exp_elog_beta_rows(*args, 0, len(word_ids))
+            return rows, log_shift
+        bounds = np.linspace(0, len(word_ids), n_threads + 1).astype(np.int64)
         parallel_ranges(lambda lo, hi: _exp_elog_beta_rows(*args, lo, hi), bounds, n_threads)
         return rows, log_shift
 
@@ -221,6 +224,9 @@ def _exp_elog_beta_rows(
             dst[k] = max(values[k] / best, floor)
         dst[top] = 1.0  # exactly, whatever the reciprocal's rounding
 
+
+# WORKING_FLOOR by dtype object: dtype.name costs microseconds, a query's budget.
+_FLOOR_OF_DTYPE = {np.dtype(name): value for name, value in WORKING_FLOOR.items()}
 
 _UPDATE_CHUNK = 2048
 

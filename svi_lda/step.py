@@ -20,7 +20,7 @@ import numpy as np
 
 from svi_lda.batch import Batch
 from svi_lda.numerics.estep import run_estep
-from svi_lda.numerics.hashing import hashed_gamma, splitmix64
+from svi_lda.numerics.hashing import hashed_gamma, splitmix64, splitmix64_int
 from svi_lda.numerics.remap import compact_vocabulary
 from svi_lda.numerics.scatter import add_rows, weighted_bincount
 from svi_lda.schedule import RobbinsMonro
@@ -36,7 +36,7 @@ def initial_gamma(doc_ids: np.ndarray, n_components: int, seed: int) -> np.ndarr
     Compiled (:func:`svi_lda.numerics.hashing.hashed_gamma`); bitwise
     :func:`initial_gamma_reference`.
     """
-    seed_key = splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
+    seed_key = np.uint64(splitmix64_int(seed & 0xFFFFFFFFFFFFFFFF))
     ids = np.ascontiguousarray(np.asarray(doc_ids).astype(np.uint64))
     out = np.empty((len(ids), n_components), dtype=np.float64)
     hashed_gamma(ids, seed_key, out)

@@ -32,6 +32,18 @@ def splitmix64(x: np.ndarray) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
+_MASK = 0xFFFFFFFFFFFFFFFF
+
+
+def splitmix64_int(x: int) -> int:
+    """:func:`splitmix64` of one Python int (mod 2**64): a seed's key without NumPy's
+    per-call array and error-state costs (bitwise the same integer arithmetic)."""
+    z = (x + int(_GOLDEN)) & _MASK
+    z = ((z ^ (z >> 30)) * int(_MIX1)) & _MASK
+    z = ((z ^ (z >> 27)) * int(_MIX2)) & _MASK
+    return z ^ (z >> 31)
+
+
 @njit(nogil=True, cache=True, inline="always")
 def _splitmix64(x):
     # splitmix64 on one uint64, for the kernel below.
@@ -80,9 +92,9 @@ def document_content_keys(
     start, stop = int(indptr[0]), int(indptr[-1])
     ids = np.ascontiguousarray(np.asarray(indices[start:stop]), dtype=np.int64)
     bits = np.ascontiguousarray(np.asarray(counts[start:stop]), dtype=np.float64)
-    seed_key = splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64) ^ CONTENT_SALT)
+    seed_key = np.uint64(splitmix64_int((seed & _MASK) ^ int(CONTENT_SALT)))
     out = np.empty(len(indptr) - 1, dtype=np.uint64)
-    content_keys(indptr - start, ids, bits.view(np.uint64), seed_key[0], out)
+    content_keys(indptr - start, ids, bits.view(np.uint64), seed_key, out)
     return out
 
 
