@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from svi_lda.corpus import CorpusError, ParquetCorpus
     from svi_lda.evaluation import evaluate
-    from svi_lda.persistence import ModelFileError, load_model
+    from svi_lda import load as load_model
+    from svi_lda.persistence import ModelFileError
 
     try:
         model = load_model(args.model)

@@ -488,7 +488,7 @@ def load_model(path: str | os.PathLike[str]) -> OnlineLDA:
 
     The folder's content is checked by :func:`svi_lda.persistence.load_model`.
     """
-    model = _load_folder(path)
+    model = _load_folder(path, estimator=OnlineLDA)
     label = getattr(model, "figure_label_", None)
     # What the files do not hold (a version-1 model): empty history, zero statistics.
     ensure_records(model, get_method(model.learning_method))

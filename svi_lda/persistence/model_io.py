@@ -244,7 +244,7 @@ def _read_named_file(path: Path, entry: dict[str, Any], what: str) -> tuple[Path
     return file, data
 
 
-def _load_once(path: Path, manifest_bytes: bytes) -> Any:
+def _load_once(path: Path, manifest_bytes: bytes, estimator: type) -> Any:
     where = path / MANIFEST
     manifest = parse_manifest(manifest_bytes, where)
     meta = manifest["state"]
@@ -255,7 +255,7 @@ def _load_once(path: Path, manifest_bytes: bytes) -> Any:
     arrays = read_arrays(data, array_specs(meta), arrays_file)
     del data
     check_arrays(meta, arrays, arrays_file)
-    model = build_estimator(manifest["params"], meta, where)
+    model = build_estimator(estimator, manifest["params"], meta, where)
     vocabulary = None
     if "words" in arrays:
         vocabulary = arrays["words"].tolist()
@@ -293,13 +293,14 @@ def _load_once(path: Path, manifest_bytes: bytes) -> Any:
     return model
 
 
-def load_model(path: str | os.PathLike[str]) -> Any:
+def load_model(path: str | os.PathLike[str], *, estimator: type) -> Any:
     """Load a model saved by :meth:`OnlineLDA.save` (never unpickles anything).
 
     Every file is checked against its SHA-256 and the content itself is validated, so a
     corrupt, truncated or crafted folder raises :class:`ModelFileError` (naming the
     file) rather than loading or failing later. A save running at the same time is
-    safe: the model loaded is the old one or the new one, complete.
+    safe: the model loaded is the old one or the new one, complete. ``estimator`` is the
+    class to build (``svi_lda.load`` passes ``OnlineLDA``).
 
     Raises
     ------
@@ -310,13 +311,13 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     manifest_bytes = read_manifest_bytes(path)
     for _ in range(_LOAD_ATTEMPTS):
         try:
-            return _load_once(path, manifest_bytes)
+            return _load_once(path, manifest_bytes, estimator)
         except _FileVanished:
             again = read_manifest_bytes(path)
             if again == manifest_bytes:
                 raise
             manifest_bytes = again  # a save replaced the model meanwhile: read the new one
-    return _load_once(path, manifest_bytes)
+    return _load_once(path, manifest_bytes, estimator)
 
 
 def refresh_model(model: Any) -> bool:
@@ -339,7 +340,7 @@ def refresh_model(model: Any) -> bool:
     path, digest = source
     if sha256_bytes(read_manifest_bytes(path)) == digest:
         return False
-    fresh = load_model(path)
+    fresh = load_model(path, estimator=type(model))
     model.__dict__.clear()
     model.__dict__.update(fresh.__dict__)
     return True

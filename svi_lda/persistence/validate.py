@@ -96,11 +96,10 @@ def check_arrays(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: Pat
         raise ModelFileError(f"{where}: the history_ arrays are incomplete or differ in length.")
 
 
-def build_estimator(params: Any, meta: dict[str, Any], where: Path) -> Any:
-    """An OnlineLDA from saved parameters; every problem becomes a ModelFileError."""
-    from svi_lda.estimator import OnlineLDA
-
-    known = [p for p in inspect.signature(OnlineLDA.__init__).parameters if p != "self"]
+def build_estimator(estimator: type, params: Any, meta: dict[str, Any], where: Path) -> Any:
+    """An ``estimator`` (OnlineLDA) from saved parameters; every problem becomes a
+    ModelFileError. The class is passed in, so persistence never imports the estimator."""
+    known = [p for p in inspect.signature(estimator.__init__).parameters if p != "self"]
     unknown = sorted(set(params) - set(known))
     if unknown:
         raise ModelFileError(f"{where}: unknown parameter(s) {unknown[:5]}; the file is corrupt.")
@@ -120,7 +119,7 @@ def build_estimator(params: Any, meta: dict[str, Any], where: Path) -> Any:
         except (TypeError, ValueError) as exc:
             raise ModelFileError(f"{where}: parameter doc_topic_prior is invalid: {exc}") from None
     try:
-        model = OnlineLDA(**params)
+        model = estimator(**params)
         model._check_params()
         model._initial_alpha()
     except Exception as exc:  # noqa: BLE001 - any failure of crafted parameters is a bad file

@@ -217,8 +217,7 @@ class Streamer:
             self._lock_fd = None
 
     def _open_model(self) -> None:
-        from svi_lda.estimator import OnlineLDA
-        from svi_lda.persistence import load_model
+        from svi_lda.estimator import OnlineLDA, load_model
 
         cap = self.settings.max_vocabulary
         if (self.model_dir / "model.json").is_file():
