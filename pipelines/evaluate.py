@@ -43,9 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run ``svi-lda evaluate``; returns the exit code."""
     args = build_parser().parse_args(argv)
+    from svi_lda import load as load_model
     from svi_lda.corpus import CorpusError, ParquetCorpus
     from svi_lda.evaluation import evaluate
-    from svi_lda import load as load_model
     from svi_lda.persistence import ModelFileError
 
     try:
