@@ -104,7 +104,7 @@ def read_unit(
     where = f"row group {unit.row_group} of {path}"
     try:
         pf = pq.ParquetFile(path)
-    except (OSError, pa.ArrowException) as exc:
+    except (OSError, ValueError, pa.ArrowException) as exc:  # ValueError: a damaged footer
         raise CorpusError(f"cannot open part file {path}: {_short(exc)}. {_FIX}") from None
     if not 0 <= unit.row_group < pf.metadata.num_row_groups:
         raise CorpusError(
@@ -354,7 +354,9 @@ class ParquetCorpus:
             try:
                 meta = pq.read_metadata(fpath)
                 schema = pq.read_schema(fpath)
-            except (OSError, pa.ArrowException) as exc:
+            # A damaged footer can also surface as a UnicodeDecodeError (a ValueError)
+            # from pyarrow's Python side, when it decodes the column paths.
+            except (OSError, ValueError, pa.ArrowException) as exc:
                 raise CorpusError(
                     f"part file {fpath} is not readable Parquet: {_short(exc)}. {_FIX}"
                 ) from None
