@@ -322,6 +322,14 @@ def apply_step(
         rho=rho,
         n_threads=n_threads,
     )
+    return finish_step(state, stats, rho, learn_alpha=learn_alpha, seconds=seconds)
+
+
+def finish_step(
+    state: GlobalState, stats: UnitStats, rho: float, *, learn_alpha: bool, seconds: float
+) -> StepMetrics:
+    """What follows the topics' update in every stochastic step: alpha's update with
+    weight ``rho`` if it is learned, then the step's metrics."""
     if learn_alpha:
         state.alpha = update_alpha(state.alpha, stats.elog_theta_sum, stats.n_docs, rho)
     return StepMetrics(

@@ -55,11 +55,12 @@ from svi_lda.methods import UpdateContext
 from svi_lda.numerics.scatter import weighted_bincount
 from svi_lda.numerics.scvb0 import run_scvb0_local, topic_word_rows
 from svi_lda.schedule import RobbinsMonro
-from svi_lda.state import GlobalState, natural_gradient_step, update_alpha
+from svi_lda.state import GlobalState, natural_gradient_step
 from svi_lda.step import (
     EStepSettings,
     StepMetrics,
     UnitStats,
+    finish_step,
     initial_gamma,
     unit_vocabulary,
 )
@@ -202,18 +203,7 @@ def scvb0_global_update(
         state, stats.word_ids, stats.sstats, batch_n_docs=stats.n_docs,
         total_samples=per_doc_total, rho=step_rho, n_threads=n_threads,
     )
-    if learn_alpha:
-        state.alpha = update_alpha(state.alpha, stats.elog_theta_sum, stats.n_docs, rho)
-    return StepMetrics(
-        step=state.step,
-        rho=rho,
-        n_docs=stats.n_docs,
-        n_tokens=stats.n_tokens,
-        seconds=seconds,
-        docs_per_second=stats.n_docs / seconds if seconds > 0 else float("inf"),
-        mean_doc_iterations=stats.n_iter / max(stats.n_docs, 1),
-        bound_per_token=stats.doc_bound / stats.n_tokens if stats.n_tokens else 0.0,
-    )
+    return finish_step(state, stats, rho, learn_alpha=learn_alpha, seconds=seconds)
 
 
 def scvb0_theta(

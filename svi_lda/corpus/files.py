@@ -1,0 +1,181 @@
+"""Input files: names and formats, discovery, decompression, and streams that break.
+
+A truncated or corrupt compressed input is not fatal: readers keep what was readable
+before the break and report what was lost (``StreamBroken`` carries that message).
+"""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import glob
+import gzip
+import lzma
+import os
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+
+FORMATS = {
+    ".txt": "txt",
+    ".text": "txt",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zstd": "zstd"}
+DEFAULT_BLOCK_BYTES = 32 << 20
+
+
+class InputError(ValueError):
+    """An input file cannot be used at all (named, with the reason and the fix)."""
+
+
+# What decompressors raise on a truncated or corrupt stream (Arrow: OSError).
+STREAM_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, pa.ArrowException)
+
+
+class StreamBroken(Exception):
+    """A compressed input ends early or is corrupt; ``message`` says what was lost."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+def detect(path: str | os.PathLike) -> tuple[str | None, str | None]:
+    """(format, compression) from the file name, e.g. ``("tsv", "gzip")``."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    comp = COMPRESSIONS.get(suffixes[-1]) if suffixes else None
+    if comp:
+        suffixes = suffixes[:-1]
+    fmt = FORMATS.get(suffixes[-1]) if suffixes else None
+    return fmt, comp
+
+
+@contextlib.contextmanager
+def open_stream(path: str | os.PathLike, compression: str | None = "infer") -> Iterator[IO]:
+    """Open a file for binary reading, decompressing on the fly."""
+    if compression == "infer":
+        compression = detect(path)[1]
+    if compression == "xz":
+        f: Any = lzma.open(path, "rb")
+    elif compression in ("gzip", "bz2", "zstd") and pa.Codec.is_available(compression):
+        f = pa.input_stream(str(path), compression=compression)
+    elif compression == "gzip":
+        f = gzip.open(path, "rb")
+    elif compression == "bz2":
+        f = bz2.open(path, "rb")
+    elif compression is None:
+        f = open(path, "rb")  # noqa: SIM115 - closed below
+    else:
+        raise InputError(f"{path}: compression {compression!r} is not available")
+    try:
+        yield f
+    finally:
+        f.close()
+
+
+def discover(inputs: list[str | os.PathLike]) -> list[Path]:
+    """Expand folders (recursively) and globs into a sorted list of readable input files."""
+    found: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            files = sorted(q for q in p.rglob("*") if q.is_file() and detect(q)[0])
+            if not files:
+                raise InputError(f"folder {p} holds no files of a known format ({_known()})")
+            found.extend(files)
+        elif p.is_file():
+            if detect(p)[0] is None:
+                raise InputError(f"{p}: unknown format; file names must end in {_known()}")
+            found.append(p)
+        else:
+            matches = sorted(Path(m) for m in glob.glob(str(item), recursive=True))
+            matches = [m for m in matches if m.is_file()]
+            if not matches:
+                raise InputError(f"input {item} does not exist and matches no files")
+            found.extend(m for m in matches if detect(m)[0])
+    seen: set[Path] = set()
+    return [p for p in found if not (p in seen or seen.add(p))]
+
+
+def _known() -> str:
+    return ", ".join(sorted(FORMATS)) + " (optionally + " + ", ".join(sorted(COMPRESSIONS)) + ")"
+
+
+def first_line(f: IO) -> bytes:
+    """The first line of a stream (works on Arrow streams, which lack ``readline``)."""
+    data = b""
+    while b"\n" not in data:
+        piece = f.read(1 << 16)
+        if not piece:
+            break
+        data += piece
+    return data.split(b"\n", 1)[0]
+
+
+PIECE = 1 << 16  # compressed streams are read in pieces so a break loses little
+
+
+def read_upto(f: IO, want: int, path: str, compressed: bool) -> tuple[bytes, Exception | None]:
+    """Up to ``want`` bytes; for a compressed stream that breaks, the bytes read before
+    the break and the error (an uncompressed file's read error is an InputError)."""
+    if want <= 0:
+        return b"", None
+    if not compressed:
+        try:
+            return f.read(want), None
+        except STREAM_ERRORS as exc:
+            raise InputError(f"{path}: read error ({one_line(exc)})") from None
+    pieces: list[bytes] = []
+    got = 0
+    while got < want:
+        try:
+            piece = f.read(min(PIECE, want - got))
+        except STREAM_ERRORS as exc:
+            return b"".join(pieces), exc
+        if not piece:
+            break
+        pieces.append(piece)
+        got += len(piece)
+    return b"".join(pieces), None
+
+
+def read_whole(path: str) -> tuple[bytes, str | None]:
+    """A whole (maybe compressed) file; a truncated compressed file gives its readable
+    prefix (cut back to the last whole UTF-8 character) and a message saying so."""
+    chunks: list[bytes] = []
+    with open_stream(path) as f:
+        while True:
+            try:
+                chunk = f.read(PIECE)
+            except STREAM_ERRORS as exc:
+                if detect(path)[1] is None:
+                    raise InputError(f"{path}: read error ({one_line(exc)})") from None
+                data = b"".join(chunks)
+                cut = len(data)
+                try:
+                    data.decode("utf-8")
+                except UnicodeDecodeError as bad:
+                    if bad.reason == "unexpected end of data":
+                        cut = bad.start  # a character cut in half by the truncation
+                return data[:cut], (
+                    f"{path}: the compressed file is truncated or corrupt after {cut} bytes "
+                    f"({one_line(exc)}); its first {cut} bytes were kept as the document"
+                )
+            if not chunk:
+                return b"".join(chunks), None
+            chunks.append(chunk)
