@@ -388,3 +388,6 @@ def test_resumed_runs_write_checkpoints_that_resume_again(dask_client, corpus, r
     resumed = fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, checkpoint_dir=ckpt,
                               resume=True)
     assert_same_model(resumed, reference)
+    # The records survive the resumes too: every step's figure, once.
+    assert resumed.bound_history_ == reference.bound_history_
+    assert resumed.history_["step"] == reference.history_["step"]

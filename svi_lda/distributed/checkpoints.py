@@ -116,7 +116,7 @@ def restore(model: OnlineLDA, corpus: ParquetCorpus, ckpt: Path) -> dict[str, An
     model.n_features_in_ = saved.n_features_in_
     model.n_iter_ = saved.n_iter_
     model.vocabulary_ = corpus.vocabulary
-    model.bound_history_ = []
+    model.bound_history_ = list(getattr(saved, "bound_history_", []) or [])
     for name in _RECORDS:
         if getattr(saved, name, None) is not None:
             setattr(model, name, getattr(saved, name))
