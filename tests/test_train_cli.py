@@ -70,25 +70,8 @@ def test_coordinator_sigkill_then_resume_gives_the_uninterrupted_model(
     args = train_args(corpus_dir, out, "--scheduler", dask_client.scheduler.address,
                       "--epochs", str(epochs), "--checkpoint-every", "3")
     manifest = out / "checkpoint" / "model.json"
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.train", *args], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            if manifest.is_file() and json.loads(manifest.read_text())["state"]["step"] >= 6:
-                break
-            time.sleep(0.01)
-        assert proc.poll() is None, "the job ended before it could be killed: " + (
-            proc.stderr.read().decode()[-2000:] if proc.stderr else ""
-        )
-        os.kill(proc.pid, signal.SIGKILL)  # the coordinator this test started
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        if proc.stderr:
-            proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    # SIGKILLed (the helper asserts it) once a checkpoint of step 6 or later exists.
+    _kill_when_checkpointed(args, manifest, at_least=6)
     checkpoint = load_model(out / "checkpoint")  # complete and consistent after the kill
     killed_at = checkpoint.n_batch_iter_
     assert 6 <= killed_at < 8 * epochs

@@ -18,7 +18,7 @@ A retired word's id becomes a *free slot*: its column goes back to the prior, it
 frequencies to zero, and the next new word takes it. Surviving words keep their ids, so a
 saved model stays consistent with its own vocabulary file and a reader that loaded an
 older snapshot keeps a consistent model. In a saved vocabulary a free slot holds the
-placeholder word ``"\\x00free-<id>"``, which no tokenizer produces.
+marker word ``"\\x00free-<id>"``, which no tokenizer produces.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ HEADROOM = 0.1
 
 
 def is_free_slot(word: str) -> bool:
-    """Whether ``word`` is the placeholder of a free slot."""
+    """Whether ``word`` is the marker of a free slot."""
     return word.startswith(FREE_PREFIX)
 
 
@@ -48,7 +48,7 @@ class GrowingVocabulary:
     Parameters
     ----------
     words : sequence of str
-        Word ``i`` has id ``i`` (free-slot placeholders allowed).
+        Word ``i`` has id ``i`` (free-slot markers allowed).
     tokenizer : Tokenizer
     document_frequency, corpus_frequency : array-like of int, optional
     max_size : int or None
