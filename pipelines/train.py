@@ -1,16 +1,24 @@
-"""``svi-lda train``: fit a topic model on a corpus folder, on a Dask cluster.
+"""``svi-lda train``: fit a topic model on a corpus folder, in this process or on Dask.
 
-Without ``--scheduler`` a LocalCluster sized to the machine is started; with one, the job
-runs on the cluster there. Workers must see the corpus folder at the same path.
+Without a cluster option the job runs in this process, its E-steps on the machine's
+threads (:func:`svi_lda.distributed.fit_in_process`, the engine of ``OnlineLDA.fit``): on
+one machine that is the fastest way to train, since a local Dask cluster adds transfers
+and a scheduler round trip to every step (``benchmarks/results/distributed.md``). With
+``--scheduler ADDRESS`` the job runs on the Dask cluster there (workers must see the
+corpus folder at the same path); ``--local-cluster`` or ``--workers N`` start a
+``LocalCluster`` of worker processes on this machine (to try the Dask path before a real
+cluster). Every way gives the same model, bitwise.
 
-    svi-lda train CORPUS_DIR --topics K --out MODEL_DIR [--scheduler ADDRESS] [--workers N]
+    svi-lda train CORPUS_DIR --topics K --out MODEL_DIR [--threads N]
+                  [--scheduler ADDRESS | --local-cluster | --workers N]
                   [--method online|scvb0] [--epochs E | --steps S] [--checkpoint-every N]
                   [--resume]
 
-The model is written to MODEL_DIR; checkpoints go to MODEL_DIR/checkpoint (atomically).
-After a crash, the same command with ``--resume`` continues from the last checkpoint and
-ends with the same model as an uninterrupted run. Progress goes to stderr and to
-MODEL_DIR/train.log.
+The model is written to MODEL_DIR; checkpoints go to MODEL_DIR/checkpoint (atomically,
+the same files on every path: a run checkpointed in process resumes on a cluster and the
+other way round). After a crash, the same command with ``--resume`` continues from the
+last checkpoint and ends with the same model as an uninterrupted run. Progress goes to
+stderr and to MODEL_DIR/train.log.
 """
 
 from __future__ import annotations
@@ -50,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     """Command-line options of ``svi-lda train``."""
     p = OneLineParser(
         prog="svi-lda train",
-        description="Fit LDA by stochastic variational inference on a Dask cluster.",
+        description="Fit LDA by stochastic variational inference, in this process (the "
+        "default: threads) or on a Dask cluster.",
     )
     p.add_argument("corpus", type=Path, help="corpus folder (made by 'svi-lda ingest')")
     p.add_argument("--topics", "-k", type=_POSITIVE, required=True, help="number of topics K")
@@ -58,19 +67,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning_method: 'online' (SVI) or 'scvb0' (stochastic collapsed "
                    "VB, Foulds et al. 2013; sampler-quality topics)")
     p.add_argument("--out", "-o", type=Path, required=True, help="model folder to write")
+    p.add_argument("--threads", type=_POSITIVE, metavar="N",
+                   help="in process (no cluster option): E-step threads (default: one per "
+                   "core)")
     p.add_argument(
         "--scheduler",
         metavar="ADDRESS",
-        help="Dask scheduler address (tcp://host:8786) or scheduler file; "
-        "default: start a local cluster",
+        help="run on the Dask cluster of this scheduler (tcp://host:8786) or scheduler "
+        "file; default: train in this process",
     )
+    p.add_argument("--local-cluster", action="store_true",
+                   help="start a local Dask cluster of worker processes and train on it "
+                   "(slower than the default on one machine; the same model)")
     p.add_argument(
         "--workers",
         type=_POSITIVE,
-        help="local cluster: worker processes (default: one per core); with --scheduler: "
-        "wait until this many workers are connected",
+        help="without --scheduler: start a local Dask cluster of this many worker "
+        "processes (default with --local-cluster: one per core); with --scheduler: wait "
+        "until this many workers are connected",
     )
-    p.add_argument("--threads-per-worker", type=_POSITIVE, default=1, help="local cluster only")
+    p.add_argument("--threads-per-worker", type=_POSITIVE, default=None,
+                   help="local cluster only (default 1)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=_POSITIVE, help="passes over the corpus (default 1)")
     length.add_argument("--steps", type=_POSITIVE, help="stop after this many SVI steps in total")
@@ -94,8 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="storage and E-step precision (default float32, the library default)")
     p.add_argument("--pipelined", action="store_true",
-                   help="start the next minibatch's E-steps before the current update "
-                   "lands (faster; staleness 1, not equal to synchronous SVI)")
+                   help="on a Dask cluster: start the next minibatch's E-steps before the "
+                   "current update lands (staleness 1, not equal to synchronous SVI)")
     p.add_argument("--log-every", type=_POSITIVE, default=10, metavar="N",
                    help="print a progress line every N steps")
     p.add_argument("--top-words", type=_NON_NEGATIVE, default=10,
@@ -106,6 +123,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_float_in(0.0), default=20.0,
                    help="seconds to wait for the scheduler / workers")
     return p
+
+
+def uses_cluster(args: argparse.Namespace) -> bool:
+    """Whether the job runs on Dask (a scheduler or a local cluster) rather than on this
+    process's threads."""
+    return bool(args.scheduler or args.local_cluster or args.workers)
+
+
+def check_engine_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Reject options of one engine given to the other (one line naming them)."""
+    if uses_cluster(args):
+        if args.threads is not None:
+            parser.error("argument --threads: in-process training only; on a Dask cluster "
+                         "use --threads-per-worker (local cluster) or the workers' own "
+                         "--nthreads")
+        if args.scheduler and args.local_cluster:
+            parser.error("argument --local-cluster: not allowed with --scheduler")
+        return
+    for given, name in ((args.pipelined, "--pipelined"),
+                        (args.threads_per_worker is not None, "--threads-per-worker")):
+        if given:
+            parser.error(f"argument {name}: needs a Dask cluster (--scheduler ADDRESS, "
+                         "--local-cluster or --workers N); without one the job runs in "
+                         "this process")
 
 
 @contextlib.contextmanager
@@ -124,7 +165,7 @@ def cluster_client(args: argparse.Namespace) -> Iterator[Any]:
         return
     from distributed import Client
 
-    with local_cluster(args.workers, args.threads_per_worker) as cluster, Client(
+    with local_cluster(args.workers, args.threads_per_worker or 1) as cluster, Client(
         cluster
     ) as client:
         yield client
@@ -137,8 +178,12 @@ class Progress:
     SCVB0's collapsed log predictive (not a bound), each per token.
     """
 
-    def __init__(self, every: int, figure_label: str = "minibatch ELBO per token") -> None:
+    def __init__(
+        self, every: int, figure_label: str = "minibatch ELBO per token", *,
+        transfers: bool = True,
+    ) -> None:
         self.every = max(1, every)
+        self.transfers = transfers  # bytes sent per step (nothing is sent in process)
         is_bound = "ELBO" in figure_label
         self.figure = "ELBO" if is_bound else "log-predictive"
         self.figure_perplexity = "perplexity bound" if is_bound else "in-sample perplexity"
@@ -165,8 +210,9 @@ class Progress:
             f"step {m.step:>6}  epoch {report.epoch + 1} batch {report.position + 1:>4}  "
             f"{rate:>8.0f} docs/s {tok_rate:>10.0f} tokens/s  rho {m.rho:.4f}  "
             f"{self.figure}/token {m.bound_per_token:.4f} ({self.figure_perplexity} "
-            f"{perplexity_bound(m.bound_per_token):.0f})  "
-            f"sent {self.bytes_out / self.steps / 1e6:.2f} MB/step"
+            f"{perplexity_bound(m.bound_per_token):.0f})"
+            + (f"  sent {self.bytes_out / self.steps / 1e6:.2f} MB/step" if self.transfers
+               else "")
             + ("  [checkpoint]" if report.checkpointed else "")
         )
         logger.info(line)
@@ -201,19 +247,55 @@ def print_topics(model: Any, n_words: int, file: Any = None) -> None:
         print(f"topic {k:>3}: " + " ".join(str(w) for w, _ in words), file=file)
 
 
+def run_job(args: argparse.Namespace, model: Any, corpus: Any, checkpoint: Path) -> float:
+    """Train ``model`` on ``corpus`` in this process or on the Dask cluster ``args`` ask
+    for, with checkpoints and progress; returns the training's seconds (a cluster's start
+    is not in them: it is logged on its own)."""
+    from svi_lda.methods import get_method
+
+    n_epochs = args.epochs if args.epochs is not None else (
+        1 if args.steps is None else sys.maxsize
+    )
+    figure_label = get_method(args.method).figure_label
+    common: dict[str, Any] = {
+        "n_epochs": n_epochs, "n_steps": args.steps, "checkpoint_dir": checkpoint,
+        "checkpoint_every": args.checkpoint_every, "resume": args.resume,
+    }
+    if not uses_cluster(args):
+        from svi_lda.distributed.in_process import fit_in_process
+
+        logger.info("training in this process on %d threads (no cluster option given)",
+                    model._n_threads())
+        started = time.perf_counter()
+        fit_in_process(model, corpus, on_step=Progress(args.log_every, figure_label,
+                                                       transfers=False), **common)
+        return time.perf_counter() - started
+
+    from svi_lda.distributed import dashboard_link, fit_distributed
+
+    starting = time.perf_counter()
+    with cluster_client(args) as client:
+        workers = client.scheduler_info().get("workers", {})
+        threads = sum(w.get("nthreads", 0) for w in workers.values())
+        logger.info("cluster %s: %d workers, %d threads (ready in %.1f s)",
+                    client.scheduler.address, len(workers), threads,
+                    time.perf_counter() - starting)
+        link = dashboard_link(client)
+        logger.info("dashboard: %s", link or "none (no HTTP server on the scheduler)")
+        started = time.perf_counter()
+        fit_distributed(client, model, corpus, pipelined=args.pipelined,
+                        on_step=Progress(args.log_every, figure_label), **common)
+        return time.perf_counter() - started
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``svi-lda train``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_engine_options(parser, args)
     from svi_lda import OnlineLDA
     from svi_lda.corpus import CorpusError, ParquetCorpus
-    from svi_lda.distributed import (
-        CheckpointError,
-        SchedulerUnreachableError,
-        dashboard_link,
-        fit_distributed,
-    )
-    from svi_lda.methods import get_method
+    from svi_lda.distributed import CheckpointError, SchedulerUnreachableError
     from svi_lda.persistence import ModelFileError, save_model
 
     out: Path = args.out
@@ -229,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         learning_decay=args.learning_decay,
         batch_size=args.batch_size,
         dtype=args.dtype,
+        n_jobs=args.threads,
         random_state=args.seed,
     )
     try:
@@ -258,29 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     _setup_logging(out)
     logger.info("corpus %s", corpus)
-    started = time.perf_counter()
     try:
-        with cluster_client(args) as client:
-            workers = client.scheduler_info().get("workers", {})
-            threads = sum(w.get("nthreads", 0) for w in workers.values())
-            logger.info("cluster %s: %d workers, %d threads", client.scheduler.address,
-                        len(workers), threads)
-            link = dashboard_link(client)
-            logger.info("dashboard: %s", link or "none (no HTTP server on the scheduler)")
-            fit_distributed(
-                client,
-                model,
-                corpus,
-                n_epochs=args.epochs if args.epochs is not None else (
-                    1 if args.steps is None else sys.maxsize
-                ),
-                n_steps=args.steps,
-                checkpoint_dir=checkpoint,
-                checkpoint_every=args.checkpoint_every,
-                resume=args.resume,
-                pipelined=args.pipelined,
-                on_step=Progress(args.log_every, get_method(args.method).figure_label),
-            )
+        seconds = run_job(args, model, corpus, checkpoint)
     except (CorpusError, CheckpointError, ModelFileError, SchedulerUnreachableError) as exc:
         logger.error("svi-lda train: error: %s", exc)
         return 2
@@ -294,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     save_model(model, out, extra={"corpus": str(corpus.path.resolve())})
     logger.info(
         "done: %d steps, %d documents in %.1f s; model written to %s",
-        model.n_batch_iter_, model.state_.n_docs_seen, time.perf_counter() - started, out,
+        model.n_batch_iter_, model.state_.n_docs_seen, seconds, out,
     )
     if args.top_words > 0:
         print_topics(model, args.top_words)

@@ -58,6 +58,12 @@ def corpus(tmp_path_factory) -> Path:
         (["--topics", "3", "--epochs", "-1"], "--epochs"),
         (["--topics", "3", "--workers", "0"], "--workers"),
         (["--topics", "3", "--alpha", "-1"], "--alpha"),
+        # options of one engine given to the other (issue 16)
+        (["--topics", "3", "--pipelined"], "--pipelined"),
+        (["--topics", "3", "--threads-per-worker", "2"], "--threads-per-worker"),
+        (["--topics", "3", "--threads", "2", "--workers", "2"], "--threads"),
+        (["--topics", "3", "--local-cluster", "--scheduler", "tcp://127.0.0.1:9"],
+         "--local-cluster"),
     ],
 )
 def test_train_rejects_bad_arguments_before_starting(corpus, tmp_path, args, name):

@@ -164,3 +164,78 @@ def test_a_chain_of_resumes_with_kills_gives_the_uninterrupted_model(
     np.testing.assert_array_equal(resumed.state_.topic_sums, ref.state_.topic_sums)
     np.testing.assert_array_equal(resumed.doc_topic_prior_, ref.doc_topic_prior_)
     assert resumed.state_.scale == ref.state_.scale
+
+
+def assert_same_model(a: OnlineLDA, b: OnlineLDA) -> None:
+    assert a.n_batch_iter_ == b.n_batch_iter_
+    np.testing.assert_array_equal(a.state_.word_topic, b.state_.word_topic)
+    np.testing.assert_array_equal(a.state_.topic_sums, b.state_.topic_sums)
+    np.testing.assert_array_equal(a.doc_topic_prior_, b.doc_topic_prior_)
+    assert a.state_.scale == b.state_.scale
+    assert a.bound_history_ == b.bound_history_
+
+
+def test_train_without_a_cluster_runs_in_process_and_equals_fit_and_dask(
+    dask_client, corpus_dir, tmp_path, capsys
+):
+    """Issue 16: no cluster option trains on this process's threads (no Dask), bitwise
+    the model of ``OnlineLDA.fit`` and of the same command on a Dask cluster."""
+    from pipelines.train import main
+
+    assert main(train_args(corpus_dir, tmp_path / "threads", "--epochs", "2")) == 0
+    printed = capsys.readouterr().err
+    assert "training in this process on" in printed and "dashboard" not in printed
+    assert "ELBO/token" in printed and "MB/step" not in printed  # nothing is sent
+    assert "training in this process" in (tmp_path / "threads" / "train.log").read_text()
+    threads = load_model(tmp_path / "threads")
+    assert_same_model(threads, reference(corpus_dir, 2))
+    assert main(train_args(corpus_dir, tmp_path / "dask", "--epochs", "2", "--scheduler",
+                           dask_client.scheduler.address)) == 0
+    assert_same_model(threads, load_model(tmp_path / "dask"))
+    # One thread gives the same model as the machine's cores.
+    assert main(train_args(corpus_dir, tmp_path / "one", "--epochs", "2", "--threads",
+                           "1")) == 0
+    assert_same_model(threads, load_model(tmp_path / "one"))
+
+
+def test_a_checkpoint_written_in_process_resumes_on_a_cluster_and_back(
+    dask_client, corpus_dir, tmp_path
+):
+    """The two paths write the same checkpoint: start in process, go on on Dask, finish
+    in process; the model is the uninterrupted one."""
+    from pipelines.train import main
+
+    out = tmp_path / "model"
+    base = train_args(corpus_dir, out, "--checkpoint-every", "2")
+    on_dask = ["--scheduler", dask_client.scheduler.address]
+    assert main(base + ["--steps", "5"]) == 0  # inside epoch 1
+    assert main(base + on_dask + ["--steps", "11", "--resume"]) == 0  # inside epoch 2
+    assert main(base + ["--epochs", "3", "--resume"]) == 0
+    assert_same_model(load_model(out), reference(corpus_dir, 3))
+
+
+def test_sigkill_in_process_then_resume_gives_the_uninterrupted_model(corpus_dir, tmp_path):
+    """The default path (no cluster): SIGKILL the training process after a checkpoint,
+    resume, compare bitwise with ``fit``."""
+    from pipelines.train import main
+
+    out = tmp_path / "model"
+    epochs = 40  # 320 small steps, so that the kill lands well before the end
+    args = train_args(corpus_dir, out, "--epochs", str(epochs), "--checkpoint-every", "3",
+                      "--threads", "1")
+    killed_at = _kill_when_checkpointed(args, out / "checkpoint" / "model.json", 6)
+    assert 6 <= killed_at < 8 * epochs
+    assert not (out / "model.json").exists()  # the final model was never written
+    assert main(args + ["--resume"]) == 0
+    assert_same_model(load_model(out), reference(corpus_dir, epochs))
+
+
+def test_train_on_a_local_cluster_it_starts(corpus_dir, tmp_path, capsys):
+    """``--workers N`` without --scheduler starts a LocalCluster (the Dask path) and gives
+    the in-process model."""
+    from pipelines.train import main
+
+    out = tmp_path / "model"
+    assert main(train_args(corpus_dir, out, "--epochs", "1", "--workers", "1")) == 0
+    assert "cluster tcp://127.0.0.1" in capsys.readouterr().err
+    assert_same_model(load_model(out), reference(corpus_dir, 1))

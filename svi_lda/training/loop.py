@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from svi_lda.methods import LearningMethod, UpdateContext
 from svi_lda.step import StepMetrics, UnitStats
-from svi_lda.training.report import StepReport, report_step
+from svi_lda.training.report import StepReport, record_step, report_step
 from svi_lda.training.sources import Minibatch
 
 
@@ -150,6 +150,9 @@ def run_loop(
             if done.minibatch.last_in_epoch:
                 model.n_iter_ = done.minibatch.epoch + 1
             record = done.minibatch.resume
+            # Recorded before a checkpoint saves the model: a run resumed from it has this
+            # step's history and statistics, as the uninterrupted run has.
+            record_step(model, method, done.stats, metrics, bound_entry)
             saved = False
             if checkpointing is not None and checkpointing.every > 0 and (
                 state.step % checkpointing.every == 0
@@ -158,7 +161,7 @@ def run_loop(
                 last_saved, saved = state.step, True
             now = time.perf_counter()
             report_step(
-                model, method, done.stats, metrics, bound_entry,
+                model, method, metrics,
                 report=StepReport(
                     metrics=metrics,
                     epoch=done.minibatch.epoch,

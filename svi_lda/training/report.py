@@ -147,17 +147,15 @@ def _thin(model: Any) -> None:
 def report_step(
     model: Any,
     method: LearningMethod,
-    stats: UnitStats,
     metrics: StepMetrics,
-    bound_entry: float,
     *,
     report: StepReport,
     last_in_epoch: bool,
     callbacks: Sequence[Callable[[StepMetrics], object]],
     on_step: Callable[[StepReport], object] | None,
 ) -> None:
-    """Record the step on the model, log it, and call the callbacks and ``on_step``."""
-    record_step(model, method, stats, metrics, bound_entry)
+    """Log a step already recorded on the model (:func:`record_step`), and call the
+    callbacks and ``on_step``."""
     if getattr(model, "verbose", 0):
         logger.info(
             "step %d: rho=%.4f docs=%d %.0f docs/s iters/doc=%.1f %s %.4f",
