@@ -220,7 +220,7 @@ def test_sigkill_in_process_then_resume_gives_the_uninterrupted_model(corpus_dir
     from pipelines.train import main
 
     out = tmp_path / "model"
-    epochs = 40  # 320 small steps, so that the kill lands well before the end
+    epochs = 16  # 128 small steps: the kill lands well before the end
     args = train_args(corpus_dir, out, "--epochs", str(epochs), "--checkpoint-every", "3",
                       "--threads", "1")
     killed_at = _kill_when_checkpointed(args, out / "checkpoint" / "model.json", 6)
