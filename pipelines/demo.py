@@ -1,9 +1,10 @@
 """``svi-lda demo``: the README's first command, end to end on the built-in sample.
 
 Ingests the bundled 3,000-document 20 Newsgroups sample into a corpus folder, trains a
-topic model on a local Dask cluster (worker processes, one per core), and prints the
-topics with their top words. Needs nothing but the installed package; about a minute on
-two cores.
+topic model in this process on one thread per core (as ``svi-lda train`` does without a
+cluster option; ``--workers N`` trains on a local Dask cluster of N worker processes
+instead, to the same model), and prints the topics with their top words. Needs nothing
+but the installed package; well under a minute on two cores.
 
     svi-lda demo [--topics 20] [--epochs 8] [--workdir DIR] [--workers N]
 """
@@ -22,14 +23,15 @@ def build_parser() -> argparse.ArgumentParser:
     """Command-line options of ``svi-lda demo``."""
     p = argparse.ArgumentParser(
         prog="svi-lda demo",
-        description="Ingest the built-in 20 Newsgroups sample, train on a local Dask "
-        "cluster and print the topics.",
+        description="Ingest the built-in 20 Newsgroups sample, train (in process, or on "
+        "a local Dask cluster with --workers) and print the topics.",
     )
     p.add_argument("--topics", "-k", type=int, default=20)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--workers", type=int, default=None,
-                   help="worker processes (default: one per core)")
+                   help="train on a local Dask cluster of this many worker processes "
+                   "(default: in this process, one thread per core)")
     p.add_argument("--workdir", type=Path, default=None,
                    help="keep the corpus and model here (default: a temporary folder)")
     p.add_argument("--top-words", type=int, default=10)
@@ -46,6 +48,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     from svi_lda.corpus import ingest
     from svi_lda.datasets import newsgroups_sample_path
     from svi_lda.distributed import dashboard_link, fit_distributed, local_cluster
+    from svi_lda.distributed.in_process import fit_in_process
     from svi_lda.text import Tokenizer
 
     started = time.perf_counter()
@@ -71,22 +74,30 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         learning_offset=10.0,
         random_state=args.seed,
     )
-    with local_cluster(args.workers) as cluster, Client(cluster) as client:
-        n_workers = len(client.scheduler_info()["workers"])
-        print(f"2/3 training {args.topics} topics for {args.epochs} epochs on a local Dask "
-              f"cluster of {n_workers} worker processes")
-        print(f"    dashboard: {dashboard_link(client) or 'none'}")
+    last: list[float] = []
+
+    def progress(report) -> None:
+        if report.position == 0 and report.metrics.step > 1 or report.metrics.step == 1:
+            last.append(report.metrics.bound_per_token)
+            print(f"    step {report.metrics.step:>4}  epoch {report.epoch + 1}  "
+                  f"ELBO/token {report.metrics.bound_per_token:.3f}")
+
+    if args.workers is None:
+        print(f"2/3 training {args.topics} topics for {args.epochs} epochs in this process "
+              f"({model._n_threads()} threads)")
         t0 = time.perf_counter()
-        last: list[float] = []
-
-        def progress(report) -> None:
-            if report.position == 0 and report.metrics.step > 1 or report.metrics.step == 1:
-                last.append(report.metrics.bound_per_token)
-                print(f"    step {report.metrics.step:>4}  epoch {report.epoch + 1}  "
-                      f"ELBO/token {report.metrics.bound_per_token:.3f}")
-
-        fit_distributed(client, model, corpus_dir, n_epochs=args.epochs, on_step=progress)
+        fit_in_process(model, corpus_dir, n_epochs=args.epochs, on_step=progress)
         seconds = time.perf_counter() - t0
+    else:
+        with local_cluster(args.workers) as cluster, Client(cluster) as client:
+            n_workers = len(client.scheduler_info()["workers"])
+            print(f"2/3 training {args.topics} topics for {args.epochs} epochs on a local "
+                  f"Dask cluster of {n_workers} worker processes")
+            print(f"    dashboard: {dashboard_link(client) or 'none'}")
+            t0 = time.perf_counter()
+            fit_distributed(client, model, corpus_dir, n_epochs=args.epochs,
+                            on_step=progress)
+            seconds = time.perf_counter() - t0
     docs = model.state_.n_docs_seen
     print(f"    {model.n_batch_iter_} steps, {docs:,} documents in {seconds:.1f} s "
           f"({docs / seconds:,.0f} docs/s)")
