@@ -3,7 +3,7 @@
 Without a cluster option the job runs in this process, its E-steps on the machine's
 threads (:func:`svi_lda.distributed.fit_in_process`, the engine of ``OnlineLDA.fit``): on
 one machine that is the fastest way to train, since a local Dask cluster adds transfers
-and a scheduler round trip to every step (``benchmarks/results/distributed.md``). With
+and a scheduler round trip to every step (``benchmarks/results/distributed.md``, issue 16). With
 ``--scheduler ADDRESS`` the job runs on the Dask cluster there (workers must see the
 corpus folder at the same path); ``--local-cluster`` or ``--workers N`` start a
 ``LocalCluster`` of worker processes on this machine (to try the Dask path before a real
