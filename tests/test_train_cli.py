@@ -1,4 +1,5 @@
-"""``svi-lda train`` end to end: a real cluster, a real SIGKILL of the coordinator."""
+"""``svi-lda train`` end to end: in process (the default) and on a real cluster, a real
+SIGKILL of the training process."""
 
 from __future__ import annotations
 
