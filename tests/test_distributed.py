@@ -99,6 +99,39 @@ def test_one_worker_and_threads_equal_in_process(corpus, reference):
         assert_same_model(model, reference)
 
 
+def test_four_worker_processes_equal_in_process_with_the_merge_on_the_workers(
+    corpus, reference
+):
+    """Issue 16: 4 worker processes, the step's rows shipped once in chunks (one per
+    worker) and the units' statistics summed on the workers along the fixed tree; the
+    coordinator gathers one result per step, and the model is bitwise in process's."""
+    from distributed import Client, LocalCluster, get_task_stream
+
+    from svi_lda.distributed import fit_distributed
+
+    reports = []
+    with LocalCluster(n_workers=4, threads_per_worker=1, processes=True,
+                      dashboard_address=None, env={"NUMBA_NUM_THREADS": "1"}) as cluster, \
+            Client(cluster) as client, get_task_stream(client) as stream:
+        model = fit_distributed(client, OnlineLDA(**PARAMS), corpus, on_step=reports.append)
+    assert_same_model(model, reference)
+    assert model.bound_history_ == reference.bound_history_
+    kinds: dict[str, list[str]] = {}
+    for record in stream.data:
+        kinds.setdefault(record["key"].split("-")[2], []).append(record["worker"])
+    steps = len(reports)
+    assert steps == 9
+    # 4 units a step: 3 merges (2 then 1) run as worker tasks, never here
+    assert len(kinds["merge"]) == 3 * steps
+    # the rows leave the coordinator once: one chunk per worker and step
+    assert len(kinds["rows"]) == 4 * steps and len(set(kinds["rows"])) == 4
+    assert len(set(kinds["estep"])) == 4
+    # what comes back is the merged statistics of the minibatch's words, once
+    k = PARAMS["n_components"]
+    for r in reports:
+        assert r.bytes_from_workers <= 4 * corpus.n_features * (k * 8 + 8 + 8 + 4)
+
+
 def test_n_steps_and_epochs(dask_client, corpus):
     from svi_lda.distributed import fit_distributed
 
