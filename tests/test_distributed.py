@@ -229,6 +229,49 @@ def test_worker_sigkill_does_not_change_the_result(tmp_path):
     assert_same_model(model, reference)
 
 
+def test_rows_scattered_to_a_worker_killed_before_the_local_steps_are_sent_again(corpus):
+    """The rows of a step are scattered once, a chunk per worker; SIGKILL the worker
+    holding a chunk while the local steps that need it are still queued (both workers
+    sleep in a task first): the step is sent again with its rows inline and its merged
+    statistics are bitwise the in-process ones."""
+    from distributed import Client, LocalCluster
+
+    from svi_lda.corpus import read_unit
+    from svi_lda.distributed import checkpoints
+    from svi_lda.distributed.engine import DaskEngine
+    from svi_lda.distributed.inflight import InFlight
+    from svi_lda.methods import get_method
+    from svi_lda.step import minibatch_estep
+    from svi_lda.training import Minibatch
+
+    model = OnlineLDA(**PARAMS)
+    checkpoints.start(model, corpus, None, False)
+    units = corpus.units[:4]
+    expected = minibatch_estep(model.state_, [read_unit(corpus.path, u) for u in units],
+                               model._settings())
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None, env={"NUMBA_NUM_THREADS": "1"}) as cluster, \
+            Client(cluster) as client:
+        engine = DaskEngine(client=client, model=model, method=get_method("online"),
+                            corpus=corpus, pipelined=False, estep_threads=1,
+                            scatter_bytes=0, direct=True)
+        step = InFlight(Minibatch(0, 0, False, list(units)))
+        engine.load(step)
+        client.gather(step.ids)
+        pids = client.run(os.getpid)
+        busy = [client.submit(time.sleep, 1.5, workers=[w], pure=False) for w in sorted(pids)]
+        engine.submit_esteps(step)
+        assert len(step.scattered) == 2  # one chunk on each worker
+        holder = sorted(client.who_has(step.scattered[:1]).values())[0][0]
+        os.kill(pids[holder], signal.SIGKILL)  # a worker process this test started
+        stats = engine.collect(step)
+        del busy
+    np.testing.assert_array_equal(stats.word_ids, expected.word_ids)
+    np.testing.assert_array_equal(stats.sstats, expected.sstats)
+    assert stats.doc_bound == expected.doc_bound
+    assert "retry" in step.root.key  # the step really was sent again
+
+
 def test_numba_on_workers_is_warm_and_single_threaded(dask_client, corpus):
     from svi_lda.distributed import fit_distributed, tasks
 
