@@ -418,7 +418,8 @@ def minibatch_estep(
     local_step: Callable[..., tuple[UnitStats, Any]] = svi_local_step,
     parameter_rows: Callable[..., tuple[np.ndarray, np.ndarray]] = svi_parameter_rows,
 ) -> UnitStats:
-    """Local steps over a minibatch made of ``units`` in one process, merged in unit order.
+    """Local steps over a minibatch made of ``units`` in one process, merged along the
+    tree of :func:`merge_unit_stats`.
 
     The parameter rows are computed once for the union of the units' words, as the Dask
     coordinator does, and each unit gets its words' rows.

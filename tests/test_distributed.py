@@ -429,18 +429,6 @@ def test_local_cluster_turns_off_dask_housekeeping_the_steps_do_not_need():
     assert dask.config.get("distributed.worker.profile.enabled") is True
 
 
-def test_each_worker_gets_its_units_words_once():
-    from svi_lda.distributed.placement import words_by_worker
-
-    positions = [np.array([0, 2, 5]), np.array([1, 2]), np.array([2, 3, 5]), np.array([4])]
-    worker_words, word_rows = words_by_worker(positions, ["A", "B", "A", None], 6)
-    np.testing.assert_array_equal(worker_words["A"], [0, 2, 3, 5])
-    np.testing.assert_array_equal(worker_words["B"], [1, 2])
-    np.testing.assert_array_equal(worker_words[None], [4])
-    for p, w, rows in zip(positions, ["A", "B", "A", None], word_rows, strict=True):
-        np.testing.assert_array_equal(worker_words[w][rows], p)
-
-
 def test_resumed_runs_write_checkpoints_that_resume_again(dask_client, corpus, reference,
                                                           tmp_path):
     """Issue 12, item 1: a chain of resumes, each stopping in the middle of an epoch.
