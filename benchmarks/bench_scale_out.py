@@ -36,6 +36,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -140,6 +141,33 @@ def run(n_workers: int, args: argparse.Namespace, corpus_path: Path) -> dict[str
     return out
 
 
+def time_merge(n_words: int, k: int, repeats: int = 10) -> None:
+    """Milliseconds of one node of the workers' reduction tree (``merge_pair``) at this
+    size: two leaves (float32 statistics, as a float32 model's E-step returns) and two
+    float64 inner nodes, over the same ``n_words`` words."""
+    try:
+        from svi_lda.step import UnitStats, merge_pair
+    except ImportError:  # code from before the reduction tree
+        return
+    rng = np.random.default_rng(0)
+    words = np.arange(n_words, dtype=np.int64)
+
+    def node(dtype: type) -> UnitStats:
+        return UnitStats(words, rng.random((n_words, k)).astype(dtype), 1, 1.0,
+                         np.zeros(k), np.zeros(k), 0.0, 1, np.ones(n_words))
+
+    for dtype in (np.float32, np.float64):
+        a, b = node(dtype), node(dtype)
+        merge_pair(a, b)  # compile outside the timing
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            merge_pair(a, b)
+            times.append(time.perf_counter() - t0)
+        print(f"merge_pair of two {np.dtype(dtype).name} nodes, {n_words} words x K={k}: "
+              f"{statistics.median(times) * 1e3:.1f} ms median of {repeats}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8])
@@ -165,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"K={args.topics}, V={args.vocab}, row groups of {args.row_group} docs, "
           f"{args.units_per_worker} per worker and step; medians over steps "
           f"{args.warm_up + 1}-{args.steps}")
+    time_merge(args.vocab, args.topics)
     count_socket_bytes()
     rows = [run(n, args, path) for n in args.workers]
     several = [r for r in rows if r["workers"] >= 2]
