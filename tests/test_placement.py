@@ -59,12 +59,13 @@ def test_local_step_from_chunks_is_bitwise_the_local_step_on_its_rows(seed, n_ch
     positions = np.searchsorted(union, ids)
     starts = chunk_starts(len(union), n_chunks)
     bounds = [*starts, len(union)]
-    chunks = [(rows[a:b], shift[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    chunks = [(rows[a:b], shift[a:b], union[a:b])
+              for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     needed = chunks_of(positions, starts)
     settings_ = EStepSettings(seed=1)
     got = chunked_local_step_task(
         get_method("online").name, PreparedUnit("u", batch, ids, index),
-        [chunks[c] for c in needed], starts[needed], positions, state.alpha, settings_,
+        [chunks[c] for c in needed], state.alpha, settings_,
     )
     want, _ = estep_unit(batch, index, ids, rows[positions], shift[positions], state.alpha,
                          settings_)

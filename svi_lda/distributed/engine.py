@@ -238,7 +238,8 @@ class DaskEngine:
         starts = chunk_starts(len(step.rows), len(targets))
         scatter = attempt == 0 and self.direct and step.rows.nbytes >= self.scatter_bytes
         chunks, sent, scattered = ship_chunks(
-            self.client, step.rows, step.log_shift, starts, targets[: len(starts)],
+            self.client, step.rows, step.log_shift, step.union, starts,
+            targets[: len(starts)],
             key=f"svi-lda-rows-{name}", scatter=scatter,
         )
         step.chunks.extend(chunks)
@@ -248,15 +249,13 @@ class DaskEngine:
         # Each worker's first local step goes in first, so no worker waits for another's.
         for i in round_robin(placed):
             needed = chunks_of(step.positions[i], starts)
-            step.bytes_out += step.positions[i].nbytes + step.alpha.nbytes
+            step.bytes_out += step.alpha.nbytes
             key = f"svi-lda-estep-{self.token}-{step.epoch}-{step.units[i].key}{suffix}"
             step.esteps[i] = self.client.submit(
                 tasks.chunked_local_step_task,
                 self.method.name,
                 step.loads[i],
                 [chunks[c] for c in needed],
-                starts[needed],
-                step.positions[i],
                 step.alpha,
                 self.settings,
                 self.estep_threads,

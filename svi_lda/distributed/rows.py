@@ -46,13 +46,14 @@ def ship_chunks(
     client: Any,
     rows: np.ndarray,
     log_shift: np.ndarray,
+    word_ids: np.ndarray,
     starts: np.ndarray,
     targets: Sequence[str | None],
     *,
     key: str,
     scatter: bool,
 ) -> tuple[list[Any], int, list[Any]]:
-    """Send chunk ``c`` of the rows to ``targets[c]``, each once.
+    """Send chunk ``c`` of the rows, with its word ids, to ``targets[c]``, each once.
 
     ``scatter``: straight from this process (all chunks at once); a chunk whose worker
     fails meanwhile goes inline instead. Otherwise each chunk travels inside a
@@ -61,8 +62,11 @@ def ship_chunks(
     their worker).
     """
     bounds = [*starts.tolist(), len(rows)]
+    if len(word_ids) and int(word_ids[-1]) < 2**31:
+        word_ids = word_ids.astype(np.int32)  # half the bytes
     pieces = [
-        (rows[a:b], log_shift[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        (rows[a:b], log_shift[a:b], word_ids[a:b])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
     ]
     futures: list[Any] = [None] * len(pieces)
     scattered: list[Any] = []
@@ -90,7 +94,7 @@ def ship_chunks(
             else:
                 futures[c] = result[0]
                 scattered.append(result[0])
-                sent += pieces[c][0].nbytes + pieces[c][1].nbytes
+                sent += sum(a.nbytes for a in pieces[c])
     for c, (piece, worker) in enumerate(zip(pieces, targets, strict=True)):
         if futures[c] is None:
             futures[c] = client.submit(
@@ -98,5 +102,5 @@ def ship_chunks(
                 workers=[worker] if worker else None,
                 allow_other_workers=worker is not None,  # Dask refuses it without workers=
             )
-            sent += piece[0].nbytes + piece[1].nbytes
+            sent += sum(a.nbytes for a in piece)
     return futures, sent, scattered

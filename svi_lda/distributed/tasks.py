@@ -132,39 +132,38 @@ def local_step_task(
     return stats
 
 
-def rows_chunk(rows: np.ndarray, log_shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A chunk of a step's parameter rows, held on a worker as a task's result (a task
-    that Dask can re-run elsewhere if its worker dies, unlike scattered data)."""
-    return rows, log_shift
+def rows_chunk(
+    rows: np.ndarray, log_shift: np.ndarray, word_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A chunk of a step's parameter rows with its word ids, held on a worker as a task's
+    result (a task that Dask can re-run elsewhere if its worker dies, unlike scattered
+    data)."""
+    return rows, log_shift, word_ids
 
 
 def chunked_local_step_task(
     method_name: str,
     prepared: PreparedUnit,
-    chunks: list[tuple[np.ndarray, np.ndarray]],
-    chunk_starts: np.ndarray,
-    positions: np.ndarray,
+    chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     alpha: np.ndarray,
     settings: object,
     n_threads: int = 1,
 ) -> UnitStats:
     """:func:`local_step_task` on rows that come in chunks of the minibatch's union.
 
-    ``chunks`` are ``(rows, log_shift)`` pairs, the chunks of the union holding the unit's
-    words, in union order; ``chunk_starts[c]`` is chunk ``c``'s first row of the union and
-    ``positions[j]`` the union row of ``prepared.word_ids[j]``. The kernel reads the same
-    values as from the whole union, so the statistics are bitwise the same.
+    ``chunks`` are ``(rows, log_shift, word_ids)`` triples: consecutive slices of the
+    union of the minibatch's words (sorted), in order, together holding every word of the
+    unit. The unit finds its words' rows among them, so nothing per word is sent per
+    unit; the kernel reads the same values as from the unit's own rows, so the
+    statistics are bitwise the same.
     """
     if len(chunks) == 1:
-        rows, shift = chunks[0]
+        rows, shift, ids = chunks[0]
     else:
         rows = np.concatenate([c[0] for c in chunks])
         shift = np.concatenate([c[1] for c in chunks])
-    lengths = np.array([len(c[1]) for c in chunks], dtype=np.int64)
-    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    starts = np.asarray(chunk_starts, dtype=np.int64)
-    which = np.searchsorted(starts, positions, side="right") - 1
-    word_rows = offsets[which] + (np.asarray(positions, dtype=np.int64) - starts[which])
+        ids = np.concatenate([c[2] for c in chunks])
+    word_rows = np.searchsorted(ids, prepared.word_ids)
     return local_step_task(
         method_name, prepared, rows, shift, alpha, settings, n_threads, word_rows
     )
