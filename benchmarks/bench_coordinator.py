@@ -4,9 +4,9 @@
    against the compiled :func:`svi_lda.numerics.scatter.add_rows` (bitwise the same sum),
    at the size of one 4,096-document unit of the distributed benchmark (19,000 of 20,000
    words, K = 100).
-2. Finding a 4-unit minibatch's union of words and each of 2 workers' share (units of
-   19,000 of 20,000 words): ``np.unique`` + ``searchsorted`` against
-   :func:`svi_lda.distributed.placement.union_of` / ``words_by_worker`` (the same arrays).
+2. Finding a 4-unit minibatch's union of words (units of 19,000 of 20,000 words):
+   ``np.unique`` + ``searchsorted`` against
+   :func:`svi_lda.distributed.placement.union_of` (the same arrays).
 3. What an idle 2-worker LocalCluster costs in CPU, with Dask's defaults and with
    ``local_cluster``'s ``CLUSTER_CONFIG``: the event-loop thread of this process (client,
    scheduler and nannies) and each worker process.
@@ -52,39 +52,29 @@ def time_merge(repeats: int = 50) -> None:
 
 
 def time_union(repeats: int = 20) -> None:
-    from svi_lda.distributed.placement import union_of, words_by_worker
+    from svi_lda.distributed.placement import union_of
 
     rng = np.random.default_rng(0)
     ids = [np.sort(rng.choice(20_000, 19_000, replace=False)).astype(np.int32)
            for _ in range(4)]
-    workers = ["a", "b", "a", "b"]
 
     def with_numpy():
         union = np.unique(np.concatenate(ids))
-        positions = [np.searchsorted(union, i) for i in ids]
-        shares = {w: np.unique(np.concatenate([p for p, u in zip(positions, workers,
-                                                                   strict=True) if u == w]))
-                  for w in ("a", "b")}
-        rows = [np.searchsorted(shares[w], p) for p, w in zip(positions, workers, strict=True)]
-        return union, positions, shares, rows
+        return union, [np.searchsorted(union, i) for i in ids]
 
     def with_remap():
-        union, positions = union_of(ids, 20_000)
-        shares, rows = words_by_worker(positions, workers, len(union))
-        return union, positions, shares, rows
+        return union_of(ids, 20_000)
 
     a, b = with_numpy(), with_remap()  # compile outside the timing
-    same = (np.array_equal(a[0], b[0]) and all(map(np.array_equal, a[1], b[1]))
-            and all(np.array_equal(a[2][w], b[2][w]) for w in ("a", "b"))
-            and all(map(np.array_equal, a[3], b[3])))
+    same = np.array_equal(a[0], b[0]) and all(map(np.array_equal, a[1], b[1]))
     times = []
     for f in (with_numpy, with_remap):
         t0 = time.perf_counter()
         for _ in range(repeats):
             f()
         times.append((time.perf_counter() - t0) / repeats * 1e3)
-    print(f"union of 4 units' words and 2 workers' shares: np.unique + searchsorted "
-          f"{times[0]:.1f} ms, union_of/words_by_worker {times[1]:.1f} ms, same arrays: {same}")
+    print(f"union of 4 units' words: np.unique + searchsorted "
+          f"{times[0]:.1f} ms, union_of {times[1]:.1f} ms, same arrays: {same}")
 
 
 def _thread_cpu() -> dict[int, tuple[str, float]]:

@@ -3,9 +3,10 @@
 A minibatch is a list of units (a CSR matrix, or Parquet row groups). For each unit:
 ``unit_vocabulary`` finds its words, the engine computes the parameter rows the method
 needs (for SVI exp(E[log beta])) for the union of the minibatch's words, the method's local
-step (for SVI ``estep_unit``) runs on the unit's rows, and :class:`StatsSum` adds the
-units' statistics in unit order: the one merge every engine uses. The method's global
-update (for SVI ``apply_step``) then changes the state. The in-process engine and the Dask
+step (for SVI ``estep_unit``) runs on the unit's rows, and :func:`merge_unit_stats` sums
+the units' statistics along a tree of fixed shape (:func:`reduction_tree`): the one merge
+every engine uses. The method's global update (for SVI ``apply_step``) then changes the
+state. The in-process engine and the Dask
 engine call exactly these functions, which is why they agree bitwise.
 """
 
@@ -246,7 +247,8 @@ def estep_unit(
 
 
 class StatsSum:
-    """Units' statistics summed in the order they are added: the one merge of every engine.
+    """Units' statistics summed in the order they are added (a node of the reduction tree,
+    or a whole pass's sum over the vocabulary).
 
     Starts from zeros over ``word_ids`` (the minibatch's words, sorted); each unit's
     statistics are added at its words' rows (``positions``, found by search when not
@@ -286,18 +288,52 @@ class StatsSum:
             total.extras[name] = total.extras[name] + value
 
 
-def merge_unit_stats(parts: Sequence[UnitStats]) -> UnitStats:
-    """Sum units' statistics in the order given (the order fixes the rounding).
+def reduction_tree(n_parts: int) -> list[list[tuple[int, int]]]:
+    """The fixed shape in which every engine sums ``n_parts`` units' statistics.
 
-    One unit is returned as it is; several are summed by :class:`StatsSum` over the union
-    of their words.
+    Level by level, adjacent nodes are merged pairwise in unit order: ``(0, 1), (2, 3),
+    ...``; an odd last node goes up unchanged. Each level lists the pairs ``(i, j)`` of
+    node indices of the level below; the nodes of the next level are the pairs, in order,
+    followed by the odd node if any. The shape depends only on ``n_parts``, never on where
+    or when the units were computed, so the sum's rounding is the same in process and on
+    any number of Dask workers (which run the same merges as tasks).
     """
-    if len(parts) == 1:
-        return parts[0]
-    merged = StatsSum(np.unique(np.concatenate([p.word_ids for p in parts])), parts[0])
-    for p in parts:
-        merged.add(p)
+    levels: list[list[tuple[int, int]]] = []
+    width = n_parts
+    while width > 1:
+        levels.append([(i, i + 1) for i in range(0, width - 1, 2)])
+        width = (width + 1) // 2
+    return levels
+
+
+def merge_pair(left: UnitStats, right: UnitStats) -> UnitStats:
+    """One node of :func:`reduction_tree`: ``left + right`` over the union of their words.
+
+    Float64 zeros, then ``left``, then ``right`` added at their words' rows
+    (:class:`StatsSum`), so the result is a pure function of the two inputs.
+    """
+    words = np.union1d(left.word_ids, right.word_ids)
+    merged = StatsSum(words, left)
+    merged.add(left)
+    merged.add(right)
     return merged.total
+
+
+def merge_unit_stats(parts: Sequence[UnitStats]) -> UnitStats:
+    """Sum units' statistics along :func:`reduction_tree` (the order fixes the rounding).
+
+    One unit is returned as it is; several are merged pairwise (:func:`merge_pair`) over
+    the union of their words. The Dask engines run exactly these merges on the workers.
+    """
+    if not parts:
+        raise ValueError("no statistics to merge")
+    nodes = list(parts)
+    for level in reduction_tree(len(nodes)):
+        upper = [merge_pair(nodes[i], nodes[j]) for i, j in level]
+        if len(nodes) % 2:
+            upper.append(nodes[-1])
+        nodes = upper
+    return nodes[0]
 
 
 def apply_step(
@@ -382,7 +418,8 @@ def minibatch_estep(
     local_step: Callable[..., tuple[UnitStats, Any]] = svi_local_step,
     parameter_rows: Callable[..., tuple[np.ndarray, np.ndarray]] = svi_parameter_rows,
 ) -> UnitStats:
-    """Local steps over a minibatch made of ``units`` in one process, merged in unit order.
+    """Local steps over a minibatch made of ``units`` in one process, merged along the
+    tree of :func:`merge_unit_stats`.
 
     The parameter rows are computed once for the union of the units' words, as the Dask
     coordinator does, and each unit gets its words' rows.

@@ -99,6 +99,39 @@ def test_one_worker_and_threads_equal_in_process(corpus, reference):
         assert_same_model(model, reference)
 
 
+def test_four_worker_processes_equal_in_process_with_the_merge_on_the_workers(
+    corpus, reference
+):
+    """Issue 16: 4 worker processes, the step's rows shipped once in chunks (one per
+    worker) and the units' statistics summed on the workers along the fixed tree; the
+    coordinator gathers one result per step, and the model is bitwise in process's."""
+    from distributed import Client, LocalCluster, get_task_stream
+
+    from svi_lda.distributed import fit_distributed
+
+    reports = []
+    with LocalCluster(n_workers=4, threads_per_worker=1, processes=True,
+                      dashboard_address=None, env={"NUMBA_NUM_THREADS": "1"}) as cluster, \
+            Client(cluster) as client, get_task_stream(client) as stream:
+        model = fit_distributed(client, OnlineLDA(**PARAMS), corpus, on_step=reports.append)
+    assert_same_model(model, reference)
+    assert model.bound_history_ == reference.bound_history_
+    kinds: dict[str, list[str]] = {}
+    for record in stream.data:
+        kinds.setdefault(record["key"].split("-")[2], []).append(record["worker"])
+    steps = len(reports)
+    assert steps == 9
+    # 4 units a step: 3 merges (2 then 1) run as worker tasks, never here
+    assert len(kinds["merge"]) == 3 * steps
+    # the rows leave the coordinator once: one chunk per worker and step
+    assert len(kinds["rows"]) == 4 * steps and len(set(kinds["rows"])) == 4
+    assert len(set(kinds["estep"])) == 4
+    # what comes back is the merged statistics of the minibatch's words, once
+    k = PARAMS["n_components"]
+    for r in reports:
+        assert r.bytes_from_workers <= 4 * corpus.n_features * (k * 8 + 8 + 8 + 4)
+
+
 def test_n_steps_and_epochs(dask_client, corpus):
     from svi_lda.distributed import fit_distributed
 
@@ -194,6 +227,49 @@ def test_worker_sigkill_does_not_change_the_result(tmp_path):
     assert killed, "the worker was not killed"
     assert next(iter(killed.values())) not in after  # a new process replaced it
     assert_same_model(model, reference)
+
+
+def test_rows_scattered_to_a_worker_killed_before_the_local_steps_are_sent_again(corpus):
+    """The rows of a step are scattered once, a chunk per worker; SIGKILL the worker
+    holding a chunk while the local steps that need it are still queued (both workers
+    sleep in a task first): the step is sent again with its rows inline and its merged
+    statistics are bitwise the in-process ones."""
+    from distributed import Client, LocalCluster
+
+    from svi_lda.corpus import read_unit
+    from svi_lda.distributed import checkpoints
+    from svi_lda.distributed.engine import DaskEngine
+    from svi_lda.distributed.inflight import InFlight
+    from svi_lda.methods import get_method
+    from svi_lda.step import minibatch_estep
+    from svi_lda.training import Minibatch
+
+    model = OnlineLDA(**PARAMS)
+    checkpoints.start(model, corpus, None, False)
+    units = corpus.units[:4]
+    expected = minibatch_estep(model.state_, [read_unit(corpus.path, u) for u in units],
+                               model._settings())
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None, env={"NUMBA_NUM_THREADS": "1"}) as cluster, \
+            Client(cluster) as client:
+        engine = DaskEngine(client=client, model=model, method=get_method("online"),
+                            corpus=corpus, pipelined=False, estep_threads=1,
+                            scatter_bytes=0, direct=True)
+        step = InFlight(Minibatch(0, 0, False, list(units)))
+        engine.load(step)
+        client.gather(step.ids)
+        pids = client.run(os.getpid)
+        busy = [client.submit(time.sleep, 1.5, workers=[w], pure=False) for w in sorted(pids)]
+        engine.submit_esteps(step)
+        assert len(step.scattered) == 2  # one chunk on each worker
+        holder = sorted(client.who_has(step.scattered[:1]).values())[0][0]
+        os.kill(pids[holder], signal.SIGKILL)  # a worker process this test started
+        stats = engine.collect(step)
+        del busy
+    np.testing.assert_array_equal(stats.word_ids, expected.word_ids)
+    np.testing.assert_array_equal(stats.sstats, expected.sstats)
+    assert stats.doc_bound == expected.doc_bound
+    assert "retry" in step.root.key  # the step really was sent again
 
 
 def test_numba_on_workers_is_warm_and_single_threaded(dask_client, corpus):
@@ -351,18 +427,6 @@ def test_local_cluster_turns_off_dask_housekeeping_the_steps_do_not_need():
         assert list(profiling.values()) == [False]
     # only while the cluster starts: the caller's configuration is left as it was
     assert dask.config.get("distributed.worker.profile.enabled") is True
-
-
-def test_each_worker_gets_its_units_words_once():
-    from svi_lda.distributed.placement import words_by_worker
-
-    positions = [np.array([0, 2, 5]), np.array([1, 2]), np.array([2, 3, 5]), np.array([4])]
-    worker_words, word_rows = words_by_worker(positions, ["A", "B", "A", None], 6)
-    np.testing.assert_array_equal(worker_words["A"], [0, 2, 3, 5])
-    np.testing.assert_array_equal(worker_words["B"], [1, 2])
-    np.testing.assert_array_equal(worker_words[None], [4])
-    for p, w, rows in zip(positions, ["A", "B", "A", None], word_rows, strict=True):
-        np.testing.assert_array_equal(worker_words[w][rows], p)
 
 
 def test_resumed_runs_write_checkpoints_that_resume_again(dask_client, corpus, reference,

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from svi_lda.distributed.placement import union_of, words_by_worker
+from svi_lda.distributed.placement import union_of
 
 
 @settings(max_examples=40, deadline=None)
@@ -21,16 +21,53 @@ def test_union_of_is_unique_and_searchsorted(lists, bound):
         np.testing.assert_array_equal(w, np.searchsorted(expected, a))
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.lists(st.integers(0, 40), unique=True, min_size=1), min_size=1, max_size=6),
-       st.data())
-def test_each_worker_gets_rows_for_exactly_its_units_words(lists, data):
-    arrays = [np.array(sorted(x)) for x in lists]
-    union, positions = union_of(arrays, 41)
-    workers = [data.draw(st.sampled_from(["a", "b", None])) for _ in arrays]
-    worker_words, word_rows = words_by_worker(positions, workers, len(union))
-    for w in set(workers):
-        mine = [p for p, u in zip(positions, workers, strict=True) if u == w]
-        np.testing.assert_array_equal(worker_words[w], np.unique(np.concatenate(mine)))
-    for p, w, rows in zip(positions, workers, word_rows, strict=True):
-        np.testing.assert_array_equal(worker_words[w][rows], p)
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 50), st.integers(1, 8))
+def test_row_chunks_cover_the_union_once(n_rows, n_chunks):
+    from svi_lda.distributed.rows import chunk_starts, chunks_of
+
+    starts = chunk_starts(n_rows, n_chunks)
+    assert starts[0] == 0 and len(starts) == min(n_rows, n_chunks)
+    assert np.all(np.diff(np.append(starts, n_rows)) > 0)  # no empty chunk
+    every = chunks_of(np.arange(n_rows), starts)
+    np.testing.assert_array_equal(every, np.arange(len(starts)))
+    last = chunks_of(np.array([n_rows - 1]), starts)
+    np.testing.assert_array_equal(last, [len(starts) - 1])
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 5))
+def test_local_step_from_chunks_is_bitwise_the_local_step_on_its_rows(seed, n_chunks):
+    """A worker assembles a unit's rows from the chunks that hold its words: the same
+    statistics, bitwise, as from the unit's own rows."""
+    from svi_lda.batch import Batch
+    from svi_lda.distributed.rows import chunk_starts, chunks_of
+    from svi_lda.distributed.tasks import PreparedUnit, chunked_local_step_task
+    from svi_lda.methods import get_method
+    from svi_lda.state import GlobalState
+    from svi_lda.step import EStepSettings, estep_unit, unit_vocabulary
+    from svi_lda.synthetic import make_lda_corpus
+
+    rng = np.random.default_rng(seed)
+    X = make_lda_corpus(12, 60, 3, doc_length=15, seed=seed % 1000).X
+    batch = Batch.from_csr(X)
+    ids, index = unit_vocabulary(batch)
+    union = np.unique(np.concatenate([ids, rng.choice(60, 20)]))
+    state = GlobalState.initialize(3, 60, alpha=np.full(3, 0.3), eta=0.1, seed=seed % 1000,
+                                   dtype=("float32", "float64")[seed % 2])
+    rows, shift = state.exp_elog_beta_rows(union)
+    positions = np.searchsorted(union, ids)
+    starts = chunk_starts(len(union), n_chunks)
+    bounds = [*starts, len(union)]
+    chunks = [(rows[a:b], shift[a:b], union[a:b])
+              for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    needed = chunks_of(positions, starts)
+    settings_ = EStepSettings(seed=1)
+    got = chunked_local_step_task(
+        get_method("online").name, PreparedUnit("u", batch, ids, index),
+        [chunks[c] for c in needed], state.alpha, settings_,
+    )
+    want, _ = estep_unit(batch, index, ids, rows[positions], shift[positions], state.alpha,
+                         settings_)
+    np.testing.assert_array_equal(got.sstats, want.sstats)
+    assert got.doc_bound == want.doc_bound

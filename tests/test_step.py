@@ -15,10 +15,13 @@ from svi_lda.schedule import RobbinsMonro
 from svi_lda.state import GlobalState
 from svi_lda.step import (
     EStepSettings,
+    UnitStats,
     estep_unit,
     initial_gamma,
     initial_gamma_reference,
+    merge_unit_stats,
     minibatch_estep,
+    reduction_tree,
     svi_step,
     unit_vocabulary,
 )
@@ -219,3 +222,71 @@ def test_estep_unit_refuses_mixed_up_arrays_instead_of_crashing():
     with pytest.raises(ValueError, match="word_rows has"):
         estep_unit(batch, index, ids, rows, shift, state.alpha, SETTINGS,
                    word_rows=np.arange(len(ids) - 1))
+
+
+def test_reduction_tree_pairs_adjacent_units_level_by_level():
+    assert reduction_tree(1) == []
+    assert reduction_tree(2) == [[(0, 1)]]
+    # 5 units: (0+1), (2+3), 4 -> ((0+1)+(2+3)), 4 -> root
+    assert reduction_tree(5) == [[(0, 1), (2, 3)], [(0, 1)], [(0, 1)]]
+    assert reduction_tree(4) == [[(0, 1), (2, 3)], [(0, 1)]]
+
+
+def _random_stats(rng, n_words_total: int, k: int, dtype) -> UnitStats:
+    words = np.sort(rng.choice(n_words_total, int(rng.integers(1, n_words_total)),
+                               replace=False)).astype(np.int64)
+    return UnitStats(
+        word_ids=words,
+        sstats=(rng.random((len(words), k)) * 10.0 ** rng.integers(-8, 8)).astype(dtype),
+        n_docs=int(rng.integers(1, 50)),
+        n_tokens=float(rng.integers(1, 500)),
+        elog_theta_sum=rng.standard_normal(k) * 1e3,
+        theta_sum=rng.random(k),
+        doc_bound=float(rng.standard_normal() * 1e4),
+        n_iter=int(rng.integers(1, 100)),
+        word_counts=rng.random(len(words)) * 100,
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 9), st.integers(0, 2**32 - 1), st.sampled_from([np.float32, np.float64]))
+def test_merge_is_the_pairwise_tree_of_float64_sums(n_parts, seed, dtype):
+    """merge_unit_stats is bitwise ((u0 + u1) + (u2 + u3)) + ..., each sum in float64 over
+    the union of the two nodes' words: the shape the Dask workers reproduce as tasks."""
+    rng = np.random.default_rng(seed)
+    parts = [_random_stats(rng, 40, 3, dtype) for _ in range(n_parts)]
+
+    def dense(p: UnitStats) -> tuple[np.ndarray, np.ndarray]:
+        s = np.zeros((40, 3))
+        s[p.word_ids] = p.sstats
+        c = np.zeros(40)
+        c[p.word_ids] = p.word_counts
+        return s, c
+
+    def tree(nodes: list) -> tuple:
+        if len(nodes) == 1:
+            return nodes[0]
+        upper = [(nodes[i][0] + nodes[i + 1][0], nodes[i][1] + nodes[i + 1][1],
+                  (0.0 + nodes[i][2]) + nodes[i + 1][2])
+                 for i in range(0, len(nodes) - 1, 2)]
+        return tree(upper + nodes[len(nodes) - len(nodes) % 2:])
+
+    expected = tree([(*dense(p), p.doc_bound) for p in parts])
+    merged = merge_unit_stats(parts)
+    words = np.unique(np.concatenate([p.word_ids for p in parts]))
+    np.testing.assert_array_equal(merged.word_ids, words)
+    np.testing.assert_array_equal(merged.sstats, expected[0][words])
+    np.testing.assert_array_equal(merged.word_counts, expected[1][words])
+    assert merged.doc_bound == expected[2]
+    assert merged.n_docs == sum(p.n_docs for p in parts)
+    if n_parts > 1:
+        assert merged.sstats.dtype == np.float64
+
+
+def test_tree_differs_from_a_running_sum():
+    """The test above can fail: summing 4 units one after the other rounds differently."""
+    a = UnitStats(np.array([0]), np.array([[1.0]]), 1, 1.0, np.zeros(1), np.zeros(1), 0, 1)
+    vals = [1.0, 1e16, -1e16, 1.0]
+    parts = [dataclasses.replace(a, sstats=np.array([[v]])) for v in vals]
+    assert merge_unit_stats(parts).sstats[0, 0] == (1.0 + 1e16) + (-1e16 + 1.0)
+    assert (1.0 + 1e16) + (-1e16 + 1.0) != ((1.0 + 1e16) + -1e16) + 1.0

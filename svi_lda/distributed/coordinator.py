@@ -98,13 +98,14 @@ def fit_distributed(
     estep_threads : int
         Kernel threads per E-step task (keep Dask threads x this <= cores).
     scatter_bytes : int
-        A worker's exp(E[log beta]) rows for a step (the words of all its units, sent
-        once) at least this large go directly to it (``scatter(direct=True)``); smaller,
-        each unit's own rows go inside its task, via the scheduler. If that worker dies
-        its tasks are resubmitted with their rows inline. Only with direct transfers (see
-        ``direct``).
+        A step's exp(E[log beta]) rows (for the union of its words, sent once, in one
+        chunk per worker; each worker fetches the other chunks it needs from its peers)
+        at least this large go straight to the workers (``scatter(direct=True)``);
+        smaller, each chunk goes inside a task, via the scheduler. If a worker holding a
+        scattered chunk dies, the step is sent again with its chunks inside tasks. Only
+        with direct transfers (see ``direct``).
     direct : bool, optional
-        Move the step's arrays (statistics back, large rows out) directly between this
+        Move the step's arrays (merged statistics back, large rows out) directly between this
         process and the workers instead of through the scheduler, which saves a hop and a
         copy of every array. ``None`` (default): direct if every worker answers a
         connection from this process at the start (true for a LocalCluster and for a

@@ -7,11 +7,13 @@ over the minibatches of a Parquet corpus. For each minibatch:
    there) and its word ids come back (``unit_word_ids``); this is prefetched
    ``READ_AHEAD`` minibatches ahead;
 2. this process computes the method's parameter rows (for SVI exp(E[log beta])) for the
-   union of the minibatch's words, once, from its state, and sends each worker only the
-   rows of its units' words, once (``local_step_task``);
-3. the units' statistics are gathered and added **in unit order** by
-   :class:`~svi_lda.step.StatsSum`, each as soon as it arrives; the loop then makes the
-   method's global update, exactly as in process.
+   union of the minibatch's words, once, from its state, and sends each row once, in
+   one chunk per worker (:mod:`svi_lda.distributed.rows`); each unit's local step pulls
+   the chunks holding its words from the workers that have them;
+3. the units' statistics are summed on the workers along the reduction tree of
+   :mod:`svi_lda.distributed.tree` (a shape fixed by the units alone; the in-process
+   engine sums along the same tree), and this process gathers the root; the loop then
+   makes the method's global update, exactly as in process.
 
 Because every piece is the in-process code and the summation order is fixed, the model
 after N steps is bitwise identical for any number of workers or threads, and to
@@ -20,19 +22,18 @@ local steps of step t+1 start from the parameters before step t's update lands (
 staleness of one step: still reproducible for any number of workers, but not equal to
 synchronous SVI).
 
-Tasks are pure, so Dask recomputes whatever a dead worker held; local steps whose
-scattered rows died with their worker are resubmitted with the rows inline. Where local
-steps run and which rows each worker gets: :mod:`svi_lda.distributed.placement`.
+Tasks are pure, so Dask recomputes whatever a dead worker held; a step whose scattered
+rows died with their worker is sent again with its rows inside tasks. Where local steps
+run: :mod:`svi_lda.distributed.placement`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import CancelledError
 from typing import Any
 
@@ -40,21 +41,17 @@ from svi_lda import seeding
 from svi_lda.corpus import CorpusError, CorpusUnit, ParquetCorpus
 from svi_lda.distributed import tasks
 from svi_lda.distributed.inflight import InFlight
-from svi_lda.distributed.placement import (
-    balance_units,
-    round_robin,
-    union_of,
-    words_by_worker,
-)
+from svi_lda.distributed.placement import balance_units, round_robin, union_of
+from svi_lda.distributed.rows import chunk_starts, chunks_of, ship_chunks
+from svi_lda.distributed.tree import submit_reduction
 from svi_lda.methods import LearningMethod
-from svi_lda.step import StatsSum, UnitStats
+from svi_lda.step import UnitStats
 from svi_lda.training import Minibatch, StepInput
 
 logger = logging.getLogger("svi_lda.distributed.coordinator")
 
-# Above this size a worker's rows for a step go straight to it (scatter direct), once for
-# all its units, instead of each unit's rows inside its task through the scheduler (which
-# costs this process a second copy and sends words shared by units once per unit).
+# Above this size a step's rows go straight to the workers (scatter direct), instead of
+# inside tasks through the scheduler (which costs this process a second copy).
 SCATTER_BYTES = 2**20
 # Minibatches whose row groups are read ahead of the one in progress.
 READ_AHEAD = 2
@@ -78,7 +75,7 @@ class DaskEngine:
     estep_threads : int
         Kernel threads per task.
     scatter_bytes : int
-        A worker's rows for a step at least this large go to it directly, once.
+        A step's rows at least this large go directly to the workers.
     direct : bool
         Move arrays directly between this process and the workers.
     """
@@ -205,20 +202,17 @@ class DaskEngine:
             self._data_owners(step), sorted(step.alive), [u.n_docs for u in step.units],
             backlog,
         )
-        step.worker_words, step.word_rows = words_by_worker(
-            step.positions, step.workers, len(union)
-        )
         step.union = union
         step.coordinator_seconds += time.perf_counter() - t0
 
     def submit_esteps(self, step: InFlight, behind: InFlight | None = None) -> None:
-        """Send each worker the rows of exp(E[log beta]) for its units' words, from the
-        state now, and submit the E-steps.
+        """Compute the rows of exp(E[log beta]) for the step's words from the state now,
+        send them, and submit the local steps and the reduction.
 
-        ``behind``: the step whose E-steps are still running (pipelined mode). A worker
-        that lags behind the other with them gets fewer of this step's: with a fixed
-        share each, the lag of a slower worker grows step by step until the faster one
-        runs out of queued E-steps and idles.
+        ``behind``: the step whose local steps are still running (pipelined mode). A
+        worker that lags behind the other with them gets fewer of this step's: with a
+        fixed share each, the lag of a slower worker grows step by step until the faster
+        one runs out of queued local steps and idles.
         """
         step.started = time.perf_counter()
         self.prepare(step, backlog=None if behind is None else self._backlog(behind))
@@ -228,14 +222,52 @@ class DaskEngine:
             state, step.union, self.n_threads
         )
         step.alpha = state.alpha.copy()
-        shipped = self._ship_rows(step)
-        step.esteps = [None] * len(step.units)
-        # Each worker's first E-step goes in first, so no worker waits for another's.
-        for i in round_robin(step.workers):
-            step.esteps[i] = self._submit_estep(
-                step, i, shipped.get(step.workers[i]), attempt=0, alive=step.alive
-            )
+        self._submit_graph(step, attempt=0, alive=step.alive)
         step.coordinator_seconds += time.perf_counter() - t0
+
+    def _submit_graph(self, step: InFlight, *, attempt: int, alive: set[str]) -> None:
+        """Ship the rows (chunk ``c`` to the ``c``-th worker the step uses), submit each
+        unit's local step on the worker ``balance_units`` chose (a preference) and the
+        reduction tree. A retry (``attempt`` > 0) sends every chunk inside a task."""
+        assert step.rows is not None and step.log_shift is not None
+        assert step.alpha is not None
+        suffix = "" if attempt == 0 else f"-retry{attempt}"
+        name = f"{self.token}-{step.epoch}-{step.position}{suffix}"
+        placed = [w if w in alive else None for w in step.workers]
+        targets = list(dict.fromkeys(w for w in placed if w is not None)) or [None]
+        starts = chunk_starts(len(step.rows), len(targets))
+        scatter = attempt == 0 and self.direct and step.rows.nbytes >= self.scatter_bytes
+        chunks, sent, scattered = ship_chunks(
+            self.client, step.rows, step.log_shift, step.union, starts,
+            targets[: len(starts)],
+            key=f"svi-lda-rows-{name}", scatter=scatter,
+        )
+        step.chunks.extend(chunks)
+        step.scattered.extend(scattered)
+        step.bytes_out += sent
+        step.esteps = [None] * len(step.units)
+        # Each worker's first local step goes in first, so no worker waits for another's.
+        for i in round_robin(placed):
+            needed = chunks_of(step.positions[i], starts)
+            step.bytes_out += step.alpha.nbytes
+            key = f"svi-lda-estep-{self.token}-{step.epoch}-{step.units[i].key}{suffix}"
+            step.esteps[i] = self.client.submit(
+                tasks.chunked_local_step_task,
+                self.method.name,
+                step.loads[i],
+                [chunks[c] for c in needed],
+                step.alpha,
+                self.settings,
+                self.estep_threads,
+                key=key,
+                workers=[placed[i]] if placed[i] else None,
+                allow_other_workers=placed[i] is not None,  # a preference, so a dead
+                # worker's local step still runs elsewhere
+            )
+        step.root, merges = submit_reduction(
+            self.client, step.esteps, key=f"svi-lda-merge-{name}"
+        )
+        step.merges.extend(merges)
 
     @staticmethod
     def _backlog(step: InFlight) -> dict[str, int]:
@@ -255,128 +287,52 @@ class DaskEngine:
     def _alive_workers(self) -> set[str]:
         return set(self.client.scheduler_info().get("workers", {}))
 
-    def _ship_rows(self, step: InFlight) -> dict[str | None, Any]:
-        """Scatter each worker its rows (for all its units' words, once) straight from this
-        process, all workers at once, when they are large (``scatter_bytes``) and
-        transfers are direct. Returns the futures by worker; a unit whose worker has none
-        gets its own rows inside its task."""
-        assert step.rows is not None
-        targets = [
-            w for w, words in step.worker_words.items()
-            if self.direct and w in step.alive
-            and words.size * step.rows[:1].nbytes >= self.scatter_bytes
-        ]
-        if not targets:
-            return {}
-        arrays = [step.rows[step.worker_words[w]] for w in targets]
+    def collect(self, step: InFlight, upcoming: InFlight | None = None) -> UnitStats:
+        """The root of the step's reduction: its units' statistics summed on the workers.
 
-        async def scatter_all() -> list[Any]:
-            return await asyncio.gather(
-                *(
-                    self.client.scatter(
-                        rows, workers=[w], direct=True, hash=False, asynchronous=True
-                    )
-                    for w, rows in zip(targets, arrays, strict=True)
-                ),
-                return_exceptions=True,
-            )
-
-        shipped: dict[str | None, Any] = {}
-        results = self.client.sync(scatter_all)
-        for w, rows, result in zip(targets, arrays, results, strict=True):
-            if isinstance(result, (OSError, TimeoutError)):  # the worker just died
-                logger.warning("scatter to %s failed (%s): rows go inline", w, result)
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                shipped[w] = result
-                step.scattered.append(result)
-                step.bytes_out += rows.nbytes
-        return shipped
-
-    def _submit_estep(
-        self, step: InFlight, i: int, rows: Any, *, attempt: int, alive: set[str]
-    ) -> Any:
-        """Submit unit ``i``'s E-step on the worker ``balance_units`` chose, as a
-        preference. ``rows``: the future of its worker's scattered rows, or None to send
-        the unit's own rows inside the task."""
-        assert step.rows is not None and step.log_shift is not None
-        worker = step.workers[i]
-        if rows is None:
-            positions = step.positions[i]
-            word_rows = None
-            rows = step.rows[positions]
-            step.bytes_out += rows.nbytes
-        else:
-            positions = step.worker_words[worker]
-            word_rows = step.word_rows[i]
-            step.bytes_out += word_rows.nbytes
-        unit_shift = step.log_shift[positions]
-        step.bytes_out += unit_shift.nbytes + step.alpha.nbytes
-        if worker is not None and worker not in alive:
-            worker = None  # it died since the placement: let the scheduler choose
-        key = f"svi-lda-estep-{self.token}-{step.epoch}-{step.units[i].key}"
-        return self.client.submit(
-            tasks.local_step_task,
-            self.method.name,
-            step.loads[i],
-            rows,
-            unit_shift,
-            step.alpha,
-            self.settings,
-            self.estep_threads,
-            word_rows,
-            key=key if attempt == 0 else f"{key}-retry{attempt}",
-            workers=[worker] if worker else None,
-            allow_other_workers=worker is not None,  # a preference, so a dead worker's
-            # E-step still runs elsewhere
-        )
-
-    def collect(self, step: InFlight, between: Callable[[], object] | None = None) -> UnitStats:
-        """The local steps' results summed in unit order, each added as soon as it arrives.
-
-        The sum is :class:`~svi_lda.step.StatsSum`'s, as in process (zeros, then each
-        unit's statistics added in unit order at its words' rows of the minibatch's
-        vocabulary), so it is bitwise the in-process one; adding while later units
-        still compute takes the merge off the critical path. ``between`` is called after
-        each merge but the last (work that can wait for the workers). Tasks whose
-        scattered rows were lost with their worker are resubmitted with the rows inline.
+        While waiting, the word ids of ``upcoming`` (the next minibatch) are gathered and
+        its union found as soon as they are read (off the critical path). A step whose
+        scattered rows were lost with their worker is sent again with its rows inline.
         """
-        merged: StatsSum | None = None
-        first: UnitStats | None = None
-        n = len(step.esteps)
-        for i in range(n):
-            for attempt in range(1, _MAX_RESUBMITS + 2):
-                try:
-                    part: UnitStats = self._gather([step.esteps[i]], step)[0]
-                    step.bytes_in += part.sstats.nbytes
-                    t0 = time.perf_counter()
-                    if n == 1:
-                        first = part
-                    else:
-                        if merged is None:
-                            assert step.union is not None
-                            merged = StatsSum(step.union, part)
-                        merged.add(part, step.positions[i])
-                    step.coordinator_seconds += time.perf_counter() - t0
-                    if between is not None and i < n - 1:
-                        between()
-                    break
-                except RuntimeError as exc:
-                    lost = isinstance(exc.__cause__, CancelledError)
-                    if not lost or attempt > _MAX_RESUBMITS:
-                        raise
-                    logger.warning(
-                        "E-step of %s lost its scattered input (worker died): resubmitting",
-                        step.units[i].key,
-                    )
-                    step.esteps[i].release()
-                    step.esteps[i] = self._submit_estep(
-                        step, i, None, attempt=attempt, alive=self._alive_workers()
-                    )
-        result = first if n == 1 else (merged.total if merged is not None else None)
-        assert result is not None
-        return result
+        for attempt in range(1, _MAX_RESUBMITS + 2):
+            try:
+                if upcoming is not None:
+                    self._wait(step, upcoming)
+                stats: UnitStats = self._gather([step.root], step)[0]
+                break
+            except RuntimeError as exc:
+                lost = isinstance(exc.__cause__, CancelledError)
+                if not lost or attempt > _MAX_RESUBMITS:
+                    raise
+                logger.warning(
+                    "a local step of minibatch %d lost its scattered rows (worker died): "
+                    "sending the step again", step.position,
+                )
+                self._release_graph(step)
+                self._submit_graph(step, attempt=attempt, alive=self._alive_workers())
+        step.bytes_in += stats.sstats.nbytes + stats.word_ids.nbytes
+        if stats.word_counts is not None:
+            step.bytes_in += stats.word_counts.nbytes
+        return stats
+
+    def _wait(self, step: InFlight, upcoming: InFlight) -> None:
+        """Until ``step``'s root is ready, prepare ``upcoming`` once its reads are done."""
+        from distributed import wait
+
+        while not step.root.done():
+            pending = [f for f in upcoming.ids if not f.done()]
+            if not pending:
+                self.prepare(upcoming, wait=False)
+                return
+            wait([step.root, *pending], return_when="FIRST_COMPLETED")
+
+    @staticmethod
+    def _release_graph(step: InFlight) -> None:
+        for f in (step.root, *step.merges, *step.esteps, *step.chunks):
+            if f is not None:
+                f.release()
+        step.root, step.merges, step.esteps, step.chunks = None, [], [], []
+        step.scattered = []
 
     def _gather(self, futures: list[Any], step: InFlight) -> list[Any]:
         try:
@@ -419,11 +375,7 @@ class DaskEngine:
             return None
         # The next minibatch's ids, once read, are gathered while the workers compute.
         upcoming = self._ahead[0] if self._ahead and not self.pipelined else None
-        stats = self.collect(
-            current,
-            between=None if upcoming is None
-            else lambda step=upcoming: self.prepare(step, wait=False),
-        )
+        stats = self.collect(current, upcoming)
         return StepInput(
             current.minibatch,
             stats,

@@ -25,15 +25,16 @@ class InFlight:
     union: np.ndarray | None = None
     # Row of the union for each word of each unit.
     positions: list[np.ndarray] = field(default_factory=list)
-    # Rows of the union for the words of each worker's units, and for each unit the row
-    # of each of its words among them (from the placement).
-    worker_words: dict[str | None, np.ndarray] = field(default_factory=dict)
-    word_rows: list[np.ndarray] = field(default_factory=list)
     # exp(E[log beta]) rows and log shifts for the union, and alpha, when the E-steps go out.
     rows: np.ndarray | None = None
     log_shift: np.ndarray | None = None
     alpha: np.ndarray | None = None
+    # The rows' chunks (futures; the scattered ones also in ``scattered``), the merges
+    # of the reduction tree and its root (the one result gathered).
+    chunks: list[Any] = field(default_factory=list)
     scattered: list[Any] = field(default_factory=list)
+    merges: list[Any] = field(default_factory=list)
+    root: Any = None
     bytes_out: int = 0
     bytes_in: int = 0
     started: float = 0.0
@@ -56,9 +57,11 @@ class InFlight:
 
     def release(self) -> None:
         """Release the step's futures and drop its arrays."""
-        for f in (*self.esteps, *self.scattered, *self.ids, *self.loads):
-            if f is not None:  # None: an E-step not submitted (an error came first)
+        futures = (self.root, *self.merges, *self.esteps, *self.chunks, *self.ids,
+                   *self.loads)
+        for f in futures:
+            if f is not None:  # None: a local step not submitted (an error came first)
                 f.release()
-        self.esteps, self.scattered, self.ids, self.loads = [], [], [], []
-        self.positions, self.word_rows, self.worker_words = [], [], {}
+        self.esteps, self.chunks, self.scattered, self.merges = [], [], [], []
+        self.ids, self.loads, self.positions, self.root = [], [], [], None
         self.rows = self.log_shift = self.alpha = None

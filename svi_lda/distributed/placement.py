@@ -1,7 +1,8 @@
-"""Where a step's E-steps run and which rows each worker is sent.
+"""Where a step's E-steps run, and the union of its units' words.
 
 Pure functions of the units' owners and words, so the choices are deterministic; the
-statistics are merged in unit order whatever they are, so they never change a result.
+statistics are merged along a tree fixed by the units whatever they are, so they never
+change a result.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def balance_units(
     ``weights``) each worker still has queued from earlier steps, counted as its load
     to start with; pipelined mode passes it so that a worker running behind gets less of
     the next step. Units are taken in order, so the choice is deterministic; the
-    statistics are merged in unit order whatever it is.
+    statistics are merged along a tree fixed by the units whatever it is.
     """
     if not workers:
         return [None] * len(owners)
@@ -58,25 +59,6 @@ def union_of(
     union, where = compact_vocabulary(values, bound)
     cuts = np.cumsum([len(a) for a in arrays])[:-1]
     return union, np.split(where, cuts)
-
-
-def words_by_worker(
-    positions: Sequence[np.ndarray], workers: Sequence[str | None], n_union: int
-) -> tuple[dict[str | None, np.ndarray], list[np.ndarray]]:
-    """The union rows each worker needs (its units' words, sorted), and for each unit the
-    row of each of its words among its worker's rows.
-
-    ``positions`` are the units' rows of the minibatch's union of words (``n_union``
-    rows). A worker's units share most of their words, so one set of rows per worker and
-    step sends each row once, not once per unit.
-    """
-    worker_words: dict[str | None, np.ndarray] = {}
-    rows_of_unit: dict[int, np.ndarray] = {}
-    for w in dict.fromkeys(workers):
-        mine = [i for i, u in enumerate(workers) if u == w]
-        worker_words[w], rows = union_of([positions[i] for i in mine], n_union)
-        rows_of_unit.update(zip(mine, rows, strict=True))
-    return worker_words, [rows_of_unit[i] for i in range(len(positions))]
 
 
 def round_robin(workers: Sequence[str | None]) -> list[int]:

@@ -11,7 +11,7 @@ Contract of the two pieces:
   n_threads, word_rows, carry) -> (UnitStats, carry)`` runs on one unit, wherever the
   engine puts it (a thread, a Dask worker), from the parameter rows the coordinator sent
   for the unit's words (``parameter_rows``), and returns additive statistics (merged by
-  :class:`~svi_lda.step.StatsSum`). ``carry`` is the unit's own state from the previous
+  :func:`~svi_lda.step.merge_unit_stats`). ``carry`` is the unit's own state from the previous
   pass (methods with ``keeps_local_state``; None the first time).
 - ``global_update(state, stats, context) -> (StepMetrics, bound_entry)`` changes the
   state from the merged statistics; ``bound_entry`` is what ``bound_history_`` records.

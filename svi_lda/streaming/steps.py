@@ -5,10 +5,12 @@ cluster.
 A minibatch is split into units of ``UNIT_DOCS`` documents (fixed, whatever the number of
 workers or threads). In process, :func:`svi_lda.training.train_step` runs them on the
 :class:`~svi_lda.training.ThreadEngine`; on a cluster, :class:`ClusterEngine` sends each
-unit's local step, with the rows of exp(E[log beta]) for its words, as a task and adds the
-results in unit order (:func:`svi_lda.step.merge_unit_stats`), as the in-process engine
-does, so both give bitwise the same model. The run loop then makes the global update and
-records the step (history, per-topic statistics) on the model.
+unit's local step, with the rows of exp(E[log beta]) for its words, as a task, and the
+workers sum the results along the reduction tree every engine uses
+(:mod:`svi_lda.distributed.tree`, :func:`svi_lda.step.merge_unit_stats` in process), so
+both give bitwise the same model and this process gathers one result per step. The run
+loop then makes the global update and records the step (history, per-topic statistics)
+on the model.
 
 The stream's step scaling (:mod:`svi_lda.streaming.scaling`) reaches the loop as D
 (``total_samples``) and as the step's rho, which :class:`StreamSVI` uses instead of the
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +33,7 @@ from svi_lda.methods import UpdateContext
 from svi_lda.methods.online import OnlineSVI
 from svi_lda.seeding import seed_topics
 from svi_lda.state import GlobalState
-from svi_lda.step import StepMetrics, UnitStats, merge_unit_stats, unit_vocabulary
+from svi_lda.step import StepMetrics, UnitStats, unit_vocabulary
 from svi_lda.streaming.scaling import StreamScaling
 from svi_lda.training import Minibatch, StepInput, run_loop, train_step
 
@@ -96,7 +99,8 @@ def take_step(
 class ClusterEngine:
     """A run-loop engine for minibatches of Batches held in memory (a stream): each
     unit's local step is a Dask task (the unit and its words' rows travel with it; the
-    state stays here). The Dask engine proper reads Parquet row groups on the workers."""
+    state stays here) and the workers merge the results (one gathered per step). The
+    Dask engine proper reads Parquet row groups on the workers."""
 
     def __init__(self, client: Any, model: Any, method: OnlineSVI) -> None:
         self.client = client
@@ -130,7 +134,16 @@ class ClusterEngine:
                 _local_step_task, self.method, unit, index, ids, rows[pos], log_shift[pos],
                 state.alpha, self.settings, pure=False,
             ))
-        stats = merge_unit_stats(self.client.gather(futures))
+        from svi_lda.distributed.tree import submit_reduction
+
+        root, merges = submit_reduction(
+            self.client, futures, key=f"svi-lda-stream-merge-{uuid.uuid4().hex[:12]}"
+        )
+        try:
+            stats = self.client.gather(root)
+        finally:
+            for f in (root, *merges, *futures):
+                f.release()
         return StepInput(minibatch, stats, started)
 
     def updated(self, done: StepInput) -> None:

@@ -3,8 +3,8 @@
 Every fit goes through :func:`run_loop`: in-process ``fit`` and ``partial_fit``, the Dask
 engine (:func:`svi_lda.distributed.fit_distributed`) and a stream. It asks its *engine*
 for the merged statistics of the next minibatch (the engine runs the method's local steps
-on the minibatch's units, wherever they run, and sums them with
-:class:`~svi_lda.step.StatsSum`), applies the *method*'s global update, lets the engine
+on the minibatch's units, wherever they run, and sums them along the fixed tree of
+:func:`~svi_lda.step.merge_unit_stats`), applies the *method*'s global update, lets the engine
 send out the next local steps, checkpoints, and reports (:mod:`svi_lda.training.report`).
 The minibatches come from a *source* (:mod:`svi_lda.training.sources`).
 """
@@ -30,7 +30,7 @@ class StepInput:
     ----------
     minibatch : Minibatch
     stats : UnitStats
-        The units' statistics, merged in unit order.
+        The units' statistics, merged along the fixed tree of unit order.
     started : float
         ``time.perf_counter()`` when the minibatch's local steps started (or the last
         update, if later): the step's ``seconds`` count from here.

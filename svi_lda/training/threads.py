@@ -2,7 +2,8 @@
 
 A minibatch's parameter rows are computed once for the union of its units' words and each
 unit's local step runs on its rows (the Numba kernels release the GIL and split a unit's
-documents over ``n_threads``); the units' statistics are summed in unit order. A pass
+documents over ``n_threads``); the units' statistics are summed along the tree of
+:func:`~svi_lda.step.merge_unit_stats`, as on a Dask cluster. A pass
 (``grouping="pass"`` or ``"whole"``) reads its units one at a time, sums their statistics
 over the whole vocabulary and keeps each unit's ``carry`` for the next pass.
 """
