@@ -9,7 +9,6 @@ import pytest
 import svi_lda
 from svi_lda import OnlineLDA
 from svi_lda.corpus import ParquetCorpus, from_csr
-from svi_lda.persistence import ModelFileError
 from svi_lda.synthetic import make_lda_corpus
 
 pytestmark = pytest.mark.timeout(300)

@@ -68,13 +68,21 @@ class FolderSource:
         self.url = str(url)
         self.fs, self.root = fsspec.core.url_to_fs(self.url)
         self.root = self.root.rstrip("/") or "/"
-        if not self.fs.isdir(self.root):
-            raise FileNotFoundError(f"stream source {self.url} is not a folder")
         self.is_local = "file" in _protocols(self.fs)
+        # On an object store a folder is a prefix, which exists only once a file is under
+        # it: an empty inbox is fine there, a missing bucket fails at the first listing.
+        if self.is_local and not self.fs.isdir(self.root):
+            raise FileNotFoundError(f"stream source {self.url} is not a folder")
 
     def list_published(self) -> list[SourceFile]:
         """Published files directly in the folder, sorted by name (metadata names left out)."""
-        entries = self.fs.ls(self.root, detail=True)
+        self.fs.invalidate_cache(self.root)  # remote listings are cached: poll afresh
+        try:
+            entries = self.fs.ls(self.root, detail=True)
+        except FileNotFoundError:
+            if self.is_local:
+                raise
+            entries = []  # an empty prefix
         out = []
         for entry in entries:
             if entry.get("type") != "file":
@@ -86,6 +94,7 @@ class FolderSource:
 
     def exists(self, name: str) -> bool:
         """Whether ``name`` is (still) in the folder."""
+        self.fs.invalidate_cache(self._path(name))
         return self.fs.isfile(self._path(name))
 
     def _path(self, name: str) -> str:
