@@ -9,6 +9,7 @@ import pytest
 import svi_lda
 from svi_lda import OnlineLDA
 from svi_lda.corpus import ParquetCorpus, from_csr, ingest
+from svi_lda.persistence import ModelFileError
 from svi_lda.synthetic import make_lda_corpus
 
 pytestmark = pytest.mark.timeout(300)
@@ -127,3 +128,125 @@ def test_cli_ingest_train_resume_evaluate_report_on_s3(s3_bucket, tmp_path):
     page = tmp_path / "report.html"
     svi_lda_cli("report", model, "--corpus", corpus, "--out", page)
     assert page.stat().st_size > 1000
+
+
+def test_cli_stream_once_from_an_s3_inbox_sets_bad_files_aside(s3_bucket, tmp_path):
+    import fsspec
+
+    fs = fsspec.filesystem("s3")
+    inbox, model = f"{s3_bucket}/inbox", f"{s3_bucket}/smodel"
+    docs = write_documents(tmp_path / "docs", n_files=2, per_file=60, seed=1)
+    for f in sorted(docs.iterdir()):
+        fs.put_file(str(f), f"{inbox}/{f.name}")
+    import gzip
+
+    rng = np.random.default_rng(0)
+    table = "text\n" + "".join(" ".join(f"w{i}" for i in rng.integers(0, 500, 30)) + "\n"
+                               for _ in range(60))
+    payload = gzip.compress(table.encode())
+    fs.pipe_file(f"{inbox}/zz-broken.tsv.gz", payload[: len(payload) // 2])  # truncated
+    fs.pipe_file(f"{inbox}/zz-unknown.bin", b"\x00\x01")
+    run = svi_lda_cli("stream", inbox + "/", "--model", model + "/", "--topics", "3",
+                      "--once", "--batch-size", "40")
+    assert "rejected zz-broken.tsv.gz" in run.stderr and "zz-unknown.bin" in run.stderr
+    assert "from 4 files" in run.stderr
+    trained = svi_lda.load(model)
+    assert trained.load_extra_["stream"]["n_docs"] >= 120
+    aside = sorted(fs.ls(f"{model}/rejected"))
+    assert [a.rsplit("/", 1)[1] for a in aside] == ["zz-broken.tsv.gz.jsonl",
+                                                   "zz-unknown.bin.jsonl"]
+    assert "unknown format" in fs.cat_file(f"{model}/rejected/zz-unknown.bin.jsonl").decode()
+    # the files stay in the inbox, as locally; a second --once takes nothing new
+    assert fs.isfile(f"{inbox}/zz-broken.tsv.gz")
+    again = svi_lda_cli("stream", inbox, "--model", model, "--once")
+    assert "from 4 files" in again.stderr
+    assert svi_lda.load(model).n_batch_iter_ == trained.n_batch_iter_
+
+
+def configure_workers(client, endpoint: str | None) -> None:
+    """Give the workers of the shared test cluster (started before this test) the
+    environment a deployment would give them; None takes it away again."""
+    from conftest import s3_environment
+
+    def apply(env: dict, conf: dict | None) -> None:
+        import os
+
+        import fsspec
+
+        for name, value in env.items():
+            if conf is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if conf is None:
+            fsspec.config.conf.pop("s3", None)
+        else:
+            fsspec.config.conf["s3"] = conf
+
+    env = s3_environment(endpoint or "")
+    client.run(apply, env, {"endpoint_url": endpoint} if endpoint else None)
+
+
+@pytest.mark.distributed
+def test_fit_distributed_reads_row_groups_from_s3_on_the_workers(
+    dask_client, s3_bucket, s3_endpoint, local_corpus
+):
+    from svi_lda.distributed import fit_distributed
+
+    url = f"{s3_bucket}/corpus"
+    upload(local_corpus, url)
+    params = dict(n_components=4, batch_size=100, random_state=5, max_iter=2)
+    configure_workers(dask_client, s3_endpoint)
+    try:
+        model = fit_distributed(dask_client, OnlineLDA(**params), url,
+                                checkpoint_dir=f"{s3_bucket}/ckpt", checkpoint_every=3)
+        reads = dask_client.run(lambda: __import__("os").environ.get("FSSPEC_S3_ENDPOINT_URL"))
+    finally:
+        configure_workers(dask_client, None)
+    assert set(reads.values()) == {s3_endpoint}
+    reference = OnlineLDA(**params).fit(local_corpus)
+    np.testing.assert_array_equal(model.components_, reference.components_)
+    checkpoint = svi_lda.load(f"{s3_bucket}/ckpt")
+    assert checkpoint.n_batch_iter_ == reference.n_batch_iter_
+    np.testing.assert_array_equal(checkpoint.components_, reference.components_)
+
+
+# -- a model folder that is not whole is refused ------------------------------------------
+def test_a_model_on_s3_with_a_missing_manifest_or_a_corrupt_part_is_refused(
+    s3_bucket, local_corpus
+):
+    import fsspec
+
+    fs = fsspec.filesystem("s3")
+    model = OnlineLDA(n_components=3, batch_size=200, random_state=0, max_iter=1)
+    model.fit(local_corpus)
+    for name in ("torn", "nomanifest", "missing"):
+        model.save(f"{s3_bucket}/{name}")
+    def part(folder: str, prefix: str) -> str:
+        return next(p.rsplit("/", 1)[1] for p in fs.ls(f"{s3_bucket}/{folder}")
+                    if p.rsplit("/", 1)[1].startswith(prefix))
+
+    arrays, vocabulary = part("torn", "arrays-"), part("missing", "vocabulary-")
+
+    # a flipped byte in a part (an upload that went wrong, or a replaced object)
+    data = bytearray(fs.cat_file(f"{s3_bucket}/torn/{arrays}"))
+    data[len(data) // 2] ^= 0xFF
+    fs.pipe_file(f"{s3_bucket}/torn/{arrays}", bytes(data))
+    # a save interrupted before its manifest: the parts are there, model.json is not
+    fs.rm_file(f"{s3_bucket}/nomanifest/model.json")
+    # a part that never arrived
+    fs.rm_file(f"{s3_bucket}/missing/{vocabulary}")
+
+    cases = {
+        "torn": f"{s3_bucket}/torn/{arrays} does not match the checksum",
+        "nomanifest": f"{s3_bucket}/nomanifest is not an svi-lda model folder: model.json is "
+                      "missing",
+        "missing": f"the vocabulary file '{vocabulary}' is missing",
+    }
+    for name, message in cases.items():
+        with pytest.raises(ModelFileError) as info:
+            svi_lda.load(f"{s3_bucket}/{name}")
+        assert message in str(info.value) and "\n" not in str(info.value)
+        run = svi_lda_cli("report", f"{s3_bucket}/{name}", "--out", "/dev/null", check=False)
+        assert run.returncode != 0 and message in run.stderr, run.stderr[-2000:]
+        assert len([line for line in run.stderr.splitlines() if line.strip()]) == 1
