@@ -32,10 +32,15 @@ def upload(local, url):
 
 
 def test_fit_save_load_through_s3_equal_local_bitwise(s3_bucket, local_corpus, tmp_path):
+    import fsspec
+
     url = f"{s3_bucket}/corpus"
-    upload(local_corpus, url)
-    remote = ParquetCorpus(url + "/")
+    local = ParquetCorpus(local_corpus)
+    remote = from_csr(local.to_csr(), local.vocabulary.words, url + "/", row_group_size=50)
     assert remote.path == url and remote.n_docs == 600
+    assert remote.manifest["files"] == local.manifest["files"]  # the same bytes
+    with pytest.raises(ValueError, match="already holds a corpus"):
+        from_csr(local.to_csr(), local.vocabulary.words, url, row_group_size=50)
     assert remote.verify() == len(remote.units)
     params = dict(n_components=4, batch_size=100, random_state=5, max_iter=2)
     local_model = OnlineLDA(**params).fit(local_corpus)
@@ -46,11 +51,16 @@ def test_fit_save_load_through_s3_equal_local_bitwise(s3_bucket, local_corpus, t
     loaded = svi_lda.load(f"{s3_bucket}/model")
     np.testing.assert_array_equal(loaded.components_, svi_lda.load(tmp_path / "model").components_)
     assert loaded.vocabulary_.words == local_model.vocabulary_.words
-    # a second save replaces the first; loading still gives the newest
-    model.partial_fit(remote.to_csr()[:50])
-    model.save(f"{s3_bucket}/model")
-    np.testing.assert_array_equal(svi_lda.load(f"{s3_bucket}/model").components_,
-                                  model.components_)
+    # later saves replace the model (refresh sees it); two generations of parts are kept
+    for _ in range(2):
+        model.partial_fit(remote.to_csr()[:50])
+        model.save(f"{s3_bucket}/model")
+        assert loaded.refresh()
+        np.testing.assert_array_equal(loaded.components_, model.components_)
+    assert not loaded.refresh()
+    names = [p.rsplit("/", 1)[1] for p in fsspec.filesystem("s3").ls(f"{s3_bucket}/model")]
+    assert sorted(n.split("-")[0] for n in names) == ["arrays"] * 2 + ["model.json"] + [
+        "vocabulary"] * 2
 
 
 # -- end to end through the real command line --------------------------------------------
