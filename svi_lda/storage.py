@@ -37,10 +37,9 @@ def is_remote(value: str | os.PathLike[str] | None) -> bool:
 
 def location(value: str | os.PathLike[str]) -> Location:
     """``value`` as a :class:`Path` (local) or a URL without trailing slash (remote)."""
-    if is_remote(value):
-        text = os.fspath(value).rstrip("/")
-        return text if not text.endswith(":/") else text + "/"
     text = os.fspath(value)
+    if is_remote(text):
+        return text.rstrip("/")
     if isinstance(text, str) and text.startswith("file://"):
         return Path(text.removeprefix("file://"))
     return Path(value)
@@ -51,11 +50,6 @@ def join(folder: Location, name: str) -> Location:
     if isinstance(folder, Path):
         return folder / name
     return f"{folder}/{name}"
-
-
-def name_of(loc: Location) -> str:
-    """The last component of a location (a file's name)."""
-    return loc.name if isinstance(loc, Path) else loc.rstrip("/").rsplit("/", 1)[-1]
 
 
 def absolute(loc: Location) -> str:
@@ -100,17 +94,6 @@ def is_file(loc: Location) -> bool:
     fs, path = _remote(loc, fresh=True)
     try:
         return fs.isfile(path)
-    except OSError:
-        return False
-
-
-def is_folder(loc: Location) -> bool:
-    """Whether ``loc`` is a folder (on an object store: a prefix with objects under it)."""
-    if isinstance(loc, Path):
-        return loc.is_dir()
-    fs, path = _remote(loc, fresh=True)
-    try:
-        return fs.isdir(path)
     except OSError:
         return False
 
@@ -165,12 +148,6 @@ def upload(local_file: Path, loc: str) -> None:
     fs.put_file(str(local_file), path)
 
 
-def download(loc: str, local_file: Path) -> None:
-    """Copy the remote file ``loc`` to the local file ``local_file``."""
-    fs, path = _remote(loc)
-    fs.get_file(path, str(local_file))
-
-
 def list_names(folder: Location) -> list[str]:
     """Names of the files directly in ``folder`` (empty when it does not exist)."""
     if isinstance(folder, Path):
@@ -213,18 +190,6 @@ def remove_folder(loc: Location) -> None:
             fs.rm(path, recursive=True)
     except FileNotFoundError:
         pass
-
-
-def move(source: Location, target: Location) -> None:
-    """Move a file (a rename locally; copy then delete on an object store)."""
-    if isinstance(source, Path) and isinstance(target, Path):
-        os.replace(source, target)
-        return
-    if isinstance(source, Path) or isinstance(target, Path):
-        raise ValueError(f"cannot move {source} to {target}: one is local, the other remote")
-    fs, src = _remote(source)
-    _, dst = _remote(target)
-    fs.mv(src, dst)
 
 
 def publish_folder(local_dir: Path, folder: str, *, last: str, keep: set[str]) -> None:

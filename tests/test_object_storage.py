@@ -102,7 +102,11 @@ TRAIN = ("--topics", "4", "--batch-size", "40", "--seed", "3", "--log-every", "1
          "--workers", "1")
 
 
-def test_cli_ingest_train_resume_evaluate_report_on_s3(s3_bucket, tmp_path):
+@pytest.mark.distributed
+@pytest.mark.timeout(600)  # seven command-line runs, one starting a cluster
+def test_cli_ingest_train_resume_evaluate_report_on_s3(
+    s3_bucket, s3_endpoint, dask_client, tmp_path
+):
     docs = write_documents(tmp_path / "docs")
     corpus, model = f"{s3_bucket}/corpus/", f"{s3_bucket}/model/"
     svi_lda_cli("ingest", docs / "*.jsonl.gz", "--out", corpus, "--no-dask",
@@ -115,7 +119,9 @@ def test_cli_ingest_train_resume_evaluate_report_on_s3(s3_bucket, tmp_path):
     again = svi_lda_cli("ingest", docs, "--out", corpus, "--no-dask", check=False)
     assert again.returncode == 1 and "already holds a corpus" in again.stderr
 
-    # 6 minibatches per epoch: stop after 4 steps, then resume to the end of 2 epochs
+    # 6 minibatches per epoch: stop after 4 steps (on the local cluster train starts, its
+    # workers inheriting the environment), then resume to the end of 2 epochs on the
+    # shared test cluster (its workers given the environment)
     svi_lda_cli("train", corpus, *TRAIN, "--out", model, "--steps", "4",
                 "--checkpoint-every", "2")
     checkpoint = svi_lda.load(f"{model}checkpoint")
@@ -123,8 +129,12 @@ def test_cli_ingest_train_resume_evaluate_report_on_s3(s3_bucket, tmp_path):
     refused = svi_lda_cli("train", corpus, *TRAIN, "--out", model, "--epochs", "2",
                           check=False)
     assert refused.returncode == 2 and "--resume" in refused.stderr
-    resumed = svi_lda_cli("train", corpus, *TRAIN, "--out", model, "--epochs", "2",
-                          "--resume")
+    configure_workers(dask_client, s3_endpoint)
+    try:
+        resumed = svi_lda_cli("train", corpus, *TRAIN, "--out", model, "--epochs", "2",
+                              "--resume", "--scheduler", dask_client.scheduler.address)
+    finally:
+        configure_workers(dask_client, None)
     assert "resuming" in resumed.stderr
     trained = svi_lda.load(model)
     reference = OnlineLDA(n_components=4, batch_size=40, random_state=3, max_iter=2)

@@ -306,12 +306,16 @@ class ParquetCorpus:
         if isinstance(self.path, Path) and not self.path.is_dir():
             raise CorpusError(f"corpus folder {self.path} does not exist")
         try:
-            m = json.loads(storage.read_bytes(mpath))
+            data = storage.read_bytes(mpath)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise CorpusError(
                 f"{mpath} is missing: {self.path} is not a finished corpus (the manifest is "
                 f"written last, so an interrupted ingest leaves none). {_FIX}"
             ) from None
+        except (OSError, ValueError) as exc:  # a store refusing access; an unknown protocol
+            raise CorpusError(f"{mpath} cannot be read: {_short(exc)}") from None
+        try:
+            m = json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise CorpusError(f"{mpath} is not valid JSON: {exc}. {_FIX}") from exc
         if not isinstance(m, dict) or m.get("format") != FORMAT:
