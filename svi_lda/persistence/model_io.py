@@ -5,6 +5,10 @@ A model folder holds
 - ``model.json``: format name and version, constructor parameters, scalar state, the
   names and SHA-256 of the files below, and a SHA-256 of its own content. Written last,
   by atomic rename, so a reader sees either the old model or the new one, never a mix.
+  On an object store (the folder given as a URL, :mod:`svi_lda.storage`) there is no
+  rename: the files below are uploaded first and ``model.json`` last, one whole object,
+  so the guarantee is the same; a folder without it, or with a part that does not match
+  its checksum, is refused.
 - ``arrays-<generation>-<id>.npz``: the numeric state (W, topic sums, alpha; optional
   fitted attributes; the words of a plain list vocabulary).
 - ``vocabulary-<generation>-<id>.parquet`` (optional): the

@@ -20,9 +20,9 @@ Names that belong to a corpus folder's metadata (``manifest.json``, ``vocabulary
 ``rejects.jsonl``) are never documents: they are skipped, so a folder that ``svi-lda
 ingest`` writes into can be streamed as its parts appear.
 
-Files are listed and fetched through fsspec (a local path or a ``file://`` URL today;
-other protocols fsspec knows, such as object stores, work the same way: a remote file is
-copied to a temporary local file while it is read).
+Files are listed and fetched through fsspec (a local path, a ``file://`` URL, or any
+protocol fsspec knows, such as ``s3://``: a remote file is copied to a temporary local
+file while it is read; remote listings are not cached between polls).
 """
 
 from __future__ import annotations
