@@ -10,7 +10,7 @@ import pytest
 
 import svi_lda
 from svi_lda import OnlineLDA
-from svi_lda.corpus import ParquetCorpus, from_csr, ingest
+from svi_lda.corpus import CorpusError, ParquetCorpus, from_csr, ingest
 from svi_lda.persistence import ModelFileError
 from svi_lda.synthetic import make_lda_corpus
 
@@ -63,6 +63,18 @@ def test_fit_save_load_through_s3_equal_local_bitwise(s3_bucket, local_corpus, t
     names = [p.rsplit("/", 1)[1] for p in fsspec.filesystem("s3").ls(f"{s3_bucket}/model")]
     assert sorted(n.split("-")[0] for n in names) == ["arrays"] * 2 + ["model.json"] + [
         "vocabulary"] * 2
+
+    # a corpus whose part changed on the store is refused, naming the object
+    fs = fsspec.filesystem("s3")
+    part = f"{url}/{remote.units[0].file}"
+    data = bytearray(fs.cat_file(part))
+    data[100] ^= 0xFF
+    fs.pipe_file(part, bytes(data))
+    with pytest.raises(CorpusError, match=f"row group 0 of {part} does not match"):
+        ParquetCorpus(url).verify()
+    fs.rm_file(f"{url}/manifest.json")
+    with pytest.raises(CorpusError, match=f"{url}/manifest.json is missing"):
+        ParquetCorpus(url)
 
 
 # -- end to end through the real command line --------------------------------------------
