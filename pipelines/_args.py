@@ -59,3 +59,12 @@ def float_in(low: float, high: float = float("inf"), *, open_low: bool = True):
 
 POSITIVE = int_at_least(1)
 NON_NEGATIVE = int_at_least(0)
+
+
+def location(text: str):
+    """A folder argument: a local path (a Path) or an fsspec URL such as ``s3://b/x``
+    (kept as its string); see :mod:`svi_lda.storage`. Imported lazily: svi_lda's import
+    is heavier than parsing the arguments."""
+    from svi_lda.storage import location as to_location
+
+    return to_location(text)

@@ -15,6 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipelines._args import location
+
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of ``svi-lda evaluate``."""
@@ -22,8 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="svi-lda evaluate",
         description="Evaluate a topic model on a corpus folder (streamed by row group).",
     )
-    p.add_argument("model", type=Path, help="model folder (made by 'svi-lda train' or save)")
-    p.add_argument("corpus", type=Path, help="corpus folder (made by 'svi-lda ingest')")
+    p.add_argument("model", type=location,
+                   help="model folder (made by 'svi-lda train' or save), or a URL (s3://...)")
+    p.add_argument("corpus", type=location,
+                   help="corpus folder (made by 'svi-lda ingest'), or a URL (s3://...)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler address or scheduler file (default: in process)")
     p.add_argument("--top-words", type=int, default=10, help="top words per topic for "

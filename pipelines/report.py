@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from pipelines._args import location
+
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of ``svi-lda report``."""
@@ -24,8 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="svi-lda report",
         description="Write a self-contained HTML report of a fitted topic model.",
     )
-    p.add_argument("model", type=Path, help="model folder (from 'svi-lda train' or save)")
-    p.add_argument("--corpus", type=Path, default=None,
+    p.add_argument("model", type=location,
+                   help="model folder (from 'svi-lda train' or save), or a URL (s3://...)")
+    p.add_argument("--corpus", type=location, default=None,
                    help="corpus folder the model was trained on: adds example documents")
     p.add_argument("--out", "-o", type=Path, default=Path("report.html"),
                    help="HTML file to write (default report.html)")

@@ -16,6 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipelines._args import location
+
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of ``svi-lda select-k``."""
@@ -23,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="svi-lda select-k",
         description="Compare numbers of topics on held-out documents and recommend one.",
     )
-    p.add_argument("corpus", type=Path, help="corpus folder (made by 'svi-lda ingest')")
+    p.add_argument("corpus", type=location,
+                   help="corpus folder (made by 'svi-lda ingest'), or a URL (s3://...)")
     p.add_argument("--topics", "-k", type=int, nargs="+", required=True,
                    help="the K values to try, e.g. 10 20 50 100")
     p.add_argument("--method", choices=("online", "batch", "cvb0"), default="online",
@@ -36,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "the recommended K must reach (default 0.9)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler: fit the K values in parallel there")
-    p.add_argument("--work-dir", type=Path, help="where to write the two parts of the corpus "
+    p.add_argument("--work-dir", type=location, help="where to write the two parts of the corpus "
                    "(must be visible to the workers; default a temporary folder)")
     p.add_argument("--plot", type=Path, metavar="FILE",
                    help="draw the curves: .png (needs matplotlib) or .html (needs bokeh)")

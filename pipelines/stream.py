@@ -18,7 +18,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
+
+from pipelines._args import location
 
 logger = logging.getLogger("pipelines.stream")
 
@@ -29,9 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="svi-lda stream",
         description="Stream new files of a folder into an online topic model.",
     )
-    p.add_argument("source", help="folder (path or file:// URL) where new files appear")
-    p.add_argument("--model", "-m", type=Path, required=True,
-                   help="model folder: snapshot, checkpoint and what queries load")
+    p.add_argument("source", help="folder (path or URL: file://, s3://...) where new files "
+                   "appear")
+    p.add_argument("--model", "-m", type=location, required=True,
+                   help="model folder (path or URL): snapshot, checkpoint and what queries "
+                   "load")
     p.add_argument("--topics", "-k", type=int, help="number of topics K (new model only)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the E-steps on the Dask cluster at this scheduler address "

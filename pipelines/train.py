@@ -34,7 +34,7 @@ from typing import Any
 
 from pipelines._args import NON_NEGATIVE as _NON_NEGATIVE
 from pipelines._args import POSITIVE as _POSITIVE
-from pipelines._args import OneLineParser
+from pipelines._args import OneLineParser, location
 from pipelines._args import float_in as _float_in
 
 logger = logging.getLogger("pipelines.train")
@@ -61,12 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fit LDA by stochastic variational inference, in this process (the "
         "default: threads) or on a Dask cluster.",
     )
-    p.add_argument("corpus", type=Path, help="corpus folder (made by 'svi-lda ingest')")
+    p.add_argument("corpus", type=location,
+                   help="corpus folder (made by 'svi-lda ingest'), or a URL (s3://...)")
     p.add_argument("--topics", "-k", type=_POSITIVE, required=True, help="number of topics K")
     p.add_argument("--method", choices=("online", "scvb0"), default="online",
                    help="learning_method: 'online' (SVI) or 'scvb0' (stochastic collapsed "
                    "VB, Foulds et al. 2013; sampler-quality topics)")
-    p.add_argument("--out", "-o", type=Path, required=True, help="model folder to write")
+    p.add_argument("--out", "-o", type=location, required=True,
+                   help="model folder to write, or a URL (s3://...)")
     p.add_argument("--threads", type=_POSITIVE, metavar="N",
                    help="in process (no cluster option): E-step threads (default: one per "
                    "core)")
@@ -219,14 +221,16 @@ class Progress:
         self.docs = self.tokens = self.seconds = self.bytes_out = self.steps = 0
 
 
-def _setup_logging(out: Path) -> None:
+def _setup_logging(out: Path | str) -> None:
     # Dask's own loggers default to INFO; keep its start-up chatter off the progress lines.
     import distributed  # noqa: F401 - its import applies Dask's logging config; override after
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    to_file = logging.FileHandler(out / "train.log")
-    to_file.setFormatter(fmt)
+    # A model folder on an object store gets no log file (objects cannot be appended to).
+    to_file = logging.FileHandler(out / "train.log") if isinstance(out, Path) else None
+    if to_file is not None:
+        to_file.setFormatter(fmt)
     to_screen = logging.StreamHandler(sys.stderr)
     to_screen.setFormatter(logging.Formatter("%(message)s"))
     for name in ("pipelines", "svi_lda"):
@@ -235,8 +239,10 @@ def _setup_logging(out: Path) -> None:
             log.removeHandler(old)
             old.close()
         log.setLevel(logging.INFO)
-        to_file._svi_lda_train = to_screen._svi_lda_train = True  # type: ignore[attr-defined]
-        log.addHandler(to_file)
+        to_screen._svi_lda_train = True  # type: ignore[attr-defined]
+        if to_file is not None:
+            to_file._svi_lda_train = True  # type: ignore[attr-defined]
+            log.addHandler(to_file)
         log.addHandler(to_screen)
         log.propagate = False
 
@@ -293,13 +299,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_engine_options(parser, args)
-    from svi_lda import OnlineLDA
+    from svi_lda import OnlineLDA, storage
     from svi_lda.corpus import CorpusError, ParquetCorpus
     from svi_lda.distributed import CheckpointError, SchedulerUnreachableError
     from svi_lda.persistence import ModelFileError, save_model
 
-    out: Path = args.out
-    if out.exists() and not out.is_dir():
+    out = args.out  # a Path, or a URL (svi_lda.storage)
+    if isinstance(out, Path) and out.exists() and not out.is_dir():
         parser.error(f"argument --out/-o: {out} exists and is not a folder")
     # Every argument is checked before anything starts (a cluster takes seconds).
     model = OnlineLDA(
@@ -326,19 +332,20 @@ def main(argv: list[str] | None = None) -> int:
     except CorpusError as exc:
         print(f"svi-lda train: error: {exc}", file=sys.stderr)
         return 2
-    checkpoint = out / CHECKPOINT_SUBDIR
-    if (checkpoint / "model.json").is_file() and not (args.resume or args.overwrite):
+    checkpoint = storage.join(out, CHECKPOINT_SUBDIR)
+    if storage.is_file(storage.join(checkpoint, "model.json")) and not (
+        args.resume or args.overwrite
+    ):
         print(
             f"svi-lda train: error: {checkpoint} holds a checkpoint of an earlier run; pass "
             "--resume to continue it or --overwrite to start again.",
             file=sys.stderr,
         )
         return 2
-    if args.overwrite and checkpoint.exists():
-        import shutil
-
-        shutil.rmtree(checkpoint)
-    out.mkdir(parents=True, exist_ok=True)
+    if args.overwrite:
+        storage.remove_folder(checkpoint)
+    if isinstance(out, Path):
+        out.mkdir(parents=True, exist_ok=True)
     _setup_logging(out)
     logger.info("corpus %s", corpus)
     try:
@@ -353,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         logger.error("interrupted; continue with --resume from %s", checkpoint)
         return 130
-    save_model(model, out, extra={"corpus": str(corpus.path.resolve())})
+    save_model(model, out, extra={"corpus": storage.absolute(corpus.path)})
     logger.info(
         "done: %d steps, %d documents in %.1f s; model written to %s",
         model.n_batch_iter_, model.state_.n_docs_seen, seconds, out,

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+
+from pipelines._args import location
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="svi-lda validate",
         description="Compare our topics with a collapsed Gibbs sampler's on the same corpus.",
     )
-    p.add_argument("corpus", type=Path, help="corpus folder (made by 'svi-lda ingest')")
+    p.add_argument("corpus", type=location,
+                   help="corpus folder (made by 'svi-lda ingest'), or a URL (s3://...)")
     p.add_argument("--topics", "-k", type=int, required=True, help="number of topics K")
     p.add_argument("--held-out", type=float, default=0.2, help="share of documents held "
                    "out for the log predictive (default 0.2)")

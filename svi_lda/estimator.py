@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -470,8 +469,12 @@ class OnlineLDA:
 
     # -- persistence --------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the model to folder ``path`` atomically (no pickle). See :func:`load_model`."""
-        save_model(self, Path(path))
+        """Write the model to folder ``path`` atomically (no pickle). See :func:`load_model`.
+
+        ``path`` may be an fsspec URL such as ``s3://bucket/model`` (see
+        :mod:`svi_lda.storage`).
+        """
+        save_model(self, path)
 
     def refresh(self) -> bool:
         """Reload from the folder this model was loaded from if a newer save is there.
@@ -486,7 +489,8 @@ class OnlineLDA:
 def load_model(path: str | os.PathLike[str]) -> OnlineLDA:
     """Load a model saved by :meth:`OnlineLDA.save` (``svi_lda.load``; never unpickles).
 
-    The folder's content is checked by :func:`svi_lda.persistence.load_model`.
+    The folder's content is checked by :func:`svi_lda.persistence.load_model`. ``path``
+    may be an fsspec URL such as ``s3://bucket/model`` (see :mod:`svi_lda.storage`).
     """
     model = _load_folder(path, estimator=OnlineLDA)
     label = getattr(model, "figure_label_", None)

@@ -52,3 +52,58 @@ def dask_client():
         env={"NUMBA_NUM_THREADS": "1"},
     ) as cluster, Client(cluster) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> str:
+    """A real S3-compatible server (moto in server mode) on 127.0.0.1, a free port.
+
+    Skipped only when moto or s3fs is not installed (both are in the ``test`` extra).
+    """
+    import socket
+
+    server_mod = pytest.importorskip(
+        "moto.server", reason="moto[server] is not installed: pip install -e '.[test]'"
+    )
+    pytest.importorskip("s3fs", reason="s3fs is not installed: pip install -e '.[test]'")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint, monkeypatch) -> str:
+    """A fresh bucket on the loopback S3 server; returns ``s3://<bucket>``.
+
+    This process (and the subprocesses it starts) reaches the server the way a user's
+    would: credentials from the AWS variables, the endpoint from FSSPEC_S3_ENDPOINT_URL.
+    """
+    import uuid
+
+    import fsspec
+
+    env = s3_environment(s3_endpoint)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    # fsspec read its FSSPEC_* variables when imported: set the same in this process.
+    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": s3_endpoint})
+    bucket = f"svi-lda-{uuid.uuid4().hex[:12]}"
+    fsspec.filesystem("s3").mkdir(bucket)
+    return f"s3://{bucket}"
+
+
+def s3_environment(endpoint: str) -> dict[str, str]:
+    """What a process needs to reach the test server (any credentials do for moto)."""
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "FSSPEC_S3_ENDPOINT_URL": endpoint,
+    }

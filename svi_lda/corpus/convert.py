@@ -90,8 +90,8 @@ def from_csr(
         Non-negative whole-number counts (duplicates are summed, zeros dropped).
     words : sequence of str, length n_words
         ``words[j]`` is column ``j``; unique.
-    out_dir : path
-        New (or empty) folder.
+    out_dir : path or str
+        New (or empty) folder: a local path or an fsspec URL (``s3://bucket/corpus``).
     doc_ids : array-like of int, optional
         Document ids (default ``0..n_docs-1``).
     row_group_size : int

@@ -314,3 +314,31 @@ def _replace_corpus(staging: Path, target: Path) -> None:
     fsync_dir(target)
     with contextlib.suppress(OSError):
         shutil.rmtree(staging)
+
+
+def check_remote_out(folder: str, overwrite: bool) -> None:
+    """Refuse to write a corpus into the remote ``folder`` if one is there (unless
+    ``overwrite``), as :func:`prepare_out_dir` does for a local folder."""
+    from svi_lda import storage
+
+    old = [n for n in storage.list_names(folder) if n == MANIFEST or n.startswith("part-")]
+    if old and not overwrite:
+        raise CorpusError(
+            f"output folder {folder} already holds a corpus ({old[0]}); "
+            "choose an empty folder or pass overwrite=True (--overwrite)"
+        )
+
+
+def publish_corpus(local_dir: Path, folder: str) -> None:
+    """Upload the finished corpus in ``local_dir`` to the remote ``folder``.
+
+    An object store has no rename, so the order carries the guarantee: the old manifest
+    is deleted first (the folder is never a valid corpus of mixed files), then the parts,
+    the vocabulary and the rejects are uploaded, the new manifest last; corpus files of
+    the old corpus that the new one lacks are deleted after that.
+    """
+    from svi_lda import storage
+
+    storage.remove(storage.join(folder, MANIFEST))
+    others = {n for n in storage.list_names(folder) if not _is_corpus_file(n)}
+    storage.publish_folder(local_dir, folder, last=MANIFEST, keep=others)

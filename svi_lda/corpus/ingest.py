@@ -22,22 +22,26 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from svi_lda import storage
 from svi_lda._atomic import atomic_path
 from svi_lda.corpus.format import (
     DEFAULT_ROW_GROUP_SIZE,
     REJECTS,
     VOCABULARY,
+    check_remote_out,
     final_dir,
     prepare_out_dir,
+    publish_corpus,
 )
 from svi_lda.corpus.ingest_passes import (
     REJECTS_TMP,
@@ -80,7 +84,7 @@ ProgressFn = Callable[[str, int, int], None]
 class IngestReport:
     """Summary of an ingest run."""
 
-    out_dir: Path
+    out_dir: Path | str
     n_files: int
     n_partitions: int
     n_read: int
@@ -93,7 +97,7 @@ class IngestReport:
     seconds: float
     seconds_count: float
     seconds_write: float
-    rejects_path: Path | None = None
+    rejects_path: Path | str | None = None
     first_reject: dict[str, Any] | None = field(default=None, repr=False)
     losses: list[str] = field(default_factory=list)
 
@@ -220,8 +224,11 @@ def ingest(
     inputs : path, glob or list of them
         Files, folders (searched recursively) or glob patterns; see
         :mod:`svi_lda.corpus.sources` for the formats.
-    out_dir : path
-        Output folder (created; must not hold a corpus unless ``overwrite``).
+    out_dir : path or str
+        Output folder (created; must not hold a corpus unless ``overwrite``). An fsspec
+        URL (``s3://bucket/corpus``) is written in a local temporary folder (``TMPDIR``;
+        with a Dask ``client`` its workers must see it, as they see the inputs), then
+        uploaded, the manifest last (:func:`svi_lda.corpus.format.publish_corpus`).
     text_field : str
         Column/field holding the text (TSV, CSV, JSON Lines, Parquet).
     keep_fields : sequence of str
@@ -259,6 +266,21 @@ def ingest(
         Nothing usable remains, or ``strict`` and a record was rejected (names file and
         line/row).
     """
+    if storage.is_remote(out_dir):
+        # Written in a local staging folder, then uploaded, the manifest last.
+        folder = str(storage.location(out_dir))
+        check_remote_out(folder, overwrite)
+        with tempfile.TemporaryDirectory(prefix="svi-lda-ingest-") as staging:
+            report = ingest(
+                inputs, staging, text_field=text_field, keep_fields=keep_fields,
+                tokenizer=tokenizer, min_df=min_df, max_df=max_df, max_features=max_features,
+                keep_words=keep_words, drop_words=drop_words, row_group_size=row_group_size,
+                block_bytes=block_bytes, client=client, strict=strict, keep_empty=keep_empty,
+                progress=progress,
+            )
+            publish_corpus(Path(staging), folder)
+        rejects = storage.join(folder, REJECTS) if report.rejects_path else None
+        return replace(report, out_dir=folder, rejects_path=rejects)
     t0 = time.perf_counter()
     tokenizer = tokenizer if tokenizer is not None else Tokenizer()
     if isinstance(inputs, (str, os.PathLike)):

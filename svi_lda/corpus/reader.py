@@ -7,6 +7,7 @@ buffers (no copy; the arrays are read-only).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from svi_lda import storage
 from svi_lda.batch import Batch
 from svi_lda.corpus.format import (
     FORMAT,
@@ -31,7 +33,7 @@ from svi_lda.corpus.format import (
     row_group_ranges,
     sha256_range,
 )
-from svi_lda.persistence.manifest import content_checksum
+from svi_lda.persistence.manifest import content_checksum, sha256_bytes
 from svi_lda.text.vocabulary import Vocabulary
 
 _FIX = "re-run `svi-lda ingest` (or the conversion) into an empty folder"
@@ -81,8 +83,8 @@ def read_unit(
 
     Parameters
     ----------
-    corpus_path : path
-        The corpus folder.
+    corpus_path : path or str
+        The corpus folder: a local path or an fsspec URL (``s3://bucket/corpus``).
     unit : CorpusUnit
         Which file and row group.
     n_features : int, optional
@@ -100,10 +102,29 @@ def read_unit(
         Naming the file and row group, if the columns have the wrong types, the row
         count differs from the plan, or token ids are out of range or not sorted.
     """
-    path = Path(corpus_path) / unit.file
+    path = storage.join(storage.location(corpus_path), unit.file)
     where = f"row group {unit.row_group} of {path}"
+    if isinstance(path, Path):
+        return _read_unit_from(path, pq.ParquetFile, unit, n_features, where)
     try:
-        pf = pq.ParquetFile(path)
+        fh = storage.open_parquet(path, unit.row_group)
+    except (OSError, ValueError, IndexError, pa.ArrowException) as exc:
+        raise CorpusError(f"cannot open part file {path}: {_short(exc)}. {_FIX}") from None
+    with fh:
+        return _read_unit_from(path, lambda _: pq.ParquetFile(fh), unit, n_features, where,
+                               handle=fh)
+
+
+def _read_unit_from(
+    path: storage.Location,
+    open_file: Any,
+    unit: CorpusUnit,
+    n_features: int | None,
+    where: str,
+    handle: Any = None,
+) -> Batch:
+    try:
+        pf = open_file(path)
     except (OSError, ValueError, pa.ArrowException) as exc:  # ValueError: a damaged footer
         raise CorpusError(f"cannot open part file {path}: {_short(exc)}. {_FIX}") from None
     if not 0 <= unit.row_group < pf.metadata.num_row_groups:
@@ -113,7 +134,7 @@ def read_unit(
         )
     if unit.sha256 is not None:
         start, stop = row_group_ranges(pf.metadata)[unit.row_group]
-        with open(path, "rb") as fh:
+        with contextlib.nullcontext(handle) if handle else open(path, "rb") as fh:
             if sha256_range(fh, start, stop) != unit.sha256:
                 raise CorpusError(
                     f"{where} does not match its checksum in the manifest: the file is "
@@ -237,12 +258,14 @@ class ParquetCorpus:
 
     Parameters
     ----------
-    path : path
-        Folder written by ``svi-lda ingest`` or a conversion function.
+    path : path or str
+        Folder written by ``svi-lda ingest`` or a conversion function: a local path or an
+        fsspec URL (``s3://bucket/corpus``; see :mod:`svi_lda.storage`).
 
     Attributes
     ----------
-    path : Path
+    path : Path or str
+        The folder: a Path when local, the URL when remote.
     n_docs, n_tokens, n_features : int
     vocabulary : Vocabulary
     manifest : dict
@@ -258,7 +281,7 @@ class ParquetCorpus:
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
+        self.path = storage.location(path)
         self.manifest = self._read_manifest()
         m = self.manifest
         self.vocabulary = self._read_vocabulary(m)
@@ -267,27 +290,32 @@ class ParquetCorpus:
         self.n_features = int(m["n_features"])
         if self.n_features != len(self.vocabulary):
             raise CorpusError(
-                f"{self.path / VOCABULARY} has {len(self.vocabulary)} words; the manifest "
-                f"says n_features={self.n_features}. {_FIX}"
+                f"{storage.join(self.path, VOCABULARY)} has {len(self.vocabulary)} words; "
+                f"the manifest says n_features={self.n_features}. {_FIX}"
             )
         self.units = self._check_parts(m)
         total = sum(u.n_docs for u in self.units)
         if total != self.n_docs:
             raise CorpusError(
-                f"{self.path / MANIFEST}: n_docs={self.n_docs} but its files hold {total}. {_FIX}"
+                f"{storage.join(self.path, MANIFEST)}: n_docs={self.n_docs} but its files "
+                f"hold {total}. {_FIX}"
             )
 
     def _read_manifest(self) -> dict[str, Any]:
-        mpath = self.path / MANIFEST
-        if not self.path.is_dir():
+        mpath = storage.join(self.path, MANIFEST)
+        if isinstance(self.path, Path) and not self.path.is_dir():
             raise CorpusError(f"corpus folder {self.path} does not exist")
-        if not mpath.is_file():
+        try:
+            data = storage.read_bytes(mpath)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise CorpusError(
                 f"{mpath} is missing: {self.path} is not a finished corpus (the manifest is "
                 f"written last, so an interrupted ingest leaves none). {_FIX}"
-            )
+            ) from None
+        except (OSError, ValueError) as exc:  # a store refusing access; an unknown protocol
+            raise CorpusError(f"{mpath} cannot be read: {_short(exc)}") from None
         try:
-            m = json.loads(mpath.read_text())
+            m = json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise CorpusError(f"{mpath} is not valid JSON: {exc}. {_FIX}") from exc
         if not isinstance(m, dict) or m.get("format") != FORMAT:
@@ -319,22 +347,30 @@ class ParquetCorpus:
         return m
 
     def _read_vocabulary(self, m: dict[str, Any]) -> Vocabulary:
-        vpath = self.path / VOCABULARY
-        if not vpath.is_file():
+        vpath = storage.join(self.path, VOCABULARY)
+        if not storage.is_file(vpath):
             raise CorpusError(f"{vpath} is missing; the corpus cannot be used without it. {_FIX}")
+        if isinstance(vpath, Path):
+            digest, read = file_sha256(vpath), lambda: Vocabulary.load(vpath)
+        else:
+            data = storage.read_bytes(vpath)
+            digest = sha256_bytes(data)
+            def read() -> Vocabulary:  # noqa: E306 - the remote counterpart of load
+                table = pq.read_table(pa.BufferReader(data))
+                return Vocabulary.from_table(table, source=str(vpath))
         expected = m.get("vocabulary_file_sha256")
-        if expected is not None and file_sha256(vpath) != expected:
+        if expected is not None and digest != expected:
             raise CorpusError(
-                f"{vpath} does not match its checksum in {self.path / MANIFEST}: the file is "
-                f"corrupt or was replaced. {_FIX}"
+                f"{vpath} does not match its checksum in {storage.join(self.path, MANIFEST)}: "
+                f"the file is corrupt or was replaced. {_FIX}"
             )
         try:
-            vocab = Vocabulary.load(vpath)
+            vocab = read()
         except Exception as exc:  # noqa: BLE001 - whatever a corrupt file triggers
             raise CorpusError(f"{vpath}: {_short(exc)}. {_FIX}") from None
         if vocab.sha256 != m["vocabulary_sha256"]:
             raise CorpusError(
-                f"{vpath} does not match {self.path / MANIFEST}: vocabulary hash "
+                f"{vpath} does not match {storage.join(self.path, MANIFEST)}: vocabulary hash "
                 f"{vocab.sha256[:12]}... != {str(m['vocabulary_sha256'])[:12]}... "
                 f"(was the vocabulary replaced?). {_FIX}"
             )
@@ -343,24 +379,29 @@ class ParquetCorpus:
     def _check_parts(self, m: dict[str, Any]) -> list[CorpusUnit]:
         units: list[CorpusUnit] = []
         for entry in m["files"]:
-            fpath = self.path / entry["path"]
-            if not fpath.is_file():
+            fpath = storage.join(self.path, entry["path"])
+            try:
+                size = storage.file_size(fpath)
+            except (FileNotFoundError, IsADirectoryError):
+                size = None
+            if size is None or not storage.is_file(fpath):
                 raise CorpusError(f"part file {fpath} listed in the manifest is missing. {_FIX}")
-            if "size" in entry and fpath.stat().st_size != entry["size"]:
+            if "size" in entry and size != entry["size"]:
                 raise CorpusError(
-                    f"part file {fpath} has {fpath.stat().st_size} bytes; the manifest says "
+                    f"part file {fpath} has {size} bytes; the manifest says "
                     f"{entry['size']}: the file is truncated or was replaced. {_FIX}"
                 )
             try:
-                meta = pq.read_metadata(fpath)
-                schema = pq.read_schema(fpath)
+                with storage.open_parquet(fpath) as fh:
+                    pf = pq.ParquetFile(fh)
+                    meta, schema = pf.metadata, pf.schema_arrow
             # A damaged footer can also surface as a UnicodeDecodeError (a ValueError)
             # from pyarrow's Python side, when it decodes the column paths.
             except (OSError, ValueError, pa.ArrowException) as exc:
                 raise CorpusError(
                     f"part file {fpath} is not readable Parquet: {_short(exc)}. {_FIX}"
                 ) from None
-            hashes = self._check_part_checksums(fpath, meta, entry)
+            hashes = self._check_part_checksums(fpath, meta, entry, size)
             sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
             if sizes != list(entry["row_groups"]):
                 raise CorpusError(
@@ -381,7 +422,9 @@ class ParquetCorpus:
         return units
 
     @staticmethod
-    def _check_part_checksums(fpath: Path, meta: Any, entry: dict[str, Any]) -> list | None:
+    def _check_part_checksums(
+        fpath: storage.Location, meta: Any, entry: dict[str, Any], size: int
+    ) -> list | None:
         """Check the file's footer against the manifest; the row groups' hashes (checked
         as each row group is read), or None for a corpus written without checksums."""
         if "footer_sha256" not in entry:
@@ -389,9 +432,9 @@ class ParquetCorpus:
         ranges = row_group_ranges(meta)
         hashes = entry.get("row_group_sha256")
         footer_start = max([4, *(stop for _, stop in ranges)])
-        with open(fpath, "rb") as fh:
+        with storage.open_read(fpath) as fh:
             head = fh.read(4)
-            footer = sha256_range(fh, footer_start, fpath.stat().st_size)
+            footer = sha256_range(fh, footer_start, size)
         if head != b"PAR1" or footer != entry["footer_sha256"]:
             raise CorpusError(
                 f"part file {fpath} does not match its checksum in the manifest (footer): "
@@ -425,9 +468,10 @@ class ParquetCorpus:
             if unit.sha256 is not None:
                 by_file.setdefault(unit.file, []).append(unit)
         for file, units in by_file.items():
-            path = self.path / file
-            ranges = row_group_ranges(pq.read_metadata(path))
-            with open(path, "rb") as fh:
+            path = storage.join(self.path, file)
+            with storage.open_parquet(path) as fh:
+                ranges = row_group_ranges(pq.ParquetFile(fh).metadata)
+            with storage.open_read(path) as fh:
                 for unit in units:
                     if sha256_range(fh, *ranges[unit.row_group]) != unit.sha256:
                         raise CorpusError(
@@ -458,11 +502,9 @@ class ParquetCorpus:
 
     def doc_ids(self) -> np.ndarray:
         """All document ids in unit order."""
-        parts = [
-            pq.ParquetFile(self.path / u.file)
-            .read_row_group(u.row_group, ["doc_id"])
-            .column(0)
-            .to_numpy()
-            for u in self.units
-        ]
+        parts = []
+        for u in self.units:
+            with storage.open_parquet(storage.join(self.path, u.file), u.row_group) as fh:
+                table = pq.ParquetFile(fh).read_row_group(u.row_group, ["doc_id"])
+            parts.append(table.column(0).to_numpy())
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)

@@ -5,21 +5,27 @@ shared last step of every writer: vocabulary, rejects, then the manifest.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from svi_lda import storage
 from svi_lda.corpus.format import (
     DEFAULT_ROW_GROUP_SIZE,
     VOCABULARY,
     PartWriter,
+    check_remote_out,
     csr_to_table,
     final_dir,
     part_name,
     part_schema,
     prepare_out_dir,
+    publish_corpus,
     write_manifest,
 )
 from svi_lda.text.tokenizer import Tokenizer
@@ -66,7 +72,9 @@ class CorpusWriter:
 
     Part files roll over every ``docs_per_file`` documents (rounded to whole row groups).
     Document and corpus frequencies are counted from what is written, so the vocabulary
-    file always describes the corpus it sits in.
+    file always describes the corpus it sits in. ``out_dir`` may be an fsspec URL: the
+    corpus is then written in a local temporary folder and uploaded by :meth:`close`,
+    the manifest last (:func:`~svi_lda.corpus.format.publish_corpus`).
     """
 
     def __init__(
@@ -80,6 +88,13 @@ class CorpusWriter:
     ) -> None:
         if row_group_size < 1:
             raise ValueError(f"row_group_size must be >= 1; got {row_group_size}")
+        self._remote: str | None = None
+        if storage.is_remote(out_dir):
+            self._remote = str(storage.location(out_dir))
+            check_remote_out(self._remote, overwrite)
+            out_dir = tempfile.mkdtemp(prefix="svi-lda-corpus-")
+            # The staging folder goes when the writer does, whether close() ran or not.
+            self._drop_staging = weakref.finalize(self, shutil.rmtree, out_dir, True)
         self.out_dir = prepare_out_dir(out_dir, overwrite=overwrite)
         self.words = words if isinstance(words, pa.Array) else pa.array(words, pa.large_string())
         self.n_features = len(self.words)
@@ -145,7 +160,7 @@ class CorpusWriter:
         vocab = Vocabulary(self.words, self.df, self.cf, tokenizer=tokenizer)
         n_docs = sum(f["n_docs"] for f in self.files)
         base = {"read": n_docs, "written": n_docs, "empty": 0, "rejected": 0}
-        return finish_corpus(
+        corpus = finish_corpus(
             self.out_dir,
             vocab,
             self.files,
@@ -153,3 +168,10 @@ class CorpusWriter:
             source=source or {},
             counts={**base, **(counts or {})},
         )
+        if self._remote is None:
+            return corpus
+        from svi_lda.corpus.reader import ParquetCorpus
+
+        publish_corpus(Path(self.out_dir), self._remote)
+        self._drop_staging()
+        return ParquetCorpus(self._remote)

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from svi_lda import storage
 from svi_lda.corpus import ParquetCorpus, plan_minibatches
 from svi_lda.estimator import OnlineLDA, load_model
-from svi_lda.persistence import save_model
+from svi_lda.persistence import MANIFEST, save_model
+from svi_lda.storage import Location
 from svi_lda.training import start_record
 
 logger = logging.getLogger("svi_lda.distributed.coordinator")
@@ -52,11 +53,12 @@ _RECORDS = ("history_", "figure_label_", "term_frequency_", "topic_token_counts_
 
 
 def start(
-    model: OnlineLDA, corpus: ParquetCorpus, ckpt: Path | None, resume: bool
+    model: OnlineLDA, corpus: ParquetCorpus, ckpt: Location | None, resume: bool
 ) -> dict[str, Any]:
     """Initialise ``model`` (or restore it from the checkpoint); the ``resume`` record
-    the walk starts from (:func:`svi_lda.training.walk`)."""
-    if resume and ckpt is not None and (ckpt / "model.json").is_file():
+    the walk starts from (:func:`svi_lda.training.walk`). ``ckpt`` is a local folder or a
+    URL (:mod:`svi_lda.storage`)."""
+    if resume and ckpt is not None and storage.is_file(storage.join(ckpt, MANIFEST)):
         return restore(model, corpus, ckpt)
     if resume:
         logger.warning("no checkpoint in %s: starting from step 0", ckpt)
@@ -65,7 +67,7 @@ def start(
     return start_record()
 
 
-def restore(model: OnlineLDA, corpus: ParquetCorpus, ckpt: Path) -> dict[str, Any]:
+def restore(model: OnlineLDA, corpus: ParquetCorpus, ckpt: Location) -> dict[str, Any]:
     """Load the checkpoint in ``ckpt`` into ``model``, after checking it was written by
     this engine, on this corpus's vocabulary and plan, with the same parameters.
 
@@ -137,7 +139,7 @@ def _same(a: Any, b: Any) -> bool:
 
 def write_checkpoint(
     model: OnlineLDA,
-    checkpoint_dir: Path,
+    checkpoint_dir: Location,
     corpus: ParquetCorpus,
     record: dict[str, Any],
     *,
@@ -156,7 +158,7 @@ def write_checkpoint(
             "epoch": epoch,
             "position": position,
             "consumed_units": list(record["consumed_units"]),
-            "corpus": str(corpus.path.resolve()),
+            "corpus": storage.absolute(corpus.path),
             "vocabulary_sha256": corpus.vocabulary.sha256,
             "pipelined": pipelined,
         },

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from svi_lda import storage
 from svi_lda.corpus import ParquetCorpus
 from svi_lda.distributed import checkpoints
 from svi_lda.distributed.engine import SCATTER_BYTES, DaskEngine
@@ -79,8 +80,8 @@ def fit_distributed(
         resumed run stops where the uninterrupted run would.
     n_steps : int, optional
         Stop once the model has taken this many steps in total (also counted from 0).
-    checkpoint_dir : path, optional
-        Folder for the checkpoint (a model folder plus bookkeeping; see
+    checkpoint_dir : path or str, optional
+        Folder or fsspec URL for the checkpoint (a model folder plus bookkeeping; see
         :func:`svi_lda.persistence.save_model`). Written atomically every
         ``checkpoint_every`` steps and at the end.
     checkpoint_every : int
@@ -138,7 +139,7 @@ def fit_distributed(
             f"units, such as learning_method='online'; got {model.learning_method!r}, "
             "which sweeps the whole corpus each step (fit it in process)."
         )
-    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    ckpt = storage.location(checkpoint_dir) if checkpoint_dir is not None else None
     start = checkpoints.start(model, corpus, ckpt, resume)
     n_epochs = int(model.max_iter if n_epochs is None else n_epochs)
     total_samples = float(model.total_samples or default_total_samples(

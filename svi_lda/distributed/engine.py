@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from concurrent.futures import CancelledError
 from typing import Any
 
-from svi_lda import seeding
+from svi_lda import seeding, storage
 from svi_lda.corpus import CorpusError, CorpusUnit, ParquetCorpus
 from svi_lda.distributed import tasks
 from svi_lda.distributed.inflight import InFlight
@@ -98,7 +98,7 @@ class DaskEngine:
         self.model = model
         self.method = method
         self.corpus = corpus
-        self.corpus_path = str(corpus.path.resolve())
+        self.corpus_path = storage.absolute(corpus.path)  # workers read it: path or URL
         self.pipelined = pipelined
         self.estep_threads = estep_threads
         self.settings = method.settings(model._settings(), model.state_)

@@ -14,11 +14,11 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from svi_lda import storage
 from svi_lda.batch import Batch
 from svi_lda.bounds import topic_bound
 from svi_lda.evaluation.coherence import TopWordIndex, top_word_ids
@@ -233,7 +233,9 @@ def _held_out(model: Any, name: str, held_out: bool | None) -> tuple[bool | None
         return None, "a matrix has no path to compare with the model's training corpus"
     if trained_on is None:
         return None, "the model does not record its training corpus"
-    same = Path(trained_on).resolve() == Path(name).resolve()
+    same = storage.absolute(storage.location(trained_on)) == storage.absolute(
+        storage.location(name)
+    )
     return (not same), f"the model was trained on {trained_on}"
 
 

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from svi_lda import storage
+
 
 @dataclass(frozen=True)
 class KResult:
@@ -177,7 +179,7 @@ def select_k(
     settings = {"learning_method": method, "max_iter": passes, "random_state": seed,
                 "batch_size": batch_size}
     with tempfile.TemporaryDirectory(prefix="svi-lda-select-k-") as tmp:
-        base = Path(work_dir) if work_dir is not None else Path(tmp)
+        base = storage.location(work_dir) if work_dir is not None else Path(tmp)
         train, held = split_corpus(corpus, base, held_out, seed)
         if train.n_docs == 0 or held.n_docs == 0:
             raise ValueError(

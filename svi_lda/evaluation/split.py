@@ -4,11 +4,11 @@ order, for any grouping of documents into row groups."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from svi_lda import storage
 from svi_lda.numerics.hashing import splitmix64
 
 
@@ -38,11 +38,11 @@ def split_corpus(
     from svi_lda.corpus.writer import CorpusWriter
 
     corpus = corpus if isinstance(corpus, ParquetCorpus) else ParquetCorpus(corpus)
-    out = Path(out_dir)
+    out = storage.location(out_dir)  # a local folder or a URL
     words = list(corpus.vocabulary.words)
     size = max(u.n_docs for u in corpus.units) if corpus.units else 1
     writers = {
-        side: CorpusWriter(out / side, words, row_group_size=size, overwrite=True)
+        side: CorpusWriter(storage.join(out, side), words, row_group_size=size, overwrite=True)
         for side in ("train", "held-out")
     }
     for batch in corpus.iter_batches():

@@ -73,18 +73,23 @@ def parse_manifest(data: bytes, where: Path) -> dict[str, Any]:
     return manifest
 
 
-def read_manifest_bytes(path: Path) -> bytes:
-    """The raw bytes of ``path/model.json`` (ModelFileError when absent or absurd)."""
-    manifest_path = path / MANIFEST
+def read_manifest_bytes(path: str | Path) -> bytes:
+    """The raw bytes of ``path/model.json`` (ModelFileError when absent or absurd).
+
+    ``path`` may be an fsspec URL (see :mod:`svi_lda.storage`).
+    """
+    from svi_lda import storage
+
+    path = storage.location(path)
+    manifest_path = storage.join(path, MANIFEST)
     try:
-        with open(manifest_path, "rb") as fh:
-            data = fh.read(MAX_MANIFEST_BYTES + 1)
+        data = storage.read_bytes(manifest_path, limit=MAX_MANIFEST_BYTES)
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         raise ModelFileError(
             f"{path} is not an svi-lda model folder: {MANIFEST} is missing "
             "(save one with OnlineLDA.save)."
         ) from None
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise ModelFileError(f"{manifest_path} cannot be read: {exc}") from None
     if len(data) > MAX_MANIFEST_BYTES:
         raise ModelFileError(f"{manifest_path} is larger than any model file: corrupt.")
@@ -93,8 +98,10 @@ def read_manifest_bytes(path: Path) -> bytes:
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
     """Read and check ``model.json`` of a model folder."""
-    path = Path(path)
-    return parse_manifest(read_manifest_bytes(path), path / MANIFEST)
+    from svi_lda import storage
+
+    path = storage.location(path)
+    return parse_manifest(read_manifest_bytes(path), storage.join(path, MANIFEST))
 
 
 _FILE_ENTRY = {"file": str, "sha256": str}

@@ -5,6 +5,10 @@ A model folder holds
 - ``model.json``: format name and version, constructor parameters, scalar state, the
   names and SHA-256 of the files below, and a SHA-256 of its own content. Written last,
   by atomic rename, so a reader sees either the old model or the new one, never a mix.
+  On an object store (the folder given as a URL, :mod:`svi_lda.storage`) there is no
+  rename: the files below are uploaded first and ``model.json`` last, one whole object,
+  so the guarantee is the same; a folder without it, or with a part that does not match
+  its checksum, is refused.
 - ``arrays-<generation>-<id>.npz``: the numeric state (W, topic sums, alpha; optional
   fitted attributes; the words of a plain list vocabulary).
 - ``vocabulary-<generation>-<id>.parquet`` (optional): the
@@ -29,11 +33,13 @@ import json
 import math
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from svi_lda import storage
 from svi_lda._atomic import atomic_path, atomic_write_bytes, remove_stale_temporaries
 from svi_lda.persistence.arrays import read_arrays, write_arrays
 from svi_lda.persistence.manifest import (
@@ -55,6 +61,7 @@ from svi_lda.persistence.validate import (
     load_vocabulary,
 )
 from svi_lda.state import GlobalState
+from svi_lda.storage import Location
 
 _LOAD_ATTEMPTS = 10
 
@@ -113,10 +120,10 @@ def _optional_arrays(model: Any, k: int, v: int) -> dict[str, np.ndarray]:
     return out
 
 
-def _previous_files(path: Path) -> tuple[int, set[str]]:
+def _previous_files(path: Location) -> tuple[int, set[str]]:
     """Generation and file names of the model now in ``path`` (nothing if unreadable)."""
     try:
-        old = json.loads((path / MANIFEST).read_bytes())
+        old = json.loads(storage.read_bytes(storage.join(path, MANIFEST)))
         names = {old["arrays"]["file"]}
         if old.get("vocabulary"):
             names.add(old["vocabulary"]["file"])
@@ -126,8 +133,14 @@ def _previous_files(path: Path) -> tuple[int, set[str]]:
         return 0, set()
 
 
-def save_model(model: Any, path: Path, *, extra: dict[str, Any] | None = None) -> None:
+def save_model(
+    model: Any, path: str | os.PathLike[str], *, extra: dict[str, Any] | None = None
+) -> None:
     """Save a fitted :class:`~svi_lda.OnlineLDA` to folder ``path`` atomically.
+
+    ``path`` may be an fsspec URL (``s3://bucket/model``): the arrays and vocabulary
+    files are uploaded first and ``model.json``, which names them with their SHA-256,
+    last, so a reader sees the old model or the new one (see :mod:`svi_lda.storage`).
 
     ``extra`` is stored under ``"extra"`` in ``model.json`` (engines keep their own
     bookkeeping there, such as the units already consumed).
@@ -139,7 +152,7 @@ def save_model(model: Any, path: Path, *, extra: dict[str, Any] | None = None) -
         an optional fitted attribute is malformed; nothing is written then.
     """
     model._check_fitted()
-    path = Path(path)
+    path = storage.location(path)
     state: GlobalState = model.state_
     k, v = state.n_components, state.n_features
     if not (
@@ -167,8 +180,28 @@ def save_model(model: Any, path: Path, *, extra: dict[str, Any] | None = None) -
             raise ValueError("cannot save the model: figure_label_ must be a str")
         attributes["figure_label_"] = label
 
+    if isinstance(path, str):
+        with tempfile.TemporaryDirectory(prefix="svi-lda-save-") as staging:
+            _save_files(model, path, Path(staging), arrays, attributes, extra)
+        return
     path.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
+    _save_files(model, path, path, arrays, attributes, extra)
+
+
+def _save_files(
+    model: Any,
+    path: Location,
+    staging: Path,
+    arrays: dict[str, np.ndarray],
+    attributes: dict[str, Any],
+    extra: dict[str, Any] | None,
+) -> None:
+    """Write the files of a new generation into ``staging`` (``path`` itself when local),
+    then make them the model in ``path``: the manifest last, the files of generations
+    older than the previous one deleted."""
+    state: GlobalState = model.state_
+    k, v = state.n_components, state.n_features
     generation, previous = _previous_files(path)
     generation += 1
     token = f"{generation:08d}-{secrets.token_hex(4)}"
@@ -178,10 +211,10 @@ def save_model(model: Any, path: Path, *, extra: dict[str, Any] | None = None) -
         arrays["words"] = np.asarray(vocab, dtype=str)
     elif vocab is not None:
         vocab_name = f"vocabulary-{token}.parquet"
-        vocab.save(path / vocab_name)
-        vocab_entry = {"file": vocab_name, "sha256": _file_sha256(path / vocab_name)}
+        vocab.save(staging / vocab_name)
+        vocab_entry = {"file": vocab_name, "sha256": _file_sha256(staging / vocab_name)}
     arrays_name = f"arrays-{token}.npz"
-    with atomic_path(path / arrays_name) as tmp, open(tmp, "wb") as fh:
+    with atomic_path(staging / arrays_name) as tmp, open(tmp, "wb") as fh:
         write_arrays(fh, arrays)
     manifest = {
         "format": FORMAT,
@@ -199,19 +232,40 @@ def save_model(model: Any, path: Path, *, extra: dict[str, Any] | None = None) -
             "random_seed": model.random_seed_,
             "n_iter": int(getattr(model, "n_iter_", 0)),
         },
-        "arrays": {"file": arrays_name, "sha256": _file_sha256(path / arrays_name)},
+        "arrays": {"file": arrays_name, "sha256": _file_sha256(staging / arrays_name)},
         "vocabulary": vocab_entry,
         "attributes": attributes,
         "extra": extra or {},
     }
     manifest["content_sha256"] = content_checksum(manifest)
-    atomic_write_bytes(path / MANIFEST, json.dumps(manifest, indent=1).encode())
     # Keep this generation and the previous one (a reader may be opening it right now).
     keep = {arrays_name, vocab_entry["file"] if vocab_entry else None} | previous
+    manifest_bytes = json.dumps(manifest, indent=1).encode()
+    if isinstance(path, str):
+        # No rename on an object store: the parts go up first, the manifest naming them
+        # (with their checksums) last; each object appears whole or not at all.
+        (staging / MANIFEST).write_bytes(manifest_bytes)
+        storage.publish_folder(staging, path, last=MANIFEST, keep=_not_model_files(path, keep))
+        return
+    atomic_write_bytes(path / MANIFEST, manifest_bytes)
     for old in list(path.glob("arrays-*.npz")) + list(path.glob("vocabulary-*.parquet")):
         if old.name not in keep:
             with contextlib.suppress(FileNotFoundError):
                 old.unlink()
+
+
+def _is_model_file(name: str) -> bool:
+    return (name.startswith("arrays-") and name.endswith(".npz")) or (
+        name.startswith("vocabulary-") and name.endswith(".parquet")
+    )
+
+
+def _not_model_files(path: str, keep: set[str | None]) -> set[str]:
+    """What a remote save leaves in ``path``: the previous generation (``keep``) and
+    files that are not a model's (a log, a checkpoint folder's objects are not listed)."""
+    return {n for n in storage.list_names(path) if not _is_model_file(n)} | {
+        n for n in keep if n
+    }
 
 
 def _file_sha256(path: Path) -> str:
@@ -219,19 +273,18 @@ def _file_sha256(path: Path) -> str:
 
 
 # -- loading -----------------------------------------------------------------------------------
-def _read_named_file(path: Path, entry: dict[str, Any], what: str) -> tuple[Path, bytes]:
+def _read_named_file(path: Location, entry: dict[str, Any], what: str) -> tuple[Location, bytes]:
     """Bytes of a file named by the manifest, inside the folder, matching its checksum."""
     name = entry["file"]
-    file = path / name
     if not name or "/" in name or "\\" in name or name in (".", ".."):
         raise ModelFileError(f"{path}: the {what} file name {name!r} is not a plain file name.")
+    file = storage.join(path, name)
     try:
-        if file.resolve().parent != path.resolve():
+        if isinstance(file, Path) and file.resolve().parent != Path(path).resolve():
             raise ModelFileError(
                 f"{path}: the {what} file {name!r} is a link to outside the model folder."
             )
-        with open(file, "rb") as fh:
-            data = fh.read()
+        data = storage.read_bytes(file)
     except FileNotFoundError:
         raise _FileVanished(f"{path}: the {what} file {name!r} is missing.") from None
     except OSError as exc:
@@ -244,8 +297,8 @@ def _read_named_file(path: Path, entry: dict[str, Any], what: str) -> tuple[Path
     return file, data
 
 
-def _load_once(path: Path, manifest_bytes: bytes, estimator: type) -> Any:
-    where = path / MANIFEST
+def _load_once(path: Location, manifest_bytes: bytes, estimator: type) -> Any:
+    where = storage.join(path, MANIFEST)
     manifest = parse_manifest(manifest_bytes, where)
     meta = manifest["state"]
     check_state_fields(meta, where)
@@ -307,7 +360,7 @@ def load_model(path: str | os.PathLike[str], *, estimator: type) -> Any:
     ModelFileError
         The folder is not a valid model of a readable format version.
     """
-    path = Path(path)
+    path = storage.location(path)
     manifest_bytes = read_manifest_bytes(path)
     for _ in range(_LOAD_ATTEMPTS):
         try:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
+from svi_lda import storage
 from svi_lda.corpus import ParquetCorpus
 from svi_lda.corpus.format import BASE_FIELDS
 
@@ -67,7 +68,8 @@ def check_corpus_matches(model: Any, corpus: ParquetCorpus) -> None:
 def _text_fields(corpus: ParquetCorpus) -> list[str]:
     if not corpus.units:
         return []
-    schema = pq.read_schema(corpus.path / corpus.units[0].file)
+    with storage.open_parquet(storage.join(corpus.path, corpus.units[0].file)) as fh:
+        schema = pq.ParquetFile(fh).schema_arrow
     base = {f.name for f in BASE_FIELDS}
     return [
         f.name for f in schema
@@ -147,7 +149,8 @@ def top_documents(
 def _read_fields(corpus: ParquetCorpus, unit: Any, fields: list[str]) -> dict[str, list]:
     if not fields:
         return {}
-    table = pq.ParquetFile(corpus.path / unit.file).read_row_group(unit.row_group, fields)
+    with storage.open_parquet(storage.join(corpus.path, unit.file), unit.row_group) as fh:
+        table = pq.ParquetFile(fh).read_row_group(unit.row_group, fields)
     return {f: table.column(f).to_pylist() for f in fields}
 
 

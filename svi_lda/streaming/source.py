@@ -20,9 +20,9 @@ Names that belong to a corpus folder's metadata (``manifest.json``, ``vocabulary
 ``rejects.jsonl``) are never documents: they are skipped, so a folder that ``svi-lda
 ingest`` writes into can be streamed as its parts appear.
 
-Files are listed and fetched through fsspec (a local path or a ``file://`` URL today;
-other protocols fsspec knows, such as object stores, work the same way: a remote file is
-copied to a temporary local file while it is read).
+Files are listed and fetched through fsspec (a local path, a ``file://`` URL, or any
+protocol fsspec knows, such as ``s3://``: a remote file is copied to a temporary local
+file while it is read; remote listings are not cached between polls).
 """
 
 from __future__ import annotations
@@ -68,13 +68,21 @@ class FolderSource:
         self.url = str(url)
         self.fs, self.root = fsspec.core.url_to_fs(self.url)
         self.root = self.root.rstrip("/") or "/"
-        if not self.fs.isdir(self.root):
-            raise FileNotFoundError(f"stream source {self.url} is not a folder")
         self.is_local = "file" in _protocols(self.fs)
+        # On an object store a folder is a prefix, which exists only once a file is under
+        # it: an empty inbox is fine there, a missing bucket fails at the first listing.
+        if self.is_local and not self.fs.isdir(self.root):
+            raise FileNotFoundError(f"stream source {self.url} is not a folder")
 
     def list_published(self) -> list[SourceFile]:
         """Published files directly in the folder, sorted by name (metadata names left out)."""
-        entries = self.fs.ls(self.root, detail=True)
+        self.fs.invalidate_cache(self.root)  # remote listings are cached: poll afresh
+        try:
+            entries = self.fs.ls(self.root, detail=True)
+        except FileNotFoundError:
+            if self.is_local:
+                raise
+            entries = []  # an empty prefix
         out = []
         for entry in entries:
             if entry.get("type") != "file":
@@ -86,6 +94,7 @@ class FolderSource:
 
     def exists(self, name: str) -> bool:
         """Whether ``name`` is (still) in the folder."""
+        self.fs.invalidate_cache(self._path(name))
         return self.fs.isfile(self._path(name))
 
     def _path(self, name: str) -> str:

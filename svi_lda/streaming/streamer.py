@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from svi_lda._atomic import atomic_write_bytes
+from svi_lda import storage
 from svi_lda.streaming.encode import encode_pieces
 from svi_lda.streaming.feed import DocumentFeed, Minibatch
 from svi_lda.streaming.ledger import Ledger
@@ -113,9 +113,12 @@ class Streamer:
     Parameters
     ----------
     source : str or path
-        The folder (local path or ``file://`` URL) where new files appear.
+        The folder (local path or fsspec URL, e.g. ``s3://bucket/inbox``) where new files
+        appear.
     model_dir : str or path
-        The model folder: continued if it holds a model, created otherwise.
+        The model folder (local path or fsspec URL): continued if it holds a model,
+        created otherwise. On an object store there is no lock: run one streamer per
+        model folder.
     n_components : int, optional
         K, required for a new model.
     settings : StreamSettings
@@ -143,7 +146,7 @@ class Streamer:
         progress: Callable[[StreamProgress], None] | None = None,
     ) -> None:
         self.source = FolderSource(source)
-        self.model_dir = Path(model_dir)
+        self.model_dir = storage.location(model_dir)
         self.settings = settings
         self.client = client
         self.progress = progress
@@ -195,6 +198,10 @@ class Streamer:
         return previous
 
     def _acquire_lock(self) -> None:
+        if not isinstance(self.model_dir, Path):
+            # An object store has no locks: one writer per model folder is up to the
+            # deployment (one streamer service per model), as the README says.
+            return
         self.model_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.model_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -220,7 +227,7 @@ class Streamer:
         from svi_lda.estimator import OnlineLDA, load_model
 
         cap = self.settings.max_vocabulary
-        if (self.model_dir / "model.json").is_file():
+        if storage.is_file(storage.join(self.model_dir, "model.json")):
             self.model = load_model(self.model_dir)
             extra = getattr(self.model, "load_extra_", {}) or {}
             self.ledger = Ledger.from_json(extra.get("stream"))
@@ -345,10 +352,11 @@ class Streamer:
             logger.warning("rejected %s: %s", end.file, end.error)
         if not entries:
             return
-        folder = self.model_dir / REJECTED_SUBDIR
-        folder.mkdir(exist_ok=True)
+        folder = storage.join(self.model_dir, REJECTED_SUBDIR)
+        if isinstance(folder, Path):
+            folder.mkdir(exist_ok=True)
         body = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries)
-        atomic_write_bytes(folder / f"{end.file}.jsonl", body.encode())
+        storage.write_bytes(storage.join(folder, f"{end.file}.jsonl"), body.encode())
 
     def _report(self, metrics: Any, feed: DocumentFeed, docs_per_second: float,
                 snapshot_time: float | None) -> None:
