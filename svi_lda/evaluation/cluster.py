@@ -10,7 +10,10 @@ client stay few (bounded memory).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from svi_lda.batch import Batch
 
 
 def map_units_in_order(
@@ -32,3 +35,26 @@ def map_units_in_order(
         result = futures[i].result()
         futures[i] = None  # let the worker forget it
         yield result
+
+
+@dataclass(frozen=True)
+class CorpusOnDisk:
+    """What a worker needs to read a corpus folder's units (small, sent once)."""
+
+    path: str
+    n_features: int
+
+    @classmethod
+    def of(cls, reader: Any, what: str) -> CorpusOnDisk:
+        """The folder of ``reader`` (a ParquetCorpus); ValueError naming ``what`` else."""
+        from svi_lda.corpus import ParquetCorpus
+
+        if not isinstance(reader, ParquetCorpus):
+            raise ValueError(f"{what} on a cluster needs a corpus folder (workers read it)")
+        return cls(str(reader.path.resolve()), reader.n_features)
+
+    def read(self, unit: Any, *, with_counts: bool = True) -> Batch:
+        """One unit as a Batch (see :func:`svi_lda.corpus.read_unit`)."""
+        from svi_lda.corpus import read_unit
+
+        return read_unit(self.path, unit, n_features=self.n_features, with_counts=with_counts)

@@ -21,7 +21,7 @@ import numpy as np
 
 from svi_lda.batch import Batch
 from svi_lda.bounds import topic_bound
-from svi_lda.evaluation.cluster import map_units_in_order
+from svi_lda.evaluation.cluster import CorpusOnDisk, map_units_in_order
 from svi_lda.evaluation.coherence import TopWordCounts, TopWordIndex, top_word_ids
 from svi_lda.evaluation.heldout import EvaluationPayload, UnitEvaluation, evaluate_unit
 from svi_lda.evaluation.measures import topic_diversity
@@ -195,30 +195,8 @@ def _evaluate_corpus_unit(unit: Any, corpus: CorpusOnDisk, payload: EvaluationPa
 
 
 def _count_corpus_unit(unit: Any, corpus: CorpusOnDisk, index: TopWordIndex) -> TopWordCounts:
-    """Dask task (and the in-process step): coherence counts of one row group, reading
-    only its word ids."""
+    """Dask task: coherence counts of one row group, reading only its word ids."""
     return index.count(corpus.read(unit, with_counts=False))
-
-
-@dataclass(frozen=True)
-class CorpusOnDisk:
-    """What a worker needs to read a corpus folder's units (small, sent once)."""
-
-    path: str
-    n_features: int
-
-    @classmethod
-    def of(cls, reader: Any, what: str) -> CorpusOnDisk:
-        from svi_lda.corpus import ParquetCorpus
-
-        if not isinstance(reader, ParquetCorpus):
-            raise ValueError(f"{what} on a cluster needs a corpus folder (workers read it)")
-        return cls(str(reader.path.resolve()), reader.n_features)
-
-    def read(self, unit: Any, *, with_counts: bool = True) -> Batch:
-        from svi_lda.corpus import read_unit
-
-        return read_unit(self.path, unit, n_features=self.n_features, with_counts=with_counts)
 
 
 def _on_dask(client: Any, reader: Any, units: list[Any], payload: EvaluationPayload

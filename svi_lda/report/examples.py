@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from svi_lda.corpus import ParquetCorpus
 from svi_lda.corpus.format import BASE_FIELDS
+from svi_lda.evaluation.cluster import CorpusOnDisk, map_units_in_order
 
 logger = logging.getLogger(__name__)
 
@@ -115,11 +116,9 @@ def top_documents(
     -------
     list (one per topic) of lists of ExampleDocument, best first.
     """
-    from svi_lda.evaluation.cluster import map_units_in_order
-
     check_corpus_matches(model, corpus)
     n_topics = model.n_components
-    reader = _UnitReader(str(corpus.path.resolve()), corpus.n_features, _text_fields(corpus))
+    reader = CorpusOnDisk.of(corpus, "top_documents")
     units = list(corpus.units)
     if client is None:
         found = (_unit_candidates(u, reader, model, n_docs) for u in units)
@@ -147,7 +146,8 @@ def top_documents(
                 (k, int(best_row[k, j]), float(best_share[k, j]))
             )
     chosen = sorted(wanted)
-    spec = _DescribeSpec(np.asarray(model.get_topics(), dtype=np.float64), n_words, text_chars)
+    spec = _DescribeSpec(np.asarray(model.get_topics(), dtype=np.float64), n_words, text_chars,
+                         _text_fields(corpus))
     requests = [(units[u], wanted[u]) for u in chosen]
     if client is None:
         described = (_describe_unit(r, reader, spec) for r in requests)
@@ -167,28 +167,17 @@ def top_documents(
 
 
 @dataclass(frozen=True)
-class _UnitReader:
-    """What a worker needs to read a row group and its kept text fields."""
-
-    path: str
-    n_features: int
-    fields: list[str]
-
-    def read(self, unit: Any) -> Any:
-        from svi_lda.corpus import read_unit
-
-        return read_unit(self.path, unit, n_features=self.n_features)
-
-
-@dataclass(frozen=True)
 class _DescribeSpec:
+    """What pass 2 needs besides the row group: topics, words listed, text fields."""
+
     topics: np.ndarray
     n_words: int
     text_chars: int
+    fields: list[str]
 
 
 def _unit_candidates(
-    unit: Any, reader: _UnitReader, model: Any, n_docs: int
+    unit: Any, reader: CorpusOnDisk, model: Any, n_docs: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pass 1 on one row group: (shares, doc ids, rows), each (K, take), of each topic's
     best ``take = min(n_docs, documents)`` documents, by share then smaller id."""
@@ -207,13 +196,14 @@ def _unit_candidates(
 
 
 def _describe_unit(
-    request: tuple[Any, list[tuple[int, int, float]]], reader: _UnitReader, spec: _DescribeSpec
+    request: tuple[Any, list[tuple[int, int, float]]], reader: CorpusOnDisk,
+    spec: _DescribeSpec,
 ) -> list[tuple[int, int, float, int, list[tuple[int, int]], dict[str, str]]]:
     """Pass 2 on one row group: for each (topic, row, share) asked, (topic, doc id, share,
     tokens, best (word id, count) pairs, cut text fields)."""
     unit, asked = request
     batch = reader.read(unit)
-    texts = _read_fields(reader.path, unit, reader.fields)
+    texts = _read_fields(reader.path, unit, spec.fields)
     out = []
     for k, row, share in asked:
         lo, hi = int(batch.indptr[row]), int(batch.indptr[row + 1])
@@ -223,7 +213,7 @@ def _describe_unit(
         out.append((
             k, int(batch.doc_ids[row]), share, int(counts.sum()),
             [(int(ids[i]), int(counts[i])) for i in order],
-            {f: _cut(texts[f][row], spec.text_chars) for f in reader.fields},
+            {f: _cut(texts[f][row], spec.text_chars) for f in spec.fields},
         ))
     return out
 
