@@ -1,11 +1,12 @@
 """``svi-lda report``: one self-contained HTML page showing a fitted model.
 
-    svi-lda report MODEL_DIR [--corpus CORPUS_DIR] --out report.html
+    svi-lda report MODEL_DIR [--corpus CORPUS_DIR [--scheduler ADDRESS]] --out report.html
                    [--top-words 12] [--docs 3] [--title TEXT]
 
 The page (no server, no network) shows the training curve, topic sizes, an inter-topic
 distance map, each topic's top words with their probabilities and, with ``--corpus``,
-each topic's example documents (one pass over the corpus's row groups). Needs the
+each topic's example documents (one pass over the corpus's row groups, on the Dask
+cluster at ADDRESS when given, else in this process). Needs the
 ``report`` extra: ``pip install 'svi-lda[report]'``.
 """
 
@@ -35,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-words", type=int, default=12, help="words listed per topic")
     p.add_argument("--docs", type=int, default=3, help="example documents per topic")
     p.add_argument("--title", default=None, help="heading of the page")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler address or scheduler file: compute the example "
+                   "documents on that cluster (default: in process)")
+    p.add_argument("--timeout", type=float, default=20.0,
+                   help="seconds to wait for the scheduler")
     return p
 
 
@@ -50,20 +56,36 @@ def main(argv: list[str] | None = None) -> int:
     from svi_lda import ModelFileError, load
     from svi_lda.corpus import CorpusError, ParquetCorpus
 
+    if args.scheduler and args.corpus is None:
+        print("svi-lda report: error: --scheduler computes the example documents, which "
+              "need --corpus CORPUS_DIR", file=sys.stderr)
+        return 2
     started = time.perf_counter()
+    client = None
     try:
         from svi_lda.report import write_report
 
         model = load(args.model)
         corpus = None if args.corpus is None else ParquetCorpus(args.corpus)
+        if args.scheduler:
+            from svi_lda.distributed import SchedulerUnreachableError, connect
+
+            try:
+                client = connect(args.scheduler, timeout=args.timeout)
+            except SchedulerUnreachableError as exc:
+                print(f"svi-lda report: error: {exc}", file=sys.stderr)
+                return 2
         out = write_report(model, args.out, corpus, n_words=args.top_words,
-                           n_docs=args.docs, title=args.title)
+                           n_docs=args.docs, title=args.title, client=client)
     except ImportError as exc:
         print(f"svi-lda report: error: {exc}", file=sys.stderr)
         return 2
     except (ModelFileError, CorpusError, ValueError) as exc:
         print(f"svi-lda report: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if client is not None:
+            client.close()
     print(f"report written to {out} ({out.stat().st_size / 1e6:.1f} MB, "
           f"{time.perf_counter() - started:.1f} s); open it in any browser")
     return 0

@@ -461,7 +461,9 @@ class OnlineLDA:
         topics = self.get_topics()
         vocab = getattr(self, "vocabulary_", None)
         words = vocab if vocab is None or isinstance(vocab, list | tuple) else vocab.words
-        top = np.argsort(-topics, axis=1, kind="stable")[:, :n]
+        from svi_lda.numerics.topk import top_indices
+
+        top = top_indices(topics, n)
         return [
             [((words[j] if words is not None else int(j)), float(topics[k, j])) for j in row]
             for k, row in enumerate(top)

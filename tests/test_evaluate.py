@@ -13,13 +13,14 @@ from svi_lda import OnlineLDA
 from svi_lda.batch import Batch
 from svi_lda.corpus import ParquetCorpus, from_csr
 from svi_lda.evaluation import (
+    coherence_counts,
     count_top_words,
     evaluate,
     fold_in,
     npmi_coherence,
     top_word_ids,
 )
-from svi_lda.evaluation.heldout import split_batch
+from svi_lda.evaluation.heldout import heldout_loglik, split_batch
 from svi_lda.numerics.hashing import splitmix64
 from svi_lda.synthetic import make_lda_corpus
 
@@ -150,6 +151,23 @@ def test_heldout_log_predictive_matches_a_plain_computation(corpus, model):
     )
 
 
+def test_heldout_kernel_matches_numpy_on_a_unit(corpus):
+    # The compiled held-out score against the plain gather-and-sum, on a unit whose
+    # indptr does not start at 0 and with some held-out counts 0.
+    rng = np.random.default_rng(4)
+    X = corpus.X[10:60]
+    batch = Batch.from_csr(X, first_doc_id=10)
+    topics = rng.dirichlet(np.full(X.shape[1], 0.1), size=5)
+    theta = rng.dirichlet(np.full(5, 0.5), size=X.shape[0])
+    heldout = rng.integers(0, 3, size=X.nnz).astype(np.float64)
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    p = np.einsum("ik,ki->i", theta[rows], topics[:, X.indices])
+    keep = heldout > 0
+    total, tokens = heldout_loglik(topics, theta, batch, heldout)
+    assert tokens == heldout.sum()
+    assert total == pytest.approx(float(np.sum(heldout[keep] * np.log(p[keep]))), rel=1e-12)
+
+
 def test_streamed_over_row_groups_equals_in_memory(corpus, model, folder):
     in_memory = evaluate(model, corpus.X)
     streamed = evaluate(model, folder)
@@ -163,6 +181,32 @@ def test_streamed_over_row_groups_equals_in_memory(corpus, model, folder):
     )
     assert streamed.elbo_per_token == pytest.approx(in_memory.elbo_per_token, rel=1e-12)
     np.testing.assert_allclose(streamed.topic_tokens, in_memory.topic_tokens, rtol=1e-12)
+
+
+def test_coherence_counts_read_word_ids_only_and_equal_in_memory(corpus, model, folder):
+    in_memory = count_top_words(model.get_topics(), corpus.X, top_n=8)
+    streamed = coherence_counts(model, folder, top_n=8)
+    np.testing.assert_array_equal(streamed.counts, in_memory.counts)
+    assert streamed.n_docs == in_memory.n_docs == corpus.n_docs
+    np.testing.assert_array_equal(coherence_counts(model, corpus.X, top_n=8).counts,
+                                  in_memory.counts)
+    # The word-ids-only read: the same documents and words, every count 1.
+    pc = ParquetCorpus(folder.path)
+    full, ids = pc.read_unit(pc.units[2]), pc.read_unit(pc.units[2], with_counts=False)
+    np.testing.assert_array_equal(ids.indptr, full.indptr)
+    np.testing.assert_array_equal(ids.indices, full.indices)
+    np.testing.assert_array_equal(ids.doc_ids, full.doc_ids)
+    assert np.all(ids.counts == 1) and len(ids.counts) == len(full.counts)
+    with pytest.raises(ValueError, match="vocabulary"):
+        coherence_counts(model.get_topics()[:, :50], folder)
+
+
+@pytest.mark.distributed
+def test_coherence_counts_on_dask_equal_in_process(model, folder, dask_client):
+    local = coherence_counts(model, folder, top_n=8)
+    remote = coherence_counts(model, folder, dask_client, top_n=8)
+    np.testing.assert_array_equal(remote.counts, local.counts)
+    assert remote.n_docs == local.n_docs
 
 
 @pytest.mark.distributed

@@ -229,7 +229,8 @@ def test_example_documents_streamed_equal_in_memory(model, corpus):
             assert ex.n_tokens == int(corpus.to_csr()[row].sum())
 
 
-def test_example_documents_show_kept_text_fields(tmp_path):
+def text_corpus(tmp_path: Path) -> tuple[ParquetCorpus, OnlineLDA]:
+    """A small ingested corpus keeping a title field, and a model fitted on it."""
     rows = ["title\ttext"]
     for i in range(40):
         words = ("apple banana cherry " if i % 2 else "rocket orbit planet ") * 3
@@ -238,7 +239,11 @@ def test_example_documents_show_kept_text_fields(tmp_path):
     src.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode()))
     ingest(src, tmp_path / "c", keep_fields=["title"], row_group_size=8)
     corpus = ParquetCorpus(tmp_path / "c")
-    model = OnlineLDA(n_components=2, batch_size=8, max_iter=5, random_state=0).fit(corpus)
+    return corpus, OnlineLDA(n_components=2, batch_size=8, max_iter=5, random_state=0).fit(corpus)
+
+
+def test_example_documents_show_kept_text_fields(tmp_path):
+    corpus, model = text_corpus(tmp_path)
     examples = top_documents(model, corpus, n_docs=2)
     for topic in examples:
         for ex in topic:
@@ -246,6 +251,18 @@ def test_example_documents_show_kept_text_fields(tmp_path):
             assert ex.words and all(c >= 1 for _, c in ex.words)
     page = render_report(model, corpus)
     assert "Post number " in "".join(parse(page).text)
+
+
+@pytest.mark.distributed
+def test_example_documents_on_a_cluster_equal_local(model, corpus, tmp_path, dask_client):
+    local = top_documents(model, corpus, n_docs=4)
+    remote = top_documents(model, corpus, n_docs=4, client=dask_client)
+    assert remote == local  # every document, share, word and count
+    texts, text_model = text_corpus(tmp_path)
+    local = top_documents(text_model, texts, n_docs=2)
+    remote = top_documents(text_model, texts, n_docs=2, client=dask_client)
+    assert remote == local
+    assert all(ex.fields["title"].startswith("Post number ") for t in remote for ex in t)
 
 
 def test_example_documents_refuse_another_vocabulary(model, tmp_path):
@@ -362,6 +379,28 @@ def test_cli_writes_the_report(model, corpus, tmp_path, capsys):
     parsed = parse(out.read_text())
     for k, words in enumerate(top_words(model, 5)):
         assert all(w in "".join(parsed.by_topic[f"topic-{k}"]) for w, _ in words)
+
+
+@pytest.mark.distributed
+def test_cli_report_on_a_cluster_shows_the_local_examples(model, corpus, tmp_path, capsys,
+                                                          dask_client):
+    model.save(tmp_path / "model")
+    pages = {}
+    for where, extra in (("local", []),
+                         ("cluster", ["--scheduler", dask_client.scheduler.address])):
+        out = tmp_path / f"{where}.html"
+        assert cli_main(["report", str(tmp_path / "model"), "--corpus", str(corpus.path),
+                         "--out", str(out), "--docs", "2", *extra]) == 0
+        pages[where] = parse(out.read_text()).by_topic
+    assert pages["cluster"] == pages["local"]
+    examples = top_documents(model, corpus, n_docs=2)
+    for k in range(K):  # the examples are on the page (by their best words)
+        text = "".join(pages["cluster"][f"topic-{k}"])
+        assert all(w in text for ex in examples[k] for w, _ in ex.words)
+    capsys.readouterr()
+    assert cli_main(["report", str(tmp_path / "model"), "--out", str(tmp_path / "x.html"),
+                     "--scheduler", dask_client.scheduler.address]) == 2
+    assert "--corpus" in capsys.readouterr().err
 
 
 def test_cli_errors_are_one_line(model, tmp_path, capsys):

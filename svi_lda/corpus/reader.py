@@ -77,7 +77,8 @@ def _list_values(col: pa.ChunkedArray | pa.Array, where: str, name: str):
 
 
 def read_unit(
-    corpus_path: str | os.PathLike, unit: CorpusUnit, *, n_features: int | None = None
+    corpus_path: str | os.PathLike, unit: CorpusUnit, *, n_features: int | None = None,
+    with_counts: bool = True,
 ) -> Batch:
     """Read one row group as a CSR :class:`Batch` (zero copy where pyarrow allows).
 
@@ -89,6 +90,9 @@ def read_unit(
         Which file and row group.
     n_features : int, optional
         Vocabulary size; read from the part file's metadata when omitted.
+    with_counts : bool, default=True
+        False skips the ``counts`` column (for what needs only which words a document
+        holds, such as coherence): every count is then 1.
 
     Returns
     -------
@@ -149,7 +153,8 @@ def _read_unit_from(
         except ValueError:
             raise CorpusError(f"{path}: corrupt svi-lda metadata (n_features). {_FIX}") from None
     try:
-        table = pf.read_row_group(unit.row_group, columns=["doc_id", "token_ids", "counts"])
+        columns = ["doc_id", "token_ids", "counts"] if with_counts else ["doc_id", "token_ids"]
+        table = pf.read_row_group(unit.row_group, columns=columns)
     except (OSError, RuntimeError, ValueError, KeyError, pa.ArrowException) as exc:
         # Corpora without checksums: the decoder is the only line of defence.
         raise CorpusError(f"{where} cannot be decoded: {_short(exc)}. {_FIX}") from None
@@ -162,11 +167,19 @@ def _read_unit_from(
         raise CorpusError(f"{where}: column 'doc_id' must be int64; found {doc_col.type}. {_FIX}")
     doc_ids = _one_chunk(doc_col).to_numpy(zero_copy_only=True)
     indptr, indices = _list_values(table.column("token_ids"), where, "token_ids")
-    cptr, counts = _list_values(table.column("counts"), where, "counts")
-    if not np.array_equal(indptr, cptr) and not np.array_equal(np.diff(indptr), np.diff(cptr)):
-        raise CorpusError(f"{where}: token_ids and counts differ in length in some rows. {_FIX}")
     lo, hi = int(indptr[0]), int(indptr[-1])
-    indices, counts = indices[lo:hi], counts[int(cptr[0]) : int(cptr[-1])]
+    if with_counts:
+        cptr, counts = _list_values(table.column("counts"), where, "counts")
+        if not np.array_equal(indptr, cptr) and not np.array_equal(
+            np.diff(indptr), np.diff(cptr)
+        ):
+            raise CorpusError(
+                f"{where}: token_ids and counts differ in length in some rows. {_FIX}"
+            )
+        counts = counts[int(cptr[0]) : int(cptr[-1])]
+    else:  # a read-only view of one 1: no allocation per non-zero
+        counts = np.broadcast_to(np.int32(1), (hi - lo,))
+    indices = indices[lo:hi]
     # Rebase onto the sliced values so that indptr[0] indexes them: read-only views stay.
     if lo:
         indptr = indptr - lo
@@ -481,9 +494,9 @@ class ParquetCorpus:
                     checked += 1
         return checked
 
-    def read_unit(self, unit: CorpusUnit) -> Batch:
+    def read_unit(self, unit: CorpusUnit, *, with_counts: bool = True) -> Batch:
         """Read one unit as a :class:`Batch` (see module-level :func:`read_unit`)."""
-        return read_unit(self.path, unit, n_features=self.n_features)
+        return read_unit(self.path, unit, n_features=self.n_features, with_counts=with_counts)
 
     def iter_batches(self, units: Sequence[CorpusUnit] | None = None):
         """Yield one :class:`Batch` per unit, in order (all units by default)."""

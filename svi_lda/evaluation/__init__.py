@@ -14,7 +14,13 @@ from svi_lda.evaluation.measures import (
     split_tokens,
     topic_diversity,
 )
-from svi_lda.evaluation.report import EvaluationReport, TopicScores, evaluate, score_topics
+from svi_lda.evaluation.report import (
+    EvaluationReport,
+    TopicScores,
+    coherence_counts,
+    evaluate,
+    score_topics,
+)
 from svi_lda.evaluation.split import held_out_documents
 
 __all__ = [
@@ -22,6 +28,7 @@ __all__ = [
     "TopWordCounts",
     "TopicMatching",
     "TopicScores",
+    "coherence_counts",
     "completion_perplexity",
     "count_top_words",
     "evaluate",

@@ -28,6 +28,7 @@ import numpy as np
 
 from svi_lda.batch import Batch
 from svi_lda.numerics.cooccurrence import count_top_word_documents, top_word_members
+from svi_lda.numerics.topk import top_indices
 
 
 def top_word_ids(topic_word: np.ndarray, top_n: int) -> np.ndarray:
@@ -35,9 +36,7 @@ def top_word_ids(topic_word: np.ndarray, top_n: int) -> np.ndarray:
 
     Ties go to the lower word id (a stable sort), as in :func:`npmi_coherence`.
     """
-    topic_word = np.asarray(topic_word)
-    top_n = min(int(top_n), topic_word.shape[1])
-    return np.argsort(-topic_word, axis=1, kind="stable")[:, :top_n].astype(np.int64)
+    return top_indices(np.asarray(topic_word), top_n)
 
 
 @dataclass
@@ -118,7 +117,7 @@ class TopWordIndex:
 
     def __init__(self, top: np.ndarray) -> None:
         self.top = np.ascontiguousarray(top, dtype=np.int64)
-        self.words, self.member_ptr, self.member_topic, self.member_rank = top_word_members(
+        self.slot, self.member_ptr, self.member_topic, self.member_rank = top_word_members(
             self.top
         )
 
@@ -127,9 +126,10 @@ class TopWordIndex:
         out = TopWordCounts.empty(self.top)
         start = int(batch.indptr[0])
         indptr = np.asarray(batch.indptr, dtype=np.int64) - start
-        indices = np.asarray(batch.indices[start : start + int(indptr[-1])], dtype=np.int64)
+        # int32 from Parquet as it is: a cast would copy every non-zero.
+        indices = np.asarray(batch.indices[start : start + int(indptr[-1])])
         count_top_word_documents(
-            indptr, indices, self.words, self.member_ptr, self.member_topic,
+            indptr, indices, self.slot, self.member_ptr, self.member_topic,
             self.member_rank, out.counts,
         )
         out.n_docs = batch.n_docs

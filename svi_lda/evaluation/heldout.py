@@ -22,10 +22,9 @@ from svi_lda.batch import Batch
 from svi_lda.evaluation.coherence import TopWordCounts, TopWordIndex
 from svi_lda.numerics.cooccurrence import split_counts
 from svi_lda.numerics.hashing import splitmix64
+from svi_lda.numerics.predictive import heldout_log_predictive
 from svi_lda.state import GlobalState
 from svi_lda.step import EStepSettings, content_gamma, estep_unit, unit_vocabulary
-
-_CHUNK = 65536
 
 
 @dataclass(frozen=True)
@@ -97,9 +96,18 @@ def fold_in_batch(
 ) -> np.ndarray:
     """E[theta] of the batch's documents under fixed topics (K, V): (n_docs, K)."""
     ids, index = unit_vocabulary(batch)
-    cols = topics[:, ids].T
-    peak = np.maximum(cols.max(axis=1), 1e-300) if len(ids) else np.ones(0)
-    rows = np.ascontiguousarray(cols / peak[:, None])
+    return _fold_in(np.ascontiguousarray(topics[:, ids].T), ids, index, batch, alpha,
+                    settings, n_threads)
+
+
+def _fold_in(
+    word_topics: np.ndarray, ids: np.ndarray, index: np.ndarray, batch: Batch,
+    alpha: np.ndarray, settings: EStepSettings, n_threads: int,
+) -> np.ndarray:
+    """:func:`fold_in_batch` given the unit's words (``unit_vocabulary``) and their topic
+    columns ``word_topics`` (n_words, K)."""
+    peak = np.maximum(word_topics.max(axis=1), 1e-300) if len(ids) else np.ones(0)
+    rows = np.ascontiguousarray(word_topics / peak[:, None])
     _, gamma = estep_unit(batch, index, ids, rows, np.log(peak), alpha, settings,
                           n_threads=n_threads)
     return gamma / gamma.sum(axis=1, keepdims=True)
@@ -109,16 +117,13 @@ def heldout_loglik(
     topics: np.ndarray, theta: np.ndarray, batch: Batch, heldout: np.ndarray
 ) -> tuple[float, float]:
     """(sum of held-out log p(w | d), held-out tokens) for one batch's documents."""
+    ids, index = unit_vocabulary(batch)
     indptr = np.asarray(batch.indptr, dtype=np.int64) - int(batch.indptr[0])
-    rows = np.repeat(np.arange(batch.n_docs), np.diff(indptr))
-    keep = heldout > 0
-    rows, cols, weights = rows[keep], np.asarray(batch.indices)[keep], heldout[keep]
-    total = 0.0
-    for lo in range(0, len(rows), _CHUNK):
-        r, c = rows[lo : lo + _CHUNK], cols[lo : lo + _CHUNK]
-        p = np.einsum("ik,ki->i", theta[r], topics[:, c])
-        total += float(np.dot(weights[lo : lo + _CHUNK], np.log(p)))
-    return total, float(weights.sum())
+    total, tokens = heldout_log_predictive(
+        indptr, index, np.ascontiguousarray(topics[:, ids].T), theta,
+        np.asarray(heldout, dtype=np.float64),
+    )
+    return float(total), float(tokens)
 
 
 def evaluate_unit(batch: Batch, payload: EvaluationPayload) -> UnitEvaluation:
@@ -126,14 +131,16 @@ def evaluate_unit(batch: Batch, payload: EvaluationPayload) -> UnitEvaluation:
     out = UnitEvaluation(counts=payload.index.count(batch), n_docs=batch.n_docs,
                          n_tokens=batch.n_tokens)
     observed, heldout = split_batch(batch, payload.split_seed)
-    theta = fold_in_batch(payload.topics, observed, payload.alpha, payload.settings,
-                          payload.n_threads)
-    out.heldout_loglik, out.heldout_tokens = heldout_loglik(
-        payload.topics, theta, observed, heldout
-    )
+    # The observed part keeps every non-zero (some with count 0): one vocabulary serves
+    # the fold-in, the held-out score and the ELBO's E-step.
+    ids, index = unit_vocabulary(batch)
+    word_topics = np.ascontiguousarray(payload.topics[:, ids].T)
+    theta = _fold_in(word_topics, ids, index, observed, payload.alpha, payload.settings,
+                     payload.n_threads)
+    total, tokens = heldout_log_predictive(observed.indptr, index, word_topics, theta, heldout)
+    out.heldout_loglik, out.heldout_tokens = float(total), float(tokens)
     state = payload.state
     if state is not None:
-        ids, index = unit_vocabulary(batch)
         rows, shift = state.exp_elog_beta_rows(ids, n_threads=payload.n_threads)
         start = content_gamma(batch, state.n_components, payload.model_seed)
         stats, gamma = estep_unit(batch, index, ids, rows, shift, state.alpha, payload.settings,

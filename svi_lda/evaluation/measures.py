@@ -13,6 +13,7 @@ import scipy.sparse as sp
 
 from svi_lda._validation import check_doc_term_matrix
 from svi_lda.batch import Batch
+from svi_lda.numerics.topk import top_indices
 from svi_lda.step import EStepSettings, estep_unit, unit_vocabulary
 
 
@@ -155,5 +156,5 @@ def npmi_coherence(
 def topic_diversity(topic_word: Any, *, top_n: int = 25) -> float:
     """Fraction of distinct words among all topics' top ``top_n`` words (Dieng et al.)."""
     topics = _topic_word(topic_word)
-    top = np.argsort(-topics, axis=1, kind="stable")[:, :top_n]
+    top = top_indices(topics, top_n)
     return float(len(np.unique(top)) / top.size)

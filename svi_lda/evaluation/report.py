@@ -21,7 +21,8 @@ import numpy as np
 from svi_lda import storage
 from svi_lda.batch import Batch
 from svi_lda.bounds import topic_bound
-from svi_lda.evaluation.coherence import TopWordIndex, top_word_ids
+from svi_lda.evaluation.cluster import CorpusOnDisk, map_units_in_order
+from svi_lda.evaluation.coherence import TopWordCounts, TopWordIndex, top_word_ids
 from svi_lda.evaluation.heldout import EvaluationPayload, UnitEvaluation, evaluate_unit
 from svi_lda.evaluation.measures import topic_diversity
 from svi_lda.step import EStepSettings
@@ -180,49 +181,30 @@ def _units(corpus: Any) -> tuple[str, list[Any], Any]:
     return "matrix", [(s, min(s + _MATRIX_UNIT_ROWS, X.shape[0])) for s in starts], X
 
 
-def _read(reader: Any, unit: Any) -> Batch:
+def _read(reader: Any, unit: Any, *, with_counts: bool = True) -> Batch:
     if isinstance(unit, tuple):
         lo, hi = unit
         return Batch.from_csr(reader[lo:hi], first_doc_id=lo)
-    return reader.read_unit(unit)
+    return reader.read_unit(unit, with_counts=with_counts)
 
 
-def _evaluate_corpus_unit(corpus_path: str, unit: Any, n_features: int,
-                          payload: EvaluationPayload) -> UnitEvaluation:
+def _evaluate_corpus_unit(unit: Any, corpus: CorpusOnDisk, payload: EvaluationPayload
+                          ) -> UnitEvaluation:
     """Dask task: read one row group on the worker and evaluate it."""
-    from svi_lda.corpus import read_unit
+    return evaluate_unit(corpus.read(unit), payload)
 
-    return evaluate_unit(read_unit(corpus_path, unit, n_features=n_features), payload)
+
+def _count_corpus_unit(unit: Any, corpus: CorpusOnDisk, index: TopWordIndex) -> TopWordCounts:
+    """Dask task: coherence counts of one row group, reading only its word ids."""
+    return index.count(corpus.read(unit, with_counts=False))
 
 
 def _on_dask(client: Any, reader: Any, units: list[Any], payload: EvaluationPayload
              ) -> Iterator[UnitEvaluation]:
-    """Each unit's figures computed on the cluster, yielded in unit order.
-
-    At most two tasks per worker thread are in flight, so results waiting to be added
-    stay few (bounded memory on the client).
-    """
-    from svi_lda.corpus import ParquetCorpus
-
-    if not isinstance(reader, ParquetCorpus):
-        raise ValueError("evaluate on a cluster needs a corpus folder (workers read it)")
-    threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
-    window = max(2, 2 * threads)
+    """Each unit's figures computed on the cluster, yielded in unit order."""
+    corpus = CorpusOnDisk.of(reader, "evaluate")
     payload = dataclasses.replace(payload, n_threads=1)  # a worker thread per task
-    shared = client.scatter(payload, broadcast=True, hash=False)
-    path = str(reader.path.resolve())
-    futures = []
-    submitted = 0
-    for i in range(len(units)):
-        while submitted < len(units) and submitted < i + window:
-            futures.append(client.submit(
-                _evaluate_corpus_unit, path, units[submitted], reader.n_features, shared,
-                pure=False,
-            ))
-            submitted += 1
-        result = futures[i].result()
-        futures[i] = None  # let the worker forget it
-        yield result
+    return map_units_in_order(client, _evaluate_corpus_unit, units, corpus, payload)
 
 
 def _held_out(model: Any, name: str, held_out: bool | None) -> tuple[bool | None, str]:
@@ -347,6 +329,42 @@ def score_topics(
         umass=float(total.counts.umass()),
         diversity=topic_diversity(topics),
     )
+
+
+def coherence_counts(
+    topic_word: Any, corpus: Any, client: Any = None, *, top_n: int = 10
+) -> TopWordCounts:
+    """Coherence counts (:class:`TopWordCounts`: NPMI, UMass) of a model's or any topic-word
+    matrix's top words over a corpus, streamed by unit, reading only the word ids.
+
+    Parameters
+    ----------
+    topic_word : fitted model (with ``get_topics``) or array of shape (K, V)
+    corpus : corpus folder path, ParquetCorpus, or document-term matrix
+    client : distributed.Client, optional
+        Count each row group on this cluster (workers must see the folder).
+    top_n : int, default=10
+
+    Returns
+    -------
+    TopWordCounts
+        Integer counts, added in unit order: the same with or without a cluster.
+    """
+    topics = np.asarray(
+        topic_word.get_topics() if hasattr(topic_word, "get_topics") else topic_word
+    )
+    _check_vocabulary(corpus, topics.shape[1])
+    index = TopWordIndex(top_word_ids(topics, top_n))
+    _, units, reader = _units(corpus)
+    if client is not None:
+        parts = map_units_in_order(client, _count_corpus_unit, units,
+                                   CorpusOnDisk.of(reader, "coherence_counts"), index)
+    else:
+        parts = (index.count(_read(reader, u, with_counts=False)) for u in units)
+    total = TopWordCounts.empty(index.top)
+    for part in parts:
+        total.add(part)
+    return total
 
 
 def evaluate(

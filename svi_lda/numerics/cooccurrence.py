@@ -17,9 +17,11 @@ from svi_lda.numerics.hashing import splitmix64_one
 def top_word_members(top: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Index from word to the (topic, rank) places it holds in ``top`` (K, T).
 
-    Returns ``(words, member_ptr, member_topic, member_rank)``: ``words`` sorted unique word
-    ids; the places of ``words[i]`` are ``member_topic[member_ptr[i]:member_ptr[i + 1]]``
-    and ``member_rank[...]``. A word appears at most once per topic.
+    Returns ``(slot, member_ptr, member_topic, member_rank)``: ``slot[w]`` is -1 for a
+    word in no topic's top words, else its row i in the member lists, whose places are
+    ``member_topic[member_ptr[i]:member_ptr[i + 1]]`` and ``member_rank[...]``. ``slot``
+    stops at the largest top word (at most V int32: far less than the K x V topics). A
+    word appears at most once per topic.
     """
     top = np.asarray(top, dtype=np.int64)
     n_topics, n_top = top.shape
@@ -29,18 +31,21 @@ def top_word_members(top: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     member_ptr = np.append(starts, len(flat)).astype(np.int64)
     member_topic = (order // n_top).astype(np.int64)
     member_rank = (order % n_top).astype(np.int64)
-    return words, member_ptr, member_topic, member_rank
+    slot = np.full(int(words[-1]) + 1 if len(words) else 0, -1, dtype=np.int32)
+    slot[words] = np.arange(len(words), dtype=np.int32)
+    return slot, member_ptr, member_topic, member_rank
 
 
 @njit(nogil=True, cache=True)
 def count_top_word_documents(
-    indptr, indices, words, member_ptr, member_topic, member_rank, counts
+    indptr, indices, slot, member_ptr, member_topic, member_rank, counts
 ):
     """Add each document's top-word occurrences into ``counts`` (K, T, T), int64.
 
     ``counts[k, i, i]`` gains 1 for each document holding topic k's i-th top word, and
     ``counts[k, i, j]`` (both orders) for each document holding its i-th and j-th.
-    ``indices`` of a document must be unique (a bag of words).
+    ``indices`` of a document must be unique (a bag of words); ``slot`` etc. come from
+    :func:`top_word_members`.
 
     Equivalent to: ``P = (X[:, top[k]] > 0); counts[k] += P.T @ P`` for every topic k.
     """
@@ -48,13 +53,15 @@ def count_top_word_documents(
     held = np.empty((n_topics, n_top), dtype=np.int64)
     n_held = np.zeros(n_topics, dtype=np.int64)
     touched = np.empty(n_topics, dtype=np.int64)
-    n_words = words.shape[0]
+    n_slots = slot.shape[0]
     for d in range(indptr.shape[0] - 1):
         n_touched = 0
         for j in range(indptr[d], indptr[d + 1]):
             w = indices[j]
-            i = np.searchsorted(words, w)
-            if i >= n_words or words[i] != w:
+            if w >= n_slots:
+                continue
+            i = slot[w]
+            if i < 0:
                 continue
             for m in range(member_ptr[i], member_ptr[i + 1]):
                 k = member_topic[m]

@@ -33,6 +33,7 @@ def render_report(
     n_words: int = 12,
     n_docs: int = 3,
     title: str | None = None,
+    client: Any = None,
 ) -> str:
     """The report for a fitted model as one HTML string (see :func:`write_report`)."""
     from svi_lda.report import figures  # raises an ImportError naming the extra
@@ -53,7 +54,7 @@ def render_report(
         from svi_lda.report.examples import top_documents
 
         corpus = corpus if isinstance(corpus, ParquetCorpus) else ParquetCorpus(corpus)
-        examples = top_documents(model, corpus, n_docs=n_docs)
+        examples = top_documents(model, corpus, n_docs=n_docs, client=client)
 
     plots: dict[str, Any] = {}
     notes: dict[str, str] = {}
@@ -115,6 +116,7 @@ def write_report(
     n_words: int = 12,
     n_docs: int = 3,
     title: str | None = None,
+    client: Any = None,
 ) -> Path:
     """Write a self-contained HTML report of a fitted model to ``out`` (atomically).
 
@@ -138,6 +140,9 @@ def write_report(
         Example documents per topic.
     title : str, optional
         The page's heading.
+    client : distributed.Client, optional
+        Compute the example documents on this cluster (its workers must see the corpus
+        folder); by default in this process. The page is the same either way.
 
     Returns
     -------
@@ -153,7 +158,8 @@ def write_report(
         from svi_lda import load
 
         model = load(model)
-    page = render_report(model, corpus, n_words=n_words, n_docs=n_docs, title=title)
+    page = render_report(model, corpus, n_words=n_words, n_docs=n_docs, title=title,
+                         client=client)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out, page.encode("utf-8"))

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from svi_lda.numerics.topk import top_indices
+
 HISTORY_KEYS = ("step", "n_docs_seen", "figure", "rho", "n_features", "seconds")
 
 
@@ -91,7 +93,7 @@ def top_words(
     """For each topic its ``n`` most probable words with their probabilities (ties by id)."""
     beta = topic_word(model)
     words = words_of(model) if words is None else words
-    top = np.argsort(-beta, axis=1, kind="stable")[:, :n]
+    top = top_indices(beta, n)
     return [[(words[j], float(beta[k, j])) for j in row] for k, row in enumerate(top)]
 
 
