@@ -72,10 +72,11 @@ class OnlineLDA:
         collapsed VB (Foulds et al. 2013; :mod:`svi_lda.methods.scvb0`): CVB0's
         per-token update on each minibatch's documents (3 burn-in sweeps, no digamma),
         then the same Robbins-Monro step as "online" on the expected word-topic counts;
-        it streams, runs on Dask (``svi-lda train --method scvb0``) and gives sampler-like
-        topics in one pass (``benchmarks/results/scvb0.md``). Its ``total_samples`` counts
-        tokens, ``init`` and the E-step settings do not apply, and ``partial_fit`` takes
-        SCVB0 steps.
+        it streams (``svi-lda stream --method scvb0``), runs on Dask (``svi-lda train
+        --method scvb0``) and gives sampler-like topics in one pass
+        (``benchmarks/results/scvb0.md``). Its ``total_samples`` counts documents, as for
+        the other methods; ``init`` and the E-step settings do not apply, and
+        ``partial_fit`` takes SCVB0 steps.
     learning_decay : float, default=0.7
         kappa in (0.5, 1].
     learning_offset : float, default=10.0
@@ -96,11 +97,12 @@ class OnlineLDA:
         by less than ``perp_tol``. Needs the documents in memory (not a corpus folder or
         a stream). <= 0: no evaluation, no extra cost.
     total_samples : float or None, default=None
-        D, the corpus size the minibatch gradient is scaled to: a number of documents, or
-        of tokens (the sum of all counts) for ``learning_method="scvb0"``, as in Foulds et
-        al. When None, ``fit`` uses the size of the data it is given and ``partial_fit``
-        uses 1e6 documents, scikit-learn's default (for "scvb0", 1e6 times the minibatch's
-        mean document length in tokens); set it to the size your stream stands for.
+        D, the corpus size the minibatch gradient is scaled to, in documents for every
+        ``learning_method`` (for "scvb0" the expected counts are scaled by D / S, the
+        minibatch's share of the documents). When None, ``fit`` uses the documents of the
+        data it is given and ``partial_fit`` uses 1e6 documents, scikit-learn's default;
+        set it to the size your stream stands for. (The streamer scales to the documents
+        seen, or its drift window: :mod:`svi_lda.streaming.scaling`.)
     perp_tol : float, default=0.1
         Perplexity tolerance for ``evaluate_every`` (scikit-learn's).
     max_doc_update_iter : int, default=100
@@ -348,9 +350,8 @@ class OnlineLDA:
         """One step on the minibatch ``X``: an SCVB0 step for ``learning_method="scvb0"``,
         an SVI step otherwise.
 
-        The gradient is scaled to ``total_samples`` (documents; tokens for "scvb0"): when
-        it is None, 1e6 documents, scikit-learn's default (for "scvb0", 1e6 times this
-        minibatch's mean document length). Documents get ids continuing from the documents seen so
+        The gradient is scaled to ``total_samples`` documents: when it is None, 1e6,
+        scikit-learn's default. Documents get ids continuing from the documents seen so
         far; pass a :class:`~svi_lda.batch.Batch` to give your own. ``id2word`` gives the
         vocabulary size of bag-of-words input on the first call.
         """

@@ -99,12 +99,12 @@ def test_global_update_matches_dense_reference():
     stats, _ = scvb0_local_step(batch, index, ids, rows, shift, state.alpha, SETTINGS)
     full = np.zeros_like(before)
     full[ids] = stats.sstats
-    corpus_tokens = 10 * X.sum()
+    corpus_docs = 10 * X.shape[0]
     schedule = RobbinsMonro(tau0=3.0, kappa=0.8)
     metrics = scvb0_global_update(
-        state, stats, schedule, total_tokens=corpus_tokens, learn_alpha=False, seconds=1.0
+        state, stats, schedule, total_samples=corpus_docs, learn_alpha=False, seconds=1.0
     )
-    expected = global_reference(before, full, metrics.rho, corpus_tokens, X.sum())
+    expected = global_reference(before, full, metrics.rho, corpus_docs, X.shape[0])
     np.testing.assert_allclose(state.scale * state.word_topic, expected, rtol=1e-12)
     np.testing.assert_allclose(state.scale * state.topic_sums, expected.sum(axis=0), rtol=1e-12)
     assert state.n_docs_seen == X.shape[0]
@@ -164,41 +164,51 @@ def test_results_do_not_depend_on_the_number_of_threads():
     assert_same_model(one, three)
 
 
-def test_corpus_size_is_in_tokens_for_fit_and_partial_fit():
+def test_corpus_size_is_in_documents_for_fit_and_partial_fit():
     X = planted().X
-    n_tokens = float(X.sum())
     default = OnlineLDA(**{**PARAMS, "max_iter": 1}).fit([X[:300], X[300:]])
-    explicit = OnlineLDA(**{**PARAMS, "max_iter": 1, "total_samples": n_tokens}).fit(
+    explicit = OnlineLDA(**{**PARAMS, "max_iter": 1, "total_samples": X.shape[0]}).fit(
         [X[:300], X[300:]]
     )
     assert_same_model(default, explicit)
-    # partial_fit takes SCVB0 steps, with total_samples in tokens too
-    stepped = OnlineLDA(**{**PARAMS, "total_samples": n_tokens})
+    # partial_fit takes SCVB0 steps, with total_samples in documents too
+    stepped = OnlineLDA(**{**PARAMS, "total_samples": X.shape[0]})
     stepped.partial_fit(X[:300]).partial_fit(X[300:])
     assert_same_model(default, stepped)
-    by_docs = OnlineLDA(**{**PARAMS, "max_iter": 1, "total_samples": X.shape[0]}).fit(
+    by_tokens = OnlineLDA(**{**PARAMS, "max_iter": 1, "total_samples": float(X.sum())}).fit(
         [X[:300], X[300:]]
     )
-    assert not np.array_equal(by_docs.state_.word_topic, default.state_.word_topic)
+    assert not np.array_equal(by_tokens.state_.word_topic, default.state_.word_topic)
 
 
-def test_iterator_needs_total_samples_in_tokens():
+def test_partial_fit_default_corpus_size_is_a_million_documents():
     X = planted().X
-    with pytest.raises(ValueError, match="number of tokens"):
+    default = OnlineLDA(**PARAMS).partial_fit(X[:300])
+    explicit = OnlineLDA(**{**PARAMS, "total_samples": 1e6}).partial_fit(X[:300])
+    assert_same_model(default, explicit)
+    # the expected counts then stand for 1e6 documents of this minibatch's mean length
+    rho = default.history_["rho"][0]
+    counts = default.components_.sum() - default.state_.eta * default.components_.size
+    assert counts == pytest.approx(rho * 1e6 * X[:300].sum() / 300, rel=0.01)
+
+
+def test_iterator_needs_total_samples_in_documents():
+    X = planted().X
+    with pytest.raises(ValueError, match="number of documents"):
         OnlineLDA(**PARAMS).fit(iter([X[:300], X[300:]]))
-    streamed = OnlineLDA(**{**PARAMS, "total_samples": float(X.sum())}).fit(
+    streamed = OnlineLDA(**{**PARAMS, "total_samples": X.shape[0]}).fit(
         iter([X[:300], X[300:]])
     )
     listed = OnlineLDA(**{**PARAMS, "max_iter": 1}).fit([X[:300], X[300:]])
     assert_same_model(streamed, listed)
 
 
-def test_corpus_folder_fit_uses_its_token_count(tmp_path):
+def test_corpus_folder_fit_uses_its_document_count(tmp_path):
     syn = planted()
     corpus = from_csr(syn.X, [f"w{i}" for i in range(syn.n_features)], tmp_path / "c",
                       row_group_size=50)
     default = OnlineLDA(**PARAMS).fit(corpus.path)
-    explicit = OnlineLDA(**{**PARAMS, "total_samples": float(corpus.n_tokens)}).fit(corpus)
+    explicit = OnlineLDA(**{**PARAMS, "total_samples": float(corpus.n_docs)}).fit(corpus)
     assert_same_model(default, explicit)
     assert default.vocabulary_ is not None
 
@@ -227,7 +237,7 @@ def test_alpha_is_learned():
 
 def test_save_load_round_trip_continues_exactly(tmp_path):
     X = planted().X
-    model = OnlineLDA(**{**PARAMS, "total_samples": float(X.sum())}).fit(X)
+    model = OnlineLDA(**{**PARAMS, "total_samples": X.shape[0]}).fit(X)
     model.save(tmp_path / "m")
     loaded = load(tmp_path / "m")
     assert loaded.learning_method == "scvb0"
