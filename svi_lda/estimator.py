@@ -386,14 +386,21 @@ class OnlineLDA:
         """Topic distribution of each document, shape (n_documents, n_components).
 
         Rows are E_q[theta_d] = gamma_d / sum(gamma_d) and sum to 1; an empty document
-        gets the normalised prior. Accepts the same inputs as ``fit``'s matrices, gensim
-        bag-of-words (documents or one document), pandas DataFrames of counts, and raw
-        strings when the model carries a vocabulary. A document's row does not depend on
+        gets the normalised prior. An SCVB0 model (``learning_method="scvb0"``) folds
+        documents in by its own local step instead of SVI's E-step: rows ``(N_theta_d +
+        alpha) / (N_d + sum(alpha))`` (:func:`svi_lda.methods.scvb0.scvb0_fold_in`).
+        Accepts the same inputs as ``fit``'s matrices, gensim bag-of-words (documents or
+        one document), pandas DataFrames of counts, and raw strings when the model carries
+        a vocabulary. A document's row does not depend on
         the other documents or their order. float32 counts give float32 rows (computed in
         float64, as scikit-learn's tags promise), other inputs float64; ``set_output``
         chooses the container.
         """
-        gamma, _, _, float32 = self._infer(X)
+        method_fold_in = getattr(get_method(self.learning_method), "fold_in", None)
+        if method_fold_in is None:
+            gamma, _, _, float32 = self._infer(X)
+        else:  # the method's own local step (SCVB0's), not SVI's E-step
+            gamma, float32 = inference.fold_in(self, X, method_fold_in)
         theta = gamma / gamma.sum(axis=1, keepdims=True)
         if float32:
             theta = theta.astype(np.float32)

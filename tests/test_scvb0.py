@@ -12,7 +12,9 @@ from svi_lda.batch import Batch
 from svi_lda.corpus import from_csr
 from svi_lda.evaluation import completion_perplexity, npmi_coherence
 from svi_lda.methods.scvb0 import (
+    FOLD_IN_SWEEPS,
     CollapsedSettings,
+    content_start,
     document_start,
     scvb0_global_update,
     scvb0_local_step,
@@ -257,6 +259,45 @@ def test_transform_rows_are_distributions():
     matched = linear_sum_assignment(-(model.get_topics() @ syn.topics.T))[1]
     agree = np.mean(theta.argmax(axis=1) == matched[syn.theta[:50].argmax(axis=1)])
     assert agree > 0.7, agree
+
+
+def test_transform_is_the_scvb0_local_step_against_numpy():
+    """transform folds documents in by FOLD_IN_SWEEPS sweeps of the SCVB0 document update
+    from their content-hashed start (the NumPy reference), not by SVI's E-step."""
+    syn = planted()
+    model = OnlineLDA(**PARAMS).fit(syn.X)
+    X = small_corpus(4, n_docs=12, n_features=syn.n_features)
+    theta = model.transform(X)
+    state = model.state_
+    n_phi = state.scale * state.word_topic.astype(np.float64)
+    start = content_start(Batch.from_csr(X), state.n_components, model.random_seed_)
+    # the kernel reads float32 beta rows (the model's dtype); the reference float64
+    n_theta, _, _ = local_reference(
+        X, n_phi, n_phi.sum(axis=0), state.eta, state.alpha, start,
+        burn_in=FOLD_IN_SWEEPS, step_scale=1.0, step_offset=10.0, step_decay=0.9,
+    )
+    expected = (n_theta + state.alpha) / (n_theta + state.alpha).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(theta, expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(theta[4], state.alpha / state.alpha.sum())  # empty document
+    svi = OnlineLDA(**{**PARAMS, "learning_method": "online"})
+    svi.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
+    assert not np.allclose(svi.transform(X), theta, atol=1e-3)  # SVI's E-step differs
+
+
+def test_transform_rows_do_not_depend_on_position_batch_or_threads():
+    syn = planted()
+    model = OnlineLDA(**PARAMS).fit(syn.X)
+    X = syn.X[:200]
+    whole = model.transform(X)
+    shuffled = np.random.default_rng(0).permutation(200)
+    np.testing.assert_array_equal(model.transform(X[shuffled]), whole[shuffled])
+    np.testing.assert_array_equal(model.transform(X[17:18]), whole[17:18])
+    model.set_params(n_jobs=1)
+    np.testing.assert_array_equal(model.transform(X), whole)
+    model.set_params(n_jobs=3)
+    np.testing.assert_array_equal(model.transform(X), whole)
+    text32 = model.transform(X.astype(np.float32))
+    assert text32.dtype == np.float32
 
 
 def test_newsgroups_slice_sanity(newsgroups_dir):

@@ -38,11 +38,14 @@ Alpha (``doc_topic_prior="auto"``): the damped Newton step SVI takes
 ``theta_j ~ Dirichlet(N_theta_j + alpha)``, the collapsed posterior of the document's
 proportions.
 
-``transform`` on an SCVB0 model is SVI's E-step on ``lambda = N_phi + eta``. The SCVB0
-local step (:func:`scvb0_theta`) folds in held-out documents slightly better (completion
-perplexity 2,277 with 3 burn-in sweeps, 2,247 with 10, against 2,296;
-``benchmarks/compare_scvb0_transform.py``); using it needs a per-method hook in the
-estimator's inference.
+``transform`` on an SCVB0 model folds documents in by the SCVB0 local step under the
+fixed topics (:func:`scvb0_fold_in`, ``FOLD_IN_SWEEPS`` sweeps): rows ``(N_theta_j +
+alpha) / (C_j + sum alpha)``, each document started from a hash of its content as SVI's
+inference starts gamma, so a row does not depend on the other documents, their order or
+the threads. It folds in held-out documents better than SVI's E-step on ``lambda = N_phi
++ eta`` (completion perplexity 2,247 with 10 sweeps against 2,296,
+``benchmarks/compare_scvb0_transform.py``). ``score`` and ``perplexity`` stay SVI's
+bound on that lambda.
 
 The topics start from the random lambda of :meth:`GlobalState.initialize` without
 seeding from documents (``seeds_topics=False``: seeding measured worse here,
@@ -59,13 +62,14 @@ from scipy.special import digamma
 from svi_lda.batch import Batch
 from svi_lda.methods import UpdateContext
 from svi_lda.numerics.scatter import weighted_bincount
-from svi_lda.numerics.scvb0 import run_scvb0_local, topic_word_rows
+from svi_lda.numerics.scvb0 import fold_in_documents, run_scvb0_local, topic_word_rows
 from svi_lda.schedule import RobbinsMonro
 from svi_lda.state import GlobalState, natural_gradient_step
 from svi_lda.step import (
     EStepSettings,
     StepMetrics,
     UnitStats,
+    content_gamma,
     finish_step,
     initial_gamma,
     unit_vocabulary,
@@ -209,6 +213,40 @@ def scvb0_global_update(
     return finish_step(state, stats, rho, learn_alpha=learn_alpha, seconds=seconds)
 
 
+FOLD_IN_SWEEPS = 10
+"""Sweeps of ``transform``'s fold-in: 10 folded in held-out documents better than 3
+(completion perplexity 2,247 against 2,277, ``benchmarks/results/scvb0.md``)."""
+
+
+def content_start(batch: Batch, n_components: int, seed: int) -> np.ndarray:
+    """:func:`document_start` keyed by each document's content (word ids and counts, as
+    :func:`~svi_lda.step.content_gamma`) instead of its id: inference's start."""
+    u = (content_gamma(batch, n_components, seed) - 0.8) / 0.4
+    return 0.01 - np.log1p(-np.clip(u, 0.0, 1.0 - 2.0**-53))
+
+
+def scvb0_fold_in(
+    state: GlobalState, batch: Batch, seed: int, n_threads: int = 1,
+    sweeps: int = FOLD_IN_SWEEPS,
+) -> np.ndarray:
+    """``N_theta_j + alpha`` of each document of ``batch`` (``indptr`` from 0) under the
+    fixed topics: ``sweeps`` sweeps of the SCVB0 document update
+    (:func:`~svi_lda.numerics.scvb0.scvb0_documents`) from :func:`content_start`.
+
+    Shape (n_docs, K); a row divided by its sum is the document's topic proportions (an
+    empty document's is the normalised alpha). Bitwise the same for any ``n_threads``
+    and wherever a document sits in ``batch``. Costs O(sweeps x non-zeros x K).
+    """
+    ids, index = unit_vocabulary(batch)
+    beta, _ = scvb0_parameter_rows(state, ids, n_threads)
+    n_theta = content_start(batch, state.n_components, seed)
+    return fold_in_documents(
+        np.asarray(batch.indptr, dtype=np.int64), index,
+        np.asarray(batch.counts, dtype=np.float64), beta, state.alpha, n_theta,
+        burn_in=sweeps, n_threads=n_threads,
+    )
+
+
 def scvb0_theta(
     state: GlobalState, batch: Batch, settings: CollapsedSettings, *, n_threads: int = 1
 ) -> np.ndarray:
@@ -243,6 +281,7 @@ class StochasticCollapsedVB0:
         return scvb0_parameter_rows(state, word_ids, n_threads)
 
     local_step = staticmethod(scvb0_local_step)
+    fold_in = staticmethod(scvb0_fold_in)
 
     def global_update(
         self, state: GlobalState, stats: UnitStats, context: UpdateContext
