@@ -43,7 +43,7 @@ fixed topics (:func:`scvb0_fold_in`, ``FOLD_IN_SWEEPS`` sweeps): rows ``(N_theta
 alpha) / (C_j + sum alpha)``, each document started from a hash of its content as SVI's
 inference starts gamma, so a row does not depend on the other documents, their order or
 the threads. It folds in held-out documents better than SVI's E-step on ``lambda = N_phi
-+ eta`` (completion perplexity 2,247 with 10 sweeps against 2,296,
++ eta`` (completion perplexity 2,247 with 10 sweeps against 2,294,
 ``benchmarks/compare_scvb0_transform.py``). ``score`` and ``perplexity`` stay SVI's
 bound on that lambda.
 
