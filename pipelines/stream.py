@@ -3,14 +3,17 @@
     svi-lda stream SOURCE --model MODEL_DIR [--topics K] [--scheduler ADDRESS]
                    [--snapshot-every N | --snapshot-seconds S] [--max-vocabulary N]
                    [--poll-seconds S] [--once] [--schedule {stationary,drift}]
+                   [--method {online,scvb0}]
 
 SOURCE is a folder (local path or ``file://`` URL) of files in any format ``svi-lda
 ingest`` reads, or corpus-folder Parquet parts. Producers publish a file by writing it
 under a name starting with ``.`` or ``_`` (or ending in ``.tmp``) and renaming it when it
 is complete; files are taken in name order, each exactly once. ``--topics`` starts a new
-model in MODEL_DIR; an existing one is continued. SIGINT/SIGTERM stop after the current
-step with a final snapshot; ``--once`` stops when the folder is drained. Any process can
-``svi_lda.load(MODEL_DIR)`` meanwhile. Progress goes to stderr.
+model in MODEL_DIR (``--method`` picks its learning method: SVI, or SCVB0 for
+sampler-quality topics); an existing one is continued with the method it was made with.
+SIGINT/SIGTERM stop after the current step with a final snapshot; ``--once`` stops when
+the folder is drained. Any process can ``svi_lda.load(MODEL_DIR)`` meanwhile. Progress
+goes to stderr.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model folder (path or URL): snapshot, checkpoint and what queries "
                    "load")
     p.add_argument("--topics", "-k", type=int, help="number of topics K (new model only)")
+    p.add_argument("--method", choices=("online", "scvb0"), default="online",
+                   help="new model: learning_method, 'online' (SVI) or 'scvb0' (stochastic "
+                   "collapsed VB, Foulds et al. 2013; sampler-quality topics)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the E-steps on the Dask cluster at this scheduler address "
                    "(tcp://host:8786 or a scheduler file)")
@@ -108,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             settings=settings,
             model_params={
                 "random_state": args.seed,
+                "learning_method": args.method,
                 "dtype": args.dtype,
                 "learning_offset": args.learning_offset,
                 "learning_decay": args.learning_decay,
@@ -143,7 +150,7 @@ class _ProgressPrinter:
         line = (
             f"step {p.step:>7,}  files {p.files:>5,}  docs {p.docs:>11,}  "
             f"{p.docs_per_second:>8,.0f} docs/s  rho {p.rho:.4f}  vocabulary {p.vocabulary_size:,}"
-            f"  ELBO/token {p.bound_per_token:.4f}"
+            f"  {p.figure_name}/token {p.bound_per_token:.4f}"
         )
         if p.snapshot_seconds is not None:
             line += f"  snapshot {p.snapshot_seconds:.3f} s"

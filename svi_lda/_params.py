@@ -14,7 +14,7 @@ import numpy as np
 
 from svi_lda._validation import check_positive_float, check_positive_int
 from svi_lda.batch import Batch
-from svi_lda.methods import default_total_samples, get_method
+from svi_lda.methods import get_method
 from svi_lda.schedule import RobbinsMonro
 from svi_lda.state import GlobalState
 
@@ -130,13 +130,8 @@ def resolve_seed(random_state: Any) -> int:
 
 
 def partial_fit_total_samples(model: Any, batch: Batch) -> float:
-    """D for a partial_fit step on ``batch``: ``total_samples``, or when None 1e6
-    documents (scikit-learn's default; "scvb0": 1e6 times the batch's mean length)."""
+    """D for a partial_fit step on ``batch``, in documents for every method:
+    ``total_samples``, or when None 1e6 (scikit-learn's default)."""
     if model.total_samples is not None:
         return float(model.total_samples)
-    counts = batch.counts[int(batch.indptr[0]) : int(batch.indptr[-1])]
-    tokens_per_doc = float(np.sum(counts)) / max(batch.n_docs, 1)
-    return float(default_total_samples(
-        get_method(model.learning_method), PARTIAL_FIT_TOTAL_SAMPLES,
-        PARTIAL_FIT_TOTAL_SAMPLES * tokens_per_doc,
-    ))
+    return PARTIAL_FIT_TOTAL_SAMPLES

@@ -71,10 +71,11 @@ class OnlineLDA:
         collapsed VB (Foulds et al. 2013; :mod:`svi_lda.methods.scvb0`): CVB0's
         per-token update on each minibatch's documents (3 burn-in sweeps, no digamma),
         then the same Robbins-Monro step as "online" on the expected word-topic counts;
-        it streams, runs on Dask (``svi-lda train --method scvb0``) and gives sampler-like
-        topics in one pass (``benchmarks/results/scvb0.md``). Its ``total_samples`` counts
-        tokens, ``init`` and the E-step settings do not apply, and ``partial_fit`` takes
-        SCVB0 steps.
+        it streams (``svi-lda stream --method scvb0``), runs on Dask (``svi-lda train
+        --method scvb0``) and gives sampler-like topics in one pass
+        (``benchmarks/results/scvb0.md``). Its ``total_samples`` counts documents, as for
+        the other methods; ``init`` and the E-step settings do not apply, and
+        ``partial_fit`` takes SCVB0 steps.
     learning_decay : float, default=0.7
         kappa in (0.5, 1].
     learning_offset : float, default=10.0
@@ -95,11 +96,12 @@ class OnlineLDA:
         by less than ``perp_tol``. Needs the documents in memory (not a corpus folder or
         a stream). <= 0: no evaluation, no extra cost.
     total_samples : float or None, default=None
-        D, the corpus size the minibatch gradient is scaled to: a number of documents, or
-        of tokens (the sum of all counts) for ``learning_method="scvb0"``, as in Foulds et
-        al. When None, ``fit`` uses the size of the data it is given and ``partial_fit``
-        uses 1e6 documents, scikit-learn's default (for "scvb0", 1e6 times the minibatch's
-        mean document length in tokens); set it to the size your stream stands for.
+        D, the corpus size the minibatch gradient is scaled to, in documents for every
+        ``learning_method`` (for "scvb0" the expected counts are scaled by D / S, the
+        minibatch's share of the documents). When None, ``fit`` uses the documents of the
+        data it is given and ``partial_fit`` uses 1e6 documents, scikit-learn's default;
+        set it to the size your stream stands for. (The streamer scales to the documents
+        seen, or its drift window: :mod:`svi_lda.streaming.scaling`.)
     perp_tol : float, default=0.1
         Perplexity tolerance for ``evaluate_every`` (scikit-learn's).
     max_doc_update_iter : int, default=100
@@ -347,9 +349,8 @@ class OnlineLDA:
         """One step on the minibatch ``X``: an SCVB0 step for ``learning_method="scvb0"``,
         an SVI step otherwise.
 
-        The gradient is scaled to ``total_samples`` (documents; tokens for "scvb0"): when
-        it is None, 1e6 documents, scikit-learn's default (for "scvb0", 1e6 times this
-        minibatch's mean document length). Documents get ids continuing from the documents seen so
+        The gradient is scaled to ``total_samples`` documents: when it is None, 1e6,
+        scikit-learn's default. Documents get ids continuing from the documents seen so
         far; pass a :class:`~svi_lda.batch.Batch` to give your own. ``id2word`` gives the
         vocabulary size of bag-of-words input on the first call.
         """
@@ -384,14 +385,21 @@ class OnlineLDA:
         """Topic distribution of each document, shape (n_documents, n_components).
 
         Rows are E_q[theta_d] = gamma_d / sum(gamma_d) and sum to 1; an empty document
-        gets the normalised prior. Accepts the same inputs as ``fit``'s matrices, gensim
-        bag-of-words (documents or one document), pandas DataFrames of counts, and raw
-        strings when the model carries a vocabulary. A document's row does not depend on
+        gets the normalised prior. An SCVB0 model (``learning_method="scvb0"``) folds
+        documents in by its own local step instead of SVI's E-step: rows ``(N_theta_d +
+        alpha) / (N_d + sum(alpha))`` (:func:`svi_lda.methods.scvb0.scvb0_fold_in`).
+        Accepts the same inputs as ``fit``'s matrices, gensim bag-of-words (documents or
+        one document), pandas DataFrames of counts, and raw strings when the model carries
+        a vocabulary. A document's row does not depend on
         the other documents or their order. float32 counts give float32 rows (computed in
         float64, as scikit-learn's tags promise), other inputs float64; ``set_output``
         chooses the container.
         """
-        gamma, _, _, float32 = self._infer(X)
+        method_fold_in = getattr(get_method(self.learning_method), "fold_in", None)
+        if method_fold_in is None:
+            gamma, _, _, float32 = self._infer(X)
+        else:  # the method's own local step (SCVB0's), not SVI's E-step
+            gamma, float32 = inference.fold_in(self, X, method_fold_in)
         theta = gamma / gamma.sum(axis=1, keepdims=True)
         if float32:
             theta = theta.astype(np.float32)

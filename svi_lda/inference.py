@@ -94,6 +94,27 @@ def infer(model: Any, X: Any) -> Inferred:
     re-validation (:func:`_valid_csr`); anything else goes through :func:`read_documents`.
     Either way the same arrays reach the same kernels, so the results are bitwise equal.
     """
+    batch, float32 = query_batch(model, X)
+    gamma, doc_bound = document_estep(
+        model.state_, batch, model._settings(), model._n_threads(), model.random_seed_
+    )
+    n_tokens = float(np.asarray(batch.counts, dtype=np.float64).sum())
+    return Inferred(gamma, float(doc_bound.sum()), n_tokens, float32)
+
+
+def fold_in(model: Any, X: Any, method_fold_in: Any) -> tuple[np.ndarray, bool]:
+    """Documents' topic weights by a method's own fold-in (``LearningMethod.fold_in``,
+    e.g. SCVB0's local step) instead of SVI's E-step: (weights (n_docs, K), whether the
+    counts came as float32). Rows divided by their sums are the topic proportions. The
+    same input handling as :func:`infer`, and documents started from their content."""
+    batch, float32 = query_batch(model, X)
+    weights = method_fold_in(model.state_, batch, model.random_seed_, model._n_threads())
+    return weights, float32
+
+
+def query_batch(model: Any, X: Any) -> tuple[Batch, bool]:
+    """``X`` as one Batch (``indptr`` from 0, no document ids: inference starts documents
+    from their content) and whether its counts came as float32."""
     model._check_fitted()
     state = model.state_
     if _valid_csr(model, X):
@@ -109,11 +130,7 @@ def infer(model: Any, X: Any) -> Inferred:
         doc_ids=_NO_IDS,  # inference starts documents from their content, not ids
         n_features=state.n_features,
     )
-    gamma, doc_bound = document_estep(
-        state, batch, model._settings(), model._n_threads(), model.random_seed_
-    )
-    n_tokens = float(np.asarray(batch.counts, dtype=np.float64).sum())
-    return Inferred(gamma, float(doc_bound.sum()), n_tokens, float32)
+    return batch, float32
 
 
 _NO_IDS = np.empty(0, dtype=np.int64)

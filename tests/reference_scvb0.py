@@ -66,6 +66,7 @@ def local_reference(
     return n_theta, stats, loglik
 
 
-def global_reference(n_phi, stats, rho, corpus_tokens, batch_tokens):
-    """``N_phi <- (1 - rho) N_phi + rho (C / |M|) stats`` (dense; N_z is its column sum)."""
-    return (1.0 - rho) * n_phi + rho * (corpus_tokens / batch_tokens) * stats
+def global_reference(n_phi, stats, rho, corpus_docs, batch_docs):
+    """``N_phi <- (1 - rho) N_phi + rho (D / S) stats`` (dense; N_z is its column sum):
+    D the corpus's documents, S the minibatch's."""
+    return (1.0 - rho) * n_phi + rho * (corpus_docs / batch_docs) * stats

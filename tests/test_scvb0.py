@@ -12,7 +12,9 @@ from svi_lda.batch import Batch
 from svi_lda.corpus import from_csr
 from svi_lda.evaluation import completion_perplexity, npmi_coherence
 from svi_lda.methods.scvb0 import (
+    FOLD_IN_SWEEPS,
     CollapsedSettings,
+    content_start,
     document_start,
     scvb0_global_update,
     scvb0_local_step,
@@ -99,12 +101,12 @@ def test_global_update_matches_dense_reference():
     stats, _ = scvb0_local_step(batch, index, ids, rows, shift, state.alpha, SETTINGS)
     full = np.zeros_like(before)
     full[ids] = stats.sstats
-    corpus_tokens = 10 * X.sum()
+    corpus_docs = 10 * X.shape[0]
     schedule = RobbinsMonro(tau0=3.0, kappa=0.8)
     metrics = scvb0_global_update(
-        state, stats, schedule, total_tokens=corpus_tokens, learn_alpha=False, seconds=1.0
+        state, stats, schedule, total_samples=corpus_docs, learn_alpha=False, seconds=1.0
     )
-    expected = global_reference(before, full, metrics.rho, corpus_tokens, X.sum())
+    expected = global_reference(before, full, metrics.rho, corpus_docs, X.shape[0])
     np.testing.assert_allclose(state.scale * state.word_topic, expected, rtol=1e-12)
     np.testing.assert_allclose(state.scale * state.topic_sums, expected.sum(axis=0), rtol=1e-12)
     assert state.n_docs_seen == X.shape[0]
@@ -164,41 +166,51 @@ def test_results_do_not_depend_on_the_number_of_threads():
     assert_same_model(one, three)
 
 
-def test_corpus_size_is_in_tokens_for_fit_and_partial_fit():
+def test_corpus_size_is_in_documents_for_fit_and_partial_fit():
     X = planted().X
-    n_tokens = float(X.sum())
     default = OnlineLDA(**{**PARAMS, "max_iter": 1}).fit([X[:300], X[300:]])
-    explicit = OnlineLDA(**{**PARAMS, "max_iter": 1, "total_samples": n_tokens}).fit(
+    explicit = OnlineLDA(**{**PARAMS, "max_iter": 1, "total_samples": X.shape[0]}).fit(
         [X[:300], X[300:]]
     )
     assert_same_model(default, explicit)
-    # partial_fit takes SCVB0 steps, with total_samples in tokens too
-    stepped = OnlineLDA(**{**PARAMS, "total_samples": n_tokens})
+    # partial_fit takes SCVB0 steps, with total_samples in documents too
+    stepped = OnlineLDA(**{**PARAMS, "total_samples": X.shape[0]})
     stepped.partial_fit(X[:300]).partial_fit(X[300:])
     assert_same_model(default, stepped)
-    by_docs = OnlineLDA(**{**PARAMS, "max_iter": 1, "total_samples": X.shape[0]}).fit(
+    by_tokens = OnlineLDA(**{**PARAMS, "max_iter": 1, "total_samples": float(X.sum())}).fit(
         [X[:300], X[300:]]
     )
-    assert not np.array_equal(by_docs.state_.word_topic, default.state_.word_topic)
+    assert not np.array_equal(by_tokens.state_.word_topic, default.state_.word_topic)
 
 
-def test_iterator_needs_total_samples_in_tokens():
+def test_partial_fit_default_corpus_size_is_a_million_documents():
     X = planted().X
-    with pytest.raises(ValueError, match="number of tokens"):
+    default = OnlineLDA(**PARAMS).partial_fit(X[:300])
+    explicit = OnlineLDA(**{**PARAMS, "total_samples": 1e6}).partial_fit(X[:300])
+    assert_same_model(default, explicit)
+    # the expected counts then stand for 1e6 documents of this minibatch's mean length
+    rho = default.history_["rho"][0]
+    counts = default.components_.sum() - default.state_.eta * default.components_.size
+    assert counts == pytest.approx(rho * 1e6 * X[:300].sum() / 300, rel=0.01)
+
+
+def test_iterator_needs_total_samples_in_documents():
+    X = planted().X
+    with pytest.raises(ValueError, match="number of documents"):
         OnlineLDA(**PARAMS).fit(iter([X[:300], X[300:]]))
-    streamed = OnlineLDA(**{**PARAMS, "total_samples": float(X.sum())}).fit(
+    streamed = OnlineLDA(**{**PARAMS, "total_samples": X.shape[0]}).fit(
         iter([X[:300], X[300:]])
     )
     listed = OnlineLDA(**{**PARAMS, "max_iter": 1}).fit([X[:300], X[300:]])
     assert_same_model(streamed, listed)
 
 
-def test_corpus_folder_fit_uses_its_token_count(tmp_path):
+def test_corpus_folder_fit_uses_its_document_count(tmp_path):
     syn = planted()
     corpus = from_csr(syn.X, [f"w{i}" for i in range(syn.n_features)], tmp_path / "c",
                       row_group_size=50)
     default = OnlineLDA(**PARAMS).fit(corpus.path)
-    explicit = OnlineLDA(**{**PARAMS, "total_samples": float(corpus.n_tokens)}).fit(corpus)
+    explicit = OnlineLDA(**{**PARAMS, "total_samples": float(corpus.n_docs)}).fit(corpus)
     assert_same_model(default, explicit)
     assert default.vocabulary_ is not None
 
@@ -227,7 +239,7 @@ def test_alpha_is_learned():
 
 def test_save_load_round_trip_continues_exactly(tmp_path):
     X = planted().X
-    model = OnlineLDA(**{**PARAMS, "total_samples": float(X.sum())}).fit(X)
+    model = OnlineLDA(**{**PARAMS, "total_samples": X.shape[0]}).fit(X)
     model.save(tmp_path / "m")
     loaded = load(tmp_path / "m")
     assert loaded.learning_method == "scvb0"
@@ -247,6 +259,45 @@ def test_transform_rows_are_distributions():
     matched = linear_sum_assignment(-(model.get_topics() @ syn.topics.T))[1]
     agree = np.mean(theta.argmax(axis=1) == matched[syn.theta[:50].argmax(axis=1)])
     assert agree > 0.7, agree
+
+
+def test_transform_is_the_scvb0_local_step_against_numpy():
+    """transform folds documents in by FOLD_IN_SWEEPS sweeps of the SCVB0 document update
+    from their content-hashed start (the NumPy reference), not by SVI's E-step."""
+    syn = planted()
+    model = OnlineLDA(**PARAMS).fit(syn.X)
+    X = small_corpus(4, n_docs=12, n_features=syn.n_features)
+    theta = model.transform(X)
+    state = model.state_
+    n_phi = state.scale * state.word_topic.astype(np.float64)
+    start = content_start(Batch.from_csr(X), state.n_components, model.random_seed_)
+    # the kernel reads float32 beta rows (the model's dtype); the reference float64
+    n_theta, _, _ = local_reference(
+        X, n_phi, n_phi.sum(axis=0), state.eta, state.alpha, start,
+        burn_in=FOLD_IN_SWEEPS, step_scale=1.0, step_offset=10.0, step_decay=0.9,
+    )
+    expected = (n_theta + state.alpha) / (n_theta + state.alpha).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(theta, expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(theta[4], state.alpha / state.alpha.sum())  # empty document
+    svi = OnlineLDA(**{**PARAMS, "learning_method": "online"})
+    svi.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
+    assert not np.allclose(svi.transform(X), theta, atol=1e-3)  # SVI's E-step differs
+
+
+def test_transform_rows_do_not_depend_on_position_batch_or_threads():
+    syn = planted()
+    model = OnlineLDA(**PARAMS).fit(syn.X)
+    X = syn.X[:200]
+    whole = model.transform(X)
+    shuffled = np.random.default_rng(0).permutation(200)
+    np.testing.assert_array_equal(model.transform(X[shuffled]), whole[shuffled])
+    np.testing.assert_array_equal(model.transform(X[17:18]), whole[17:18])
+    model.set_params(n_jobs=1)
+    np.testing.assert_array_equal(model.transform(X), whole)
+    model.set_params(n_jobs=3)
+    np.testing.assert_array_equal(model.transform(X), whole)
+    text32 = model.transform(X.astype(np.float32))
+    assert text32.dtype == np.float32
 
 
 def test_newsgroups_slice_sanity(newsgroups_dir):

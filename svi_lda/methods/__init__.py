@@ -16,6 +16,11 @@ Contract of the two pieces:
 - ``global_update(state, stats, context) -> (StepMetrics, bound_entry)`` changes the
   state from the merged statistics; ``bound_entry`` is what ``bound_history_`` records.
 
+Optional: ``fold_in(state, batch, seed, n_threads) -> weights (n_docs, K)``, the
+method's own inference for ``transform`` (rows divided by their sums are the documents'
+topic proportions; each document started from its content, so a row does not depend on
+the rest of the input). Methods without it are queried by SVI's E-step.
+
 ``grouping`` says how the loop groups a source's units into steps: ``"minibatches"``
 (``batch_size`` documents a step), ``"pass"`` (every unit in each step) or ``"whole"``
 (the whole corpus as one unit in each step).

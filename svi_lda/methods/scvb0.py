@@ -7,9 +7,9 @@ A local step on each unit and a global update on the state, the same two pieces 
 - local step: per document, expected topic counts ``N_theta_j`` moved by burn-in sweeps,
   then the token-level statistics ``sum over tokens of gamma`` at each word (kernel and
   equations: :mod:`svi_lda.numerics.scvb0`);
-- global update: ``N_phi <- (1 - rho) N_phi + rho (C / |M|) stats`` with ``C`` the
-  corpus size in tokens and ``|M|`` the minibatch's tokens (``N_z`` follows as its column
-  sums).
+- global update: ``N_phi <- (1 - rho) N_phi + rho (D / S) stats`` with ``D`` the
+  corpus size in documents and ``S`` the minibatch's documents (``N_z`` follows as its
+  column sums).
 
 The state is SVI's :class:`~svi_lda.state.GlobalState` unchanged:
 ``lambda = eta + scale * W`` with ``scale * W = N_phi``, so ``components_`` holds the
@@ -18,9 +18,15 @@ same kind as SVI's lambda), ``topic_totals()`` is ``N_z + V eta``, and the updat
 :func:`~svi_lda.state.natural_gradient_step` itself: one scalar for the decay, the
 minibatch's columns for the rest, O(K x minibatch words) whatever V.
 
-Corpus size: **tokens**, as in the paper. ``total_samples`` means the number of tokens
-(the sum of all counts) the model summarises whenever ``learning_method="scvb0"``; ``fit``
-takes the total count of the data it is given when it is None.
+Corpus size: **documents**, as for every other method. ``total_samples`` is D, the number
+of documents the model summarises, in ``fit`` (None: the documents of the data it is
+given), ``partial_fit`` (None: scikit-learn's 1e6) and the streamer (its scaling's D:
+documents seen, or the drift window; :mod:`svi_lda.streaming.scaling`). Foulds et al.
+scale by ``C / |M|``, the corpus's tokens over the minibatch's; ``D / S`` is the same
+estimate of the corpus's token-topic counts from a sample of documents (unbiased for
+minibatches drawn by document, where ``C / |M|`` is a ratio estimate), and it lets one
+number mean the same for all methods and all entry points (a stream has a count of
+documents, not of tokens, to scale by).
 
 Per-step figure: SCVB0 has no ELBO. Each step reports (as ``bound_per_token``) the
 minibatch's **log predictive per token**: ``sum_w c log sum_k beta_wk (N_theta_jk +
@@ -32,11 +38,14 @@ Alpha (``doc_topic_prior="auto"``): the damped Newton step SVI takes
 ``theta_j ~ Dirichlet(N_theta_j + alpha)``, the collapsed posterior of the document's
 proportions.
 
-``transform`` on an SCVB0 model is SVI's E-step on ``lambda = N_phi + eta``. The SCVB0
-local step (:func:`scvb0_theta`) folds in held-out documents slightly better (completion
-perplexity 2,277 with 3 burn-in sweeps, 2,247 with 10, against 2,296;
-``benchmarks/compare_scvb0_transform.py``); using it needs a per-method hook in the
-estimator's inference.
+``transform`` on an SCVB0 model folds documents in by the SCVB0 local step under the
+fixed topics (:func:`scvb0_fold_in`, ``FOLD_IN_SWEEPS`` sweeps): rows ``(N_theta_j +
+alpha) / (C_j + sum alpha)``, each document started from a hash of its content as SVI's
+inference starts gamma, so a row does not depend on the other documents, their order or
+the threads. It folds in held-out documents better than SVI's E-step on ``lambda = N_phi
++ eta`` (completion perplexity 2,247 with 10 sweeps against 2,294,
+``benchmarks/compare_scvb0_transform.py``). ``score`` and ``perplexity`` stay SVI's
+bound on that lambda.
 
 The topics start from the random lambda of :meth:`GlobalState.initialize` without
 seeding from documents (``seeds_topics=False``: seeding measured worse here,
@@ -53,13 +62,14 @@ from scipy.special import digamma
 from svi_lda.batch import Batch
 from svi_lda.methods import UpdateContext
 from svi_lda.numerics.scatter import weighted_bincount
-from svi_lda.numerics.scvb0 import run_scvb0_local, topic_word_rows
+from svi_lda.numerics.scvb0 import fold_in_documents, run_scvb0_local, topic_word_rows
 from svi_lda.schedule import RobbinsMonro
 from svi_lda.state import GlobalState, natural_gradient_step
 from svi_lda.step import (
     EStepSettings,
     StepMetrics,
     UnitStats,
+    content_gamma,
     finish_step,
     initial_gamma,
     unit_vocabulary,
@@ -181,29 +191,60 @@ def scvb0_global_update(
     stats: UnitStats,
     schedule: RobbinsMonro,
     *,
-    total_tokens: float,
+    total_samples: float,
     learn_alpha: bool,
     seconds: float,
     rho: float | None = None,
     n_threads: int = 1,
 ) -> StepMetrics:
-    """``N_phi <- (1 - rho) N_phi + rho (C / |M|) stats``, then alpha if it is learned.
+    """``N_phi <- (1 - rho) N_phi + rho (D / S) stats``, then alpha if it is learned.
 
-    ``total_tokens`` is C, the corpus size in tokens; ``|M|`` is ``stats.n_tokens``. This
-    is :func:`~svi_lda.state.natural_gradient_step` with its ``D / S`` set to ``C / |M|``
-    (``N_phi = lambda - eta``; the step keeps counting documents in ``n_docs_seen``). A
-    minibatch without tokens leaves the counts as they are.
+    ``total_samples`` is D, the corpus size in documents; S is ``stats.n_docs``. This is
+    :func:`~svi_lda.state.natural_gradient_step` itself (``N_phi = lambda - eta``). A
+    minibatch without tokens leaves the counts as they are (a step would only shrink
+    them).
     """
     rho = schedule.rho(state.step) if rho is None else rho
-    if stats.n_tokens > 0:
-        step_rho, per_doc_total = rho, total_tokens * stats.n_docs / stats.n_tokens
-    else:
-        step_rho, per_doc_total = 0.0, 0.0
+    step_rho = rho if stats.n_tokens > 0 else 0.0
     natural_gradient_step(
         state, stats.word_ids, stats.sstats, batch_n_docs=stats.n_docs,
-        total_samples=per_doc_total, rho=step_rho, n_threads=n_threads,
+        total_samples=total_samples, rho=step_rho, n_threads=n_threads,
     )
     return finish_step(state, stats, rho, learn_alpha=learn_alpha, seconds=seconds)
+
+
+FOLD_IN_SWEEPS = 10
+"""Sweeps of ``transform``'s fold-in: 10 folded in held-out documents better than 3
+(completion perplexity 2,247 against 2,277, ``benchmarks/results/scvb0.md``)."""
+
+
+def content_start(batch: Batch, n_components: int, seed: int) -> np.ndarray:
+    """:func:`document_start` keyed by each document's content (word ids and counts, as
+    :func:`~svi_lda.step.content_gamma`) instead of its id: inference's start."""
+    u = (content_gamma(batch, n_components, seed) - 0.8) / 0.4
+    return 0.01 - np.log1p(-np.clip(u, 0.0, 1.0 - 2.0**-53))
+
+
+def scvb0_fold_in(
+    state: GlobalState, batch: Batch, seed: int, n_threads: int = 1,
+    sweeps: int = FOLD_IN_SWEEPS,
+) -> np.ndarray:
+    """``N_theta_j + alpha`` of each document of ``batch`` (``indptr`` from 0) under the
+    fixed topics: ``sweeps`` sweeps of the SCVB0 document update
+    (:func:`~svi_lda.numerics.scvb0.scvb0_documents`) from :func:`content_start`.
+
+    Shape (n_docs, K); a row divided by its sum is the document's topic proportions (an
+    empty document's is the normalised alpha). Bitwise the same for any ``n_threads``
+    and wherever a document sits in ``batch``. Costs O(sweeps x non-zeros x K).
+    """
+    ids, index = unit_vocabulary(batch)
+    beta, _ = scvb0_parameter_rows(state, ids, n_threads)
+    n_theta = content_start(batch, state.n_components, seed)
+    return fold_in_documents(
+        np.asarray(batch.indptr, dtype=np.int64), index,
+        np.asarray(batch.counts, dtype=np.float64), beta, state.alpha, n_theta,
+        burn_in=sweeps, n_threads=n_threads,
+    )
 
 
 def scvb0_theta(
@@ -229,7 +270,7 @@ class StochasticCollapsedVB0:
     seeds_topics: bool = False
     keeps_local_state: bool = False
     cumulative_statistics: bool = True
-    corpus_size_unit: str = "tokens"
+    corpus_size_unit: str = "documents"
 
     def settings(self, base: EStepSettings, state: GlobalState) -> CollapsedSettings:
         return CollapsedSettings(seed=base.seed)
@@ -240,12 +281,13 @@ class StochasticCollapsedVB0:
         return scvb0_parameter_rows(state, word_ids, n_threads)
 
     local_step = staticmethod(scvb0_local_step)
+    fold_in = staticmethod(scvb0_fold_in)
 
     def global_update(
         self, state: GlobalState, stats: UnitStats, context: UpdateContext
     ) -> tuple[StepMetrics, float]:
         metrics = scvb0_global_update(
-            state, stats, context.schedule, total_tokens=context.total_samples,
+            state, stats, context.schedule, total_samples=context.total_samples,
             learn_alpha=context.learn_alpha, seconds=context.seconds,
             n_threads=context.n_threads,
         )

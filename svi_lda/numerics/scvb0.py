@@ -164,6 +164,44 @@ def scvb0_documents(
         doc_loglik[d] = ll - length * math.log(length + alpha_sum) if hi > lo else 0.0
 
 
+def fold_in_documents(
+    indptr: np.ndarray,
+    word_index: np.ndarray,
+    counts: np.ndarray,
+    beta: np.ndarray,
+    alpha: np.ndarray,
+    n_theta: np.ndarray,
+    *,
+    burn_in: int,
+    step_scale: float = 1.0,
+    step_offset: float = 10.0,
+    step_decay: float = 0.9,
+    n_threads: int = 1,
+) -> np.ndarray:
+    """The document update of :func:`scvb0_documents` alone (no statistics): returns
+    ``N_theta + alpha`` (n_docs, K) after ``burn_in`` sweeps from the start ``n_theta``
+    (moved in place). Bitwise the same for any ``n_threads``."""
+    n_docs, n_topics = n_theta.shape
+    theta_weight = np.empty((n_docs, n_topics), dtype=np.float64)
+    ratio = np.empty(len(counts), dtype=np.float64)
+    doc_loglik = np.empty(n_docs, dtype=np.float64)
+    if indptr[-1] < _INLINE_NONZEROS:
+        n_threads = 1
+    parallel_ranges(
+        lambda lo, hi: scvb0_documents(
+            indptr, word_index, counts, beta, alpha, n_theta, theta_weight, ratio, doc_loglik,
+            lo, hi, int(burn_in), float(step_scale), float(step_offset), float(step_decay),
+        ),
+        split_by_weight(indptr + np.arange(n_docs + 1), 4 * max(1, n_threads)),
+        n_threads,
+    )
+    return theta_weight
+
+
+# Fewer non-zeros than this run on the calling thread (as inference's E-step does).
+_INLINE_NONZEROS = 512
+
+
 def run_scvb0_local(
     indptr: np.ndarray,
     word_index: np.ndarray,

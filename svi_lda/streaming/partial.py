@@ -1,13 +1,15 @@
-"""``OnlineLDA.partial_fit`` on raw text: one SVI step, growing the model's vocabulary.
+"""``OnlineLDA.partial_fit`` on raw text: one step of the model's method (SVI, or SCVB0
+for ``learning_method="scvb0"``), growing the model's vocabulary.
 
 Texts are tokenized with the model's vocabulary's tokenizer; words never seen get new ids
 (after the existing ones, in order of first appearance) whose columns start at the prior,
 as in the streamer (:mod:`svi_lda.streaming.vocabulary`). A model with no state yet starts
 from these texts with the default :class:`~svi_lda.text.Tokenizer`.
 
-``total_samples`` keeps scikit-learn's meaning: D, the corpus size each minibatch's
-statistics are scaled to; when it is None, scikit-learn's default of 1e6 documents. (The
-streamer scales its steps its own way: :mod:`svi_lda.streaming.scaling`.)
+``total_samples`` keeps scikit-learn's meaning, for every method: D, the corpus size in
+documents each minibatch's statistics are scaled to; when it is None, scikit-learn's
+default of 1e6 documents. (The streamer scales its steps its own way, in documents too:
+:mod:`svi_lda.streaming.scaling`.)
 
 The model's ``vocabulary_`` is rebuilt after each call when it grew (O(V): fine for
 ``partial_fit``'s use; the streamer rebuilds it only at snapshots).
@@ -21,13 +23,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from svi_lda._params import partial_fit_total_samples
 from svi_lda.streaming.encode import encode_pieces
 from svi_lda.streaming.readers import Piece
 from svi_lda.streaming.vocabulary import GrowingVocabulary
 from svi_lda.text.vocabulary import Vocabulary
 from svi_lda.training import train_step
-
-SKLEARN_TOTAL_SAMPLES = 1e6
 
 
 def _growing_vocabulary(model: Any) -> GrowingVocabulary:
@@ -51,7 +52,7 @@ def _growing_vocabulary(model: Any) -> GrowingVocabulary:
 
 
 def partial_fit_texts(model: Any, texts: Sequence[str]) -> Any:
-    """One SVI step of ``model`` on raw ``texts``, growing its vocabulary; returns model."""
+    """One step of ``model`` on raw ``texts``, growing its vocabulary; returns model."""
     vocab = _growing_vocabulary(model)
     state = getattr(model, "state_", None)
     first_doc = state.n_docs_seen if state is not None else 0
@@ -60,8 +61,7 @@ def partial_fit_texts(model: Any, texts: Sequence[str]) -> Any:
     if state is None:
         model._init_state(len(vocab))
     model.n_features_in_ = len(vocab)
-    total = SKLEARN_TOTAL_SAMPLES if model.total_samples is None else model.total_samples
-    train_step(model, [batch], total_samples=float(total))
+    train_step(model, [batch], total_samples=partial_fit_total_samples(model, batch))
     vocabulary: Vocabulary = vocab.to_vocabulary()
     model.vocabulary_ = vocabulary
     model._growing_vocabulary = (vocabulary, vocab)

@@ -1,4 +1,4 @@
-"""The one place the streamer takes an SVI step: through the run loop
+"""The one place the streamer takes a step: through the run loop
 (:func:`svi_lda.training.run_loop`), in this process or with its local steps on a Dask
 cluster.
 
@@ -12,9 +12,11 @@ both give bitwise the same model and this process gathers one result per step. T
 loop then makes the global update and records the step (history, per-topic statistics)
 on the model.
 
-The stream's step scaling (:mod:`svi_lda.streaming.scaling`) reaches the loop as D
-(``total_samples``) and as the step's rho, which :class:`StreamSVI` uses instead of the
-model's Robbins-Monro schedule.
+The step is the model's own method's (``learning_method``: SVI for "online", SCVB0 for
+"scvb0"; SVI for the methods that sweep a whole corpus, "batch" and "cvb0", as
+``partial_fit`` does). The stream's step scaling (:mod:`svi_lda.streaming.scaling`)
+reaches the loop as D (``total_samples``, in documents for every method) and as the
+step's rho, which :class:`StreamStep` uses instead of the model's Robbins-Monro schedule.
 """
 
 from __future__ import annotations
@@ -29,8 +31,7 @@ from typing import Any
 import numpy as np
 
 from svi_lda.batch import Batch
-from svi_lda.methods import UpdateContext
-from svi_lda.methods.online import OnlineSVI
+from svi_lda.methods import UpdateContext, get_method
 from svi_lda.seeding import seed_topics
 from svi_lda.state import GlobalState
 from svi_lda.step import StepMetrics, UnitStats, unit_vocabulary
@@ -51,16 +52,41 @@ class _FixedRho:
 
 
 @dataclass(frozen=True)
-class StreamSVI(OnlineSVI):
-    """SVI with the step size the stream's scaling chose for this step."""
+class StreamStep:
+    """A learning method (``base``) whose global update takes the rho the stream's scaling
+    chose for this step instead of the model's schedule; everything else is ``base``'s.
+    Picklable (it travels to Dask workers with the local steps)."""
 
+    base: Any
     rho: float = 1.0
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("base", "rho") or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    def local_step(self, *args: Any, **kwargs: Any) -> tuple[UnitStats, Any]:
+        return self.base.local_step(*args, **kwargs)
 
     def global_update(
         self, state: GlobalState, stats: UnitStats, context: UpdateContext
     ) -> tuple[StepMetrics, float]:
         fixed = dataclasses.replace(context, schedule=_FixedRho(self.rho))
-        return super().global_update(state, stats, fixed)
+        return self.base.global_update(state, stats, fixed)
+
+
+def stream_method(model: Any, rho: float) -> StreamStep:
+    """The method a stream steps ``model`` with: its own when it steps through
+    minibatches, else SVI; with the scaling's ``rho``."""
+    base = get_method(model.learning_method)
+    if base.grouping != "minibatches":
+        base = get_method("online")
+    return StreamStep(base, rho)
+
+
+def metrics_label(model: Any) -> str:
+    """What the figure of a stream step of ``model`` is (its method's ``figure_label``)."""
+    return stream_method(model, 1.0).figure_label
 
 
 def split_units(batch: Batch, unit_docs: int = UNIT_DOCS) -> list[Batch]:
@@ -76,7 +102,7 @@ def split_units(batch: Batch, unit_docs: int = UNIT_DOCS) -> list[Batch]:
 def take_step(
     model: Any, batch: Batch, scaling: StreamScaling, *, client: Any = None,
 ) -> StepMetrics:
-    """One SVI step of ``model`` (an OnlineLDA with a state) on ``batch``.
+    """One step of ``model`` (an OnlineLDA with a state) on ``batch``, by its method.
 
     The documents seen before are the model's (``state_.n_docs_seen``: a model trained
     before it streams counts its training documents too). With ``client`` (a
@@ -84,7 +110,7 @@ def take_step(
     """
     units = split_units(batch)
     seen = model.state_.n_docs_seen
-    method = StreamSVI(rho=scaling.rho(model.state_.step, seen, batch.n_docs))
+    method = stream_method(model, scaling.rho(model.state_.step, seen, batch.n_docs))
     total = scaling.total_samples(seen, batch.n_docs)
     if client is None:
         return train_step(model, units, total_samples=total, method=method)
@@ -102,7 +128,7 @@ class ClusterEngine:
     state stays here) and the workers merge the results (one gathered per step). The
     Dask engine proper reads Parquet row groups on the workers."""
 
-    def __init__(self, client: Any, model: Any, method: OnlineSVI) -> None:
+    def __init__(self, client: Any, model: Any, method: StreamStep) -> None:
         self.client = client
         self.model = model
         self.method = method
@@ -153,7 +179,7 @@ class ClusterEngine:
         """Each step's futures are gathered before the step ends."""
 
 
-def _local_step_task(method: OnlineSVI, unit: Batch, *args: Any) -> UnitStats:
+def _local_step_task(method: StreamStep, unit: Batch, *args: Any) -> UnitStats:
     """A unit's local step on a worker (pure: Dask may re-run it anywhere)."""
     stats, _ = method.local_step(unit, *args)
     return stats

@@ -1,8 +1,9 @@
 """The streamer: one long-lived model that learns from the files landing in a folder.
 
 Loop: list the folder, cut the next minibatch from the ordered document sequence
-(:mod:`svi_lda.streaming.feed`), encode it (growing the vocabulary), take one SVI step
-(:func:`svi_lda.streaming.steps.take_step`), advance the ledger; every N steps or S
+(:mod:`svi_lda.streaming.feed`), encode it (growing the vocabulary), take one step of the
+model's method (SVI, or SCVB0 for ``learning_method="scvb0"``:
+:func:`svi_lda.streaming.steps.take_step`), advance the ledger; every N steps or S
 seconds, when the folder runs dry, and at stop, publish a snapshot.
 
 A snapshot is the model folder itself, written by :func:`svi_lda.persistence.save_model`
@@ -40,7 +41,7 @@ from svi_lda.streaming.ledger import Ledger
 from svi_lda.streaming.readers import DEFAULT_BLOCK_BYTES, FileEnd
 from svi_lda.streaming.scaling import StreamScaling
 from svi_lda.streaming.source import FolderSource
-from svi_lda.streaming.steps import take_step
+from svi_lda.streaming.steps import metrics_label, take_step
 from svi_lda.streaming.vocabulary import GrowingVocabulary
 from svi_lda.text.tokenizer import Tokenizer
 
@@ -105,6 +106,8 @@ class StreamProgress:
     vocabulary_size: int
     bound_per_token: float
     snapshot_seconds: float | None = None
+    figure_name: str = "ELBO"
+    """What ``bound_per_token`` is: "ELBO" (SVI) or "log-predictive" (SCVB0, not a bound)."""
 
 
 class Streamer:
@@ -124,7 +127,8 @@ class Streamer:
     settings : StreamSettings
     model_params : dict, optional
         Further :class:`~svi_lda.OnlineLDA` parameters for a new model (``random_state``
-        defaults to 0, so a stream is reproducible).
+        defaults to 0, so a stream is reproducible). ``learning_method="scvb0"`` streams
+        SCVB0 steps; a continued model keeps the method it was made with.
     tokenizer : Tokenizer, optional
         For a new model (default ``Tokenizer()``, as ``svi-lda ingest``).
     client : distributed.Client, optional
@@ -369,6 +373,7 @@ class Streamer:
             vocabulary_size=self.vocabulary.n_words,
             bound_per_token=metrics.bound_per_token,
             snapshot_seconds=snapshot_time,
+            figure_name="ELBO" if "ELBO" in metrics_label(self.model) else "log-predictive",
         )
         if self.progress is not None:
             self.progress(progress)
