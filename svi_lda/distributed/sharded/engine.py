@@ -23,6 +23,7 @@ run recovers from the last checkpoint and replays the steps since
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -42,6 +43,8 @@ from svi_lda.numerics.remap import compact_vocabulary
 from svi_lda.state import _FLOOR_OF_DTYPE, _lazy_add
 from svi_lda.step import StepMetrics, UnitStats, finish_step
 from svi_lda.training import Minibatch, StepInput
+
+logger = logging.getLogger("svi_lda.distributed.sharded")
 
 # Seconds between checks that the shards' owners are alive while waiting for tasks.
 POLL_SECONDS = 0.5
@@ -150,8 +153,12 @@ class ShardedEngine:
     def __init__(
         self, *, run: ShardedRun, model: Any, method_name: str, corpus: Any,
         estep_threads: int,
+        write_checkpoint: Any = None,
     ) -> None:
         self.run = run
+        self.write_checkpoint = write_checkpoint
+        self._pending: dict[str, Any] | None = None
+        self._closed = False
         self.client = run.client
         self.model = model
         self.method_name = method_name
@@ -371,6 +378,21 @@ class ShardedEngine:
             futures.append(carry)
         return run.wait(futures)[-1]
 
+    # checkpoints ------------------------------------------------------------------------
+    def request_checkpoint(self, record: dict[str, Any]) -> None:
+        """The run loop's checkpoint hook. The loop asks before it records the step
+        (history, bound, per-topic counts); the checkpoint is written once it has, before
+        the next step's local steps go out (or at :meth:`close`), so that a resumed run
+        has every record of the steps before it. Nothing changes the shards meanwhile."""
+        self._pending = record
+        if self._closed:
+            self._flush()
+
+    def _flush(self) -> None:
+        record, self._pending = self._pending, None
+        if record is not None:
+            self.write_checkpoint(record)
+
     # the engine protocol (svi_lda.training.loop.Engine) --------------------------------
     def start(self, minibatches: Iterator[Minibatch], *, seed_first: bool) -> None:
         self._steps = (ShardedStep(m) for m in minibatches)
@@ -383,6 +405,7 @@ class ShardedEngine:
         self._read_ahead()
 
     def next_result(self) -> StepInput | None:
+        self._flush()
         current = self._current
         if current is None:
             return None
@@ -402,6 +425,11 @@ class ShardedEngine:
         self._read_ahead()
 
     def close(self) -> None:
+        self._closed = True
+        try:
+            self._flush()
+        except Exception as exc:  # after an error: the previous checkpoint stays whole
+            logger.warning("checkpoint not written: %s", exc)
         for step in (self._current, *self._ahead):
             if step is not None:
                 step.release()

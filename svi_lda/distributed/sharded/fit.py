@@ -212,8 +212,14 @@ def fit_sharded(
         model.random_seed_ = model._resolve_seed()
         record = _start_fresh(run, model, corpus)
     for attempt in range(MAX_RECOVERIES + 1):
-        engine = ShardedEngine(run=run, model=model, method_name="online", corpus=corpus,
-                               estep_threads=estep_threads)
+        engine = ShardedEngine(
+            run=run, model=model, method_name="online", corpus=corpus,
+            estep_threads=estep_threads,
+            write_checkpoint=None if checkpoint_dir is None else (
+                lambda rec, run=run: sharded_checkpoint.write_checkpoint(
+                    run, model, checkpoint_dir, corpus, rec)
+            ),
+        )
         minibatches = walk(
             CorpusSource(corpus), grouping="minibatches", batch_size=int(model.batch_size),
             seed=model.random_seed_, n_epochs=n_epochs, start=record,
@@ -222,11 +228,8 @@ def fit_sharded(
             minibatches = itertools.islice(minibatches, max(0, n_steps - model.state_.step))
         checkpointing = None
         if checkpoint_dir is not None:
-            checkpointing = Checkpointing(
-                write=lambda rec, run=run: sharded_checkpoint.write_checkpoint(
-                    run, model, checkpoint_dir, corpus, rec),
-                every=int(checkpoint_every),
-            )
+            checkpointing = Checkpointing(write=engine.request_checkpoint,
+                                          every=int(checkpoint_every))
         try:
             run_loop(model, ShardedOnline(engine), engine, minibatches,
                      total_samples=total_samples, n_threads=1, callbacks=callbacks,
