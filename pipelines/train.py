@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="kappa in (0.5, 1]")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="storage and E-step precision (default float32, the library default)")
+    p.add_argument("--sharded", action="store_true",
+                   help="split the topics' K x V parameters by vocabulary over the workers "
+                        "(exact online SVI; automatic above 2 GiB); the coordinator holds "
+                        "only K-sized totals")
     p.add_argument("--pipelined", action="store_true",
                    help="start the next minibatch's E-steps before the current update "
                    "lands (faster; staleness 1, not equal to synchronous SVI)")
@@ -244,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"svi-lda train: error: {exc}", file=sys.stderr)
         return 2
     checkpoint = out / CHECKPOINT_SUBDIR
-    if (checkpoint / "model.json").is_file() and not (args.resume or args.overwrite):
+    if ((checkpoint / "model.json").is_file() or (checkpoint / "sharded.json").is_file()) \
+            and not (args.resume or args.overwrite):
         print(
             f"svi-lda train: error: {checkpoint} holds a checkpoint of an earlier run; pass "
             "--resume to continue it or --overwrite to start again.",
@@ -279,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
                 checkpoint_every=args.checkpoint_every,
                 resume=args.resume,
                 pipelined=args.pipelined,
+                sharded=True if args.sharded else None,
                 on_step=Progress(args.log_every, get_method(args.method).figure_label),
             )
     except (CorpusError, CheckpointError, ModelFileError, SchedulerUnreachableError) as exc:
@@ -291,6 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         logger.error("interrupted; continue with --resume from %s", checkpoint)
         return 130
+    if getattr(model, "sharded_checkpoint_", None) is not None:
+        # too large to assemble here: the sharded checkpoint is the model
+        logger.info("the model is too large for one process: its parts are in %s "
+                    "(svi_lda.distributed.sharded.load_sharded_model reads them)", checkpoint)
+        return 0
     save_model(model, out, extra={"corpus": str(corpus.path.resolve())})
     logger.info(
         "done: %d steps, %d documents in %.1f s; model written to %s",

@@ -215,3 +215,40 @@ def test_sharded_worker_sigkill_recovers_from_checkpoint(corpus, reference, tmp_
     assert killed, "the worker was not killed"
     assert steps.count(4) == 2  # step 4 replayed after the recovery from step 3
     assert_same_model(model, reference)
+
+
+def test_shard_start_is_initialize_in_blocks_and_sums_continue_across_shards(monkeypatch):
+    """Each shard draws its rows of GlobalState.initialize's start (the generator advanced
+    to the shard, in small blocks); W.sum(axis=0) continued shard to shard is bitwise."""
+    from svi_lda.distributed.sharded import shard_tasks
+    from svi_lda.state import GlobalState
+
+    monkeypatch.setattr(shard_tasks, "INIT_BLOCK_VALUES", 1000)
+    bounds = [0, 1234, 4000, 5003]
+    for dtype in ("float32", "float64"):
+        start = GlobalState.initialize(7, 5003, alpha=np.ones(7), eta=0.1, seed=9, dtype=dtype)
+        carry = None
+        try:
+            for s in range(3):
+                shard_tasks.init_shard("t", s, bounds[s], bounds[s + 1], 7, 0.1, 9, dtype)
+                carry = shard_tasks.column_sums_chain("t", s, carry)
+            rows = np.concatenate([shard_tasks.shard_rows_all("t", s) for s in range(3)])
+        finally:
+            shard_tasks.drop_run("t")
+        np.testing.assert_array_equal(rows, start.word_topic)
+        np.testing.assert_array_equal(carry, start.topic_sums)
+
+
+def test_train_cli_sharded_matches_in_process(dask_client, corpus, tmp_path):
+    from pipelines.train import main
+    from svi_lda.estimator import load_model
+
+    out = tmp_path / "model"
+    args = [str(corpus.path), "--topics", "5", "--out", str(out), "--batch-size", "200",
+            "--seed", "7", "--alpha", "auto", "--epochs", "1", "--sharded",
+            "--scheduler", dask_client.scheduler.address]
+    assert main(args) == 0
+    assert (out / "checkpoint" / "sharded.json").is_file()
+    reference = OnlineLDA(**{**PARAMS, "max_iter": 1}).fit(corpus)
+    np.testing.assert_array_equal(load_model(out).components_, reference.components_)
+    assert main(args) == 2  # the sharded checkpoint is not silently discarded

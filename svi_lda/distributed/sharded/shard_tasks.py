@@ -32,6 +32,8 @@ from svi_lda.state import _UPDATE_CHUNK, _exp_elog_beta_rows, _lazy_add
 from svi_lda.step import UnitStats
 
 CHUNK = _UPDATE_CHUNK
+# Values drawn at a time when a shard starts (float64: 32 MiB).
+INIT_BLOCK_VALUES = 2**22
 
 
 @dataclass
@@ -75,11 +77,19 @@ def init_shard(
     values: the generator is advanced to the shard's first draw). Returns its bytes."""
     generator = np.random.PCG64(np.random.SeedSequence(seed))
     generator.advance(lo * n_components)
-    draw = np.random.Generator(generator).random((hi - lo, n_components))
+    rng = np.random.Generator(generator)
     half_width = math.sqrt(3.0) * 0.1
-    draw *= 2.0 * half_width
-    draw += 1.0 - half_width - eta
-    _SHARDS[(token, shard)] = Shard(lo, hi, draw.astype(dtype, copy=False), 0)
+    word_topic = np.empty((hi - lo, n_components), dtype=dtype)
+    # In blocks of rows (the stream is sequential, so the values are the same): the
+    # float64 draw never needs the whole shard's size twice over.
+    block = max(1, INIT_BLOCK_VALUES // max(n_components, 1))
+    for start in range(0, hi - lo, block):
+        stop = min(hi - lo, start + block)
+        draw = rng.random((stop - start, n_components))
+        draw *= 2.0 * half_width
+        draw += 1.0 - half_width - eta
+        word_topic[start:stop] = draw
+    _SHARDS[(token, shard)] = Shard(lo, hi, word_topic, 0)
     return int(_SHARDS[(token, shard)].word_topic.nbytes)
 
 
