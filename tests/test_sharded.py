@@ -252,3 +252,40 @@ def test_train_cli_sharded_matches_in_process(dask_client, corpus, tmp_path):
     reference = OnlineLDA(**{**PARAMS, "max_iter": 1}).fit(corpus)
     np.testing.assert_array_equal(load_model(out).components_, reference.components_)
     assert main(args) == 2  # the sharded checkpoint is not silently discarded
+
+
+def test_sparse_seed_increment_is_the_dense_one_bitwise(monkeypatch, corpus):
+    """Seeding's increment kept sparse and applied block by block: same W and topic sums
+    as GlobalState.add_to_lambda with seeding.seed_increment's dense block."""
+    from svi_lda import seeding
+    from svi_lda.corpus.reader import read_unit
+    from svi_lda.distributed.sharded import seed_rows
+    from svi_lda.state import GlobalState
+
+    monkeypatch.setattr(seed_rows, "BLOCK_WORDS", 100)
+    k = 4  # few topics: several seed documents share a topic, so entries add up
+    units = [read_unit(str(corpus.path), u, n_features=corpus.n_features)
+             for u in corpus.units[:4]]
+    n_pick = 40
+    docs = seeding.merge_candidates([seeding.seed_candidates(u, 3, n_pick) for u in units],
+                                    n_pick)
+    word_ids, dense = seeding.seed_increment(docs, k)
+    sparse = seed_rows.sparse_seed_increment(docs, k)
+    np.testing.assert_array_equal(sparse.word_ids, word_ids)
+    rebuilt = np.concatenate([rows for _, rows in sparse.blocks()])
+    np.testing.assert_array_equal(rebuilt, dense)
+    for dtype in ("float32", "float64"):
+        state = GlobalState.initialize(k, corpus.n_features, alpha=np.ones(k), eta=0.2,
+                                       seed=1, dtype=dtype)
+        state.scale = 0.37  # coef = 1 / scale is not 1
+        sharded = state.copy()
+        state.add_to_lambda(word_ids, dense)
+        coef = 1.0 / sharded.scale
+        sums = seed_rows.increment_sums(sparse, coef)
+        cut = corpus.n_features // 3
+        for lo, hi in ((0, cut), (cut, corpus.n_features)):
+            seed_rows.lazy_add_sparse(sharded.word_topic[lo:hi], sparse.restrict(lo, hi),
+                                      coef, np.zeros(k))
+        sharded.topic_sums += sums
+        np.testing.assert_array_equal(sharded.word_topic, state.word_topic)
+        np.testing.assert_array_equal(sharded.topic_sums, state.topic_sums)

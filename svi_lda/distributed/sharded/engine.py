@@ -38,9 +38,10 @@ from svi_lda._config import RESCALE_THRESHOLD
 from svi_lda.distributed import tasks
 from svi_lda.distributed.sharded import shard_tasks
 from svi_lda.distributed.sharded.layout import segments
+from svi_lda.distributed.sharded.seed_rows import increment_sums, sparse_seed_increment
 from svi_lda.methods import UpdateContext
 from svi_lda.numerics.remap import compact_vocabulary
-from svi_lda.state import _FLOOR_OF_DTYPE, _lazy_add
+from svi_lda.state import _FLOOR_OF_DTYPE
 from svi_lda.step import StepMetrics, UnitStats, finish_step
 from svi_lda.training import Minibatch, StepInput
 
@@ -209,20 +210,16 @@ class ShardedEngine:
             for i, data in enumerate(step.loads)
         ]
         parts = self.run.wait(futures)
-        word_ids, increment = seeding.seed_increment(
+        increment = sparse_seed_increment(
             seeding.merge_candidates(parts, n_pick), state.n_components
         )
         coef = 1.0 / state.scale
-        # the topic sums exactly as GlobalState.add_to_lambda accumulates them
-        sums = np.zeros(state.n_components)
-        scratch = np.zeros_like(increment)
-        _lazy_add(scratch, np.arange(len(word_ids)), increment, coef, sums, 0, len(word_ids))
-        cuts = segments(word_ids, self.run.bounds)
+        sums = increment_sums(increment, coef)  # as GlobalState.add_to_lambda's
         self.run.wait([
             self.run.submit(
                 shard_tasks.seed_shard, self.run.token, s,
-                word_ids[cuts[s]:cuts[s + 1]] - self.run.bounds[s],
-                increment[cuts[s]:cuts[s + 1]], coef, shard=s, key="seed",
+                increment.restrict(int(self.run.bounds[s]), int(self.run.bounds[s + 1])),
+                coef, shard=s, key="seed",
             )
             for s in range(self.run.n_shards)
         ])

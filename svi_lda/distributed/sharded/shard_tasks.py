@@ -236,16 +236,13 @@ def shard_update(
     return result
 
 
-def seed_shard(
-    token: str, shard: int, local_ids: np.ndarray, increment: np.ndarray, coef: float
-) -> None:
-    """Add seeding's increment to this shard's rows (``W[ids] += coef * increment``)."""
+def seed_shard(token: str, shard: int, increment: Any, coef: float) -> None:
+    """Add seeding's increment (a :class:`~.seed_rows.SparseIncrement` of this shard's
+    words, ids relative to the shard) to this shard's rows."""
+    from svi_lda.distributed.sharded.seed_rows import lazy_add_sparse
+
     held = _get(token, shard)
-    sums = np.zeros(held.word_topic.shape[1])
-    _lazy_add(
-        held.word_topic, np.asarray(local_ids, dtype=np.int64),
-        np.asarray(increment, dtype=np.float64), coef, sums, 0, len(local_ids),
-    )
+    lazy_add_sparse(held.word_topic, increment, coef, np.zeros(held.word_topic.shape[1]))
 
 
 def write_part(token: str, shard: int, path: str) -> dict[str, Any]:
