@@ -31,7 +31,9 @@ import statistics
 import tempfile
 import threading
 import time
+import traceback
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +163,13 @@ def main() -> None:
     p.add_argument("--shards", type=int, default=None, help="default: one per worker")
     args = p.parse_args()
     from distributed import Client, LocalCluster
+
+    def show_large_graph(message, category, filename, lineno, file=None, line=None):
+        # where a large task graph is sent from (there should be none)
+        print(f"warning: {message}")
+        traceback.print_stack(limit=8)
+
+    warnings.showwarning = show_large_graph
 
     print(f"load average before: {os.getloadavg()}")
     print(f"machine: {os.cpu_count()} cores, "

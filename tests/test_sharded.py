@@ -157,6 +157,14 @@ def test_incomplete_or_damaged_checkpoint_is_refused(dask_client, corpus, tmp_pa
     ckpt = tmp_path / "ckpt"
     fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, n_steps=2, sharded=True,
                     checkpoint_dir=ckpt)
+    manifest = ckpt / "sharded.json"
+    text = manifest.read_text()
+    manifest.write_text(text.replace('"version": 1', '"version": 99'))
+    with pytest.raises(CheckpointError, match="sharded checkpoint version 99; this svi-lda "
+                                              "reads version 1"):
+        fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, checkpoint_dir=ckpt,
+                        resume=True)
+    manifest.write_text(text)
     part = ckpt / "part-00001-of-00002.step2.npy"
     data = part.read_bytes()
     part.write_bytes(data[:-8] + b"\0" * 8)

@@ -55,6 +55,15 @@ class ShardLost(RuntimeError):
     """A worker holding shards died: the run must recover them (from a checkpoint)."""
 
 
+def alive_workers(client: Any) -> set[str] | None:
+    """Addresses of the workers the scheduler knows, or None if it did not answer."""
+    try:
+        info = client.sync(client.scheduler.identity, n_workers=-1)
+    except (OSError, TimeoutError):
+        return None
+    return set(info.get("workers", {}))
+
+
 @dataclass
 class ShardedRun:
     """The shards of one run on the cluster: bounds, owners and the run's token.
@@ -78,11 +87,20 @@ class ShardedRun:
             workers=[self.owners[shard]], allow_other_workers=False, pure=False,
         )
 
-    def alive(self) -> set[str]:
-        return set(self.client.scheduler_info().get("workers", {}))
+    def alive(self) -> set[str] | None:
+        """The workers the scheduler knows now, or None if it did not answer.
+
+        Asks the scheduler directly: ``Client.scheduler_info`` swallows a failed query and
+        returns its cached value, whose periodic refresh carries no worker list, so under
+        load every worker would look gone.
+        """
+        return alive_workers(self.client)
 
     def check_owners(self) -> None:
-        dead = sorted(set(self.owners) - self.alive())
+        alive = self.alive()
+        if alive is None:
+            return  # unknown: keep waiting
+        dead = sorted(set(self.owners) - alive)
         if dead:
             raise ShardLost(f"worker(s) {', '.join(dead)} holding shards died")
 
@@ -173,7 +191,7 @@ class ShardedEngine:
 
     # reading ----------------------------------------------------------------------------
     def _load(self, step: ShardedStep, priority: int) -> None:
-        workers = sorted(self.run.alive()) or [None]
+        workers = sorted(self.run.alive() or ()) or [None]
         for i, unit in enumerate(step.minibatch.units):
             worker = workers[i % len(workers)]
             name = f"{self.run.token}-{step.minibatch.epoch}-{unit.key}"

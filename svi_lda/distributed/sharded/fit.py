@@ -28,7 +28,12 @@ import numpy as np
 from svi_lda.distributed.checkpoints import CheckpointError
 from svi_lda.distributed.sharded import checkpoint as sharded_checkpoint
 from svi_lda.distributed.sharded import shard_tasks
-from svi_lda.distributed.sharded.engine import ShardedEngine, ShardedRun, ShardLost
+from svi_lda.distributed.sharded.engine import (
+    ShardedEngine,
+    ShardedRun,
+    ShardLost,
+    alive_workers,
+)
 from svi_lda.distributed.sharded.layout import assign_shards, shard_bounds
 from svi_lda.methods import default_total_samples, get_method
 from svi_lda.state import GlobalState
@@ -95,7 +100,7 @@ class ShardedOnline:
 
 
 def _new_run(client: Any, bounds: np.ndarray, dtype: str) -> ShardedRun:
-    workers = sorted(client.scheduler_info().get("workers", {}))
+    workers = sorted(alive_workers(client) or client.scheduler_info().get("workers", {}))
     return ShardedRun(client, uuid.uuid4().hex[:12], bounds,
                       assign_shards(len(bounds) - 1, workers), dtype)
 
@@ -194,7 +199,7 @@ def fit_sharded(
             f"{checkpoint_dir} holds a checkpoint of unsharded training: resume it without "
             "sharding"
         )
-    workers = sorted(client.scheduler_info().get("workers", {}))
+    workers = sorted(alive_workers(client) or client.scheduler_info().get("workers", {}))
     shards = int(n_shards or max(1, len(workers)))
     bounds = shard_bounds(corpus.n_features, shards)
     method = get_method("online")
