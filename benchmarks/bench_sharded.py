@@ -131,6 +131,30 @@ def run(client, corpus, args, n_steps: int, ckpt: Path) -> dict:
     }
 
 
+def update_kernel_seconds(k: int, shard_words: int, n_words: int, repeats: int) -> float:
+    """Median seconds of one shard's update task (``shard_update``) in this process, for
+    ``n_words`` random words of a minibatch on a shard of ``shard_words`` rows: the
+    update's own cost, without the cluster's scheduling or the other jobs' tasks."""
+    from svi_lda.distributed.sharded import shard_tasks
+
+    rng = np.random.default_rng(0)
+    token = "bench"
+    shard_tasks.init_shard(token, 0, 0, shard_words, k, 0.01, 0, "float32")
+    times = []
+    try:
+        for step in range(repeats):
+            ids = np.unique(rng.integers(0, shard_words, n_words))
+            piece = (np.arange(len(ids)), rng.random((len(ids), k)).astype(np.float32),
+                     np.ones(len(ids)))
+            t0 = time.perf_counter()
+            shard_tasks.shard_update(token, 0, step, ids, 0, len(ids), 0.5, False, None,
+                                     piece)
+            times.append(time.perf_counter() - t0)
+    finally:
+        shard_tasks.drop_run(token)
+    return statistics.median(times[1:])
+
+
 def show(label: str, k: int, v: int, result: dict) -> None:
     params = k * v * 4
     mib = 2**20
@@ -161,6 +185,8 @@ def main() -> None:
                    help="max_doc_update_iter (bounds the E-step's cost at large K)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--shards", type=int, default=None, help="default: one per worker")
+    p.add_argument("--kernel-only", action="store_true",
+                   help="only time one shard's update task in process, at V/10 and V")
     args = p.parse_args()
     from distributed import Client, LocalCluster
 
@@ -174,6 +200,14 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()}")
     print(f"machine: {os.cpu_count()} cores, "
           f"{psutil.virtual_memory().total / 2**30:.1f} GiB")
+    n_words = args.batch_size * args.doc_length
+    for v in (args.words // 10, args.words):
+        seconds = update_kernel_seconds(args.topics, v // args.workers, n_words, 6)
+        print(f"update task alone, K={args.topics}, shard of {v // args.workers:,} rows "
+              f"(V={v:,} over {args.workers}), {n_words:,} draws of words: median "
+              f"{seconds * 1000:.1f} ms (load {os.getloadavg()[0]:.1f})")
+    if args.kernel_only:
+        return
     root = Path(tempfile.mkdtemp(prefix="bench-sharded-"))
     try:
         n_steps = args.docs // args.batch_size
