@@ -115,17 +115,10 @@ class ShardedRun:
             except TimeoutError:
                 self.check_owners()
         try:
-            return self.client.gather(futures, direct=True)
+            return self.client.gather(futures)  # K-sized results: no need to go direct
         except Exception:
             self.check_owners()  # a task failed because its worker died
             raise
-
-    def run_on_shards(self, fn: Any, *args: Any, key: str) -> list[Any]:
-        """``fn(token, shard, *args)`` on every shard's owner, gathered."""
-        return self.wait([
-            self.submit(fn, self.token, s, *args, shard=s, key=key)
-            for s in range(self.n_shards)
-        ])
 
 
 @dataclass
