@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="kappa in (0.5, 1]")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="storage and E-step precision (default float32, the library default)")
+    p.add_argument("--sharded", action="store_true",
+                   help="split the topics' K x V parameters by vocabulary over the workers "
+                        "(exact online SVI; automatic above 2 GiB); the coordinator holds "
+                        "only K-sized totals")
     p.add_argument("--pipelined", action="store_true",
                    help="on a Dask cluster: start the next minibatch's E-steps before the "
                    "current update lands (staleness 1, not equal to synchronous SVI)")
@@ -142,8 +146,13 @@ def check_engine_options(parser: argparse.ArgumentParser, args: argparse.Namespa
                          "--nthreads")
         if args.scheduler and args.local_cluster:
             parser.error("argument --local-cluster: not allowed with --scheduler")
+        from svi_lda import storage
+
+        if args.sharded and storage.is_remote(args.out):
+            parser.error("argument --sharded: the workers write the shards' checkpoint parts "
+                         "to a shared folder; a URL --out is not supported with --sharded")
         return
-    for given, name in ((args.pipelined, "--pipelined"),
+    for given, name in ((args.pipelined, "--pipelined"), (args.sharded, "--sharded"),
                         (args.threads_per_worker is not None, "--threads-per-worker")):
         if given:
             parser.error(f"argument {name}: needs a Dask cluster (--scheduler ADDRESS, "
@@ -290,6 +299,7 @@ def run_job(args: argparse.Namespace, model: Any, corpus: Any, checkpoint: Path)
         logger.info("dashboard: %s", link or "none (no HTTP server on the scheduler)")
         started = time.perf_counter()
         fit_distributed(client, model, corpus, pipelined=args.pipelined,
+                        sharded=True if args.sharded else None,
                         on_step=Progress(args.log_every, figure_label), **common)
         return time.perf_counter() - started
 
@@ -333,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"svi-lda train: error: {exc}", file=sys.stderr)
         return 2
     checkpoint = storage.join(out, CHECKPOINT_SUBDIR)
-    if storage.is_file(storage.join(checkpoint, "model.json")) and not (
+    if (storage.is_file(storage.join(checkpoint, "model.json"))
+            or storage.is_file(storage.join(checkpoint, "sharded.json"))) and not (
         args.resume or args.overwrite
     ):
         print(
@@ -360,6 +371,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         logger.error("interrupted; continue with --resume from %s", checkpoint)
         return 130
+    if getattr(model, "sharded_checkpoint_", None) is not None:
+        # too large to assemble here: the sharded checkpoint is the model
+        logger.info("the model is too large for one process: its parts are in %s "
+                    "(svi_lda.distributed.sharded.load_sharded_model reads them)", checkpoint)
+        return 0
     save_model(model, out, extra={"corpus": storage.absolute(corpus.path)})
     logger.info(
         "done: %d steps, %d documents in %.1f s; model written to %s",

@@ -109,14 +109,15 @@ def read_unit(
     path = storage.join(storage.location(corpus_path), unit.file)
     where = f"row group {unit.row_group} of {path}"
     if isinstance(path, Path):
-        return _read_unit_from(path, pq.ParquetFile, unit, n_features, where)
+        return _read_unit_from(path, pq.ParquetFile, unit, n_features, where,
+                               with_counts=with_counts)
     try:
         fh = storage.open_parquet(path, unit.row_group)
     except (OSError, ValueError, IndexError, pa.ArrowException) as exc:
         raise CorpusError(f"cannot open part file {path}: {_short(exc)}. {_FIX}") from None
     with fh:
         return _read_unit_from(path, lambda _: pq.ParquetFile(fh), unit, n_features, where,
-                               handle=fh)
+                               handle=fh, with_counts=with_counts)
 
 
 def _read_unit_from(
@@ -126,6 +127,7 @@ def _read_unit_from(
     n_features: int | None,
     where: str,
     handle: Any = None,
+    with_counts: bool = True,
 ) -> Batch:
     try:
         pf = open_file(path)

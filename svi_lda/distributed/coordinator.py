@@ -31,6 +31,7 @@ from svi_lda.corpus import ParquetCorpus
 from svi_lda.distributed import checkpoints
 from svi_lda.distributed.engine import SCATTER_BYTES, DaskEngine
 from svi_lda.distributed.plugins import NumbaWarmup
+from svi_lda.distributed.sharded import choose_sharded, fit_sharded
 from svi_lda.estimator import OnlineLDA
 from svi_lda.methods import default_total_samples, get_method
 from svi_lda.step import StepMetrics
@@ -61,6 +62,7 @@ def fit_distributed(
     direct: bool | None = None,
     callbacks: Sequence[Callable[[StepMetrics], object]] = (),
     on_step: Callable[[StepReport], object] | None = None,
+    sharded: bool | None = None,
 ) -> OnlineLDA:
     """Fit ``model`` on a Parquet corpus with E-steps on a Dask cluster.
 
@@ -117,6 +119,11 @@ def fit_distributed(
         Called with each step's :class:`~svi_lda.step.StepMetrics`, as in ``fit``.
     on_step : callable, optional
         Called with each step's :class:`StepReport` (progress display).
+    sharded : bool, optional
+        Split W (K x V) by vocabulary over the workers, which then make the update of
+        their columns (:mod:`svi_lda.distributed.sharded`; ``learning_method="online"``
+        only, not ``pipelined``). ``None`` (default): sharded when W is larger than
+        ``SHARDED_ABOVE_BYTES`` or when resuming a sharded checkpoint.
 
     Returns
     -------
@@ -132,6 +139,18 @@ def fit_distributed(
     """
     if not isinstance(corpus, ParquetCorpus):
         corpus = ParquetCorpus(corpus)
+    # -- sharded mode (svi_lda.distributed.sharded): a separate engine and checkpoints --
+    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if choose_sharded(sharded, model, corpus.n_features, ckpt, resume):
+        if pipelined:
+            raise ValueError("sharded training is exact SVI: pipelined=True is not supported")
+        client.register_plugin(NumbaWarmup())
+        return fit_sharded(
+            client, model, corpus, n_epochs=int(model.max_iter if n_epochs is None else n_epochs),
+            n_steps=n_steps, checkpoint_dir=ckpt, checkpoint_every=checkpoint_every,
+            resume=resume, estep_threads=estep_threads, callbacks=callbacks, on_step=on_step,
+        )
+    # -- end of the sharded mode's hook --
     method = get_method(model.learning_method)
     if method.grouping != "minibatches" or method.keeps_local_state:
         raise ValueError(

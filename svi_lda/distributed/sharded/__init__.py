@@ -1,0 +1,23 @@
+"""Sharded training: W split by vocabulary over the Dask workers (``sharded=True``).
+
+:func:`fit_sharded` is ``fit_distributed``'s sharded mode; :func:`load_sharded_model`
+assembles a sharded checkpoint into a model (when it fits in one process).
+"""
+
+from svi_lda.distributed.sharded.checkpoint import load_sharded_model
+from svi_lda.distributed.sharded.engine import ShardLost
+from svi_lda.distributed.sharded.fit import (
+    GATHER_LIMIT_BYTES,
+    SHARDED_ABOVE_BYTES,
+    choose_sharded,
+    fit_sharded,
+)
+
+__all__ = [
+    "GATHER_LIMIT_BYTES",
+    "SHARDED_ABOVE_BYTES",
+    "ShardLost",
+    "choose_sharded",
+    "fit_sharded",
+    "load_sharded_model",
+]

@@ -1,0 +1,263 @@
+"""Checkpoints of sharded training: one part per shard plus the coordinator's part.
+
+Layout of the checkpoint folder::
+
+    sharded.json                          the manifest: the commit point
+    coordinator.step<T>.npz               alpha, topic sums, records (no pickle)
+    part-<s>-of-<S>.step<T>.npy           rows lo:hi of W, written by shard s's owner
+
+Each shard's owner writes its part atomically (temporary file, then rename) under a
+name carrying the step; once every part is written the coordinator writes its arrays,
+then replaces the manifest atomically, then removes the previous step's files. A
+checkpoint is complete only when the manifest and every part it lists are there, with
+the sizes and sha256 it records: :func:`read_manifest` refuses anything else with a
+:class:`~svi_lda.distributed.checkpoints.CheckpointError` naming the missing or damaged
+file, and a run killed while writing leaves the previous checkpoint whole.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from svi_lda.corpus import plan_minibatches
+from svi_lda.distributed.checkpoints import TRAJECTORY_PARAMS, CheckpointError, _same
+from svi_lda.distributed.sharded import shard_tasks
+from svi_lda.state import GlobalState
+from svi_lda.training import start_record
+from svi_lda.training.report import HISTORY_KEYS
+
+logger = logging.getLogger("svi_lda.distributed.sharded")
+
+MANIFEST = "sharded.json"
+FORMAT = "svi-lda-sharded-checkpoint"
+VERSION = 1
+ENGINE = "svi_lda.distributed.sharded"
+
+
+def has_checkpoint(folder: Path | None) -> bool:
+    """Whether ``folder`` holds a sharded checkpoint's manifest."""
+    return folder is not None and (folder / MANIFEST).is_file()
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temp, path)
+
+
+def placeholder_state(
+    n_features: int, n_components: int, dtype: str, *, scale: float, topic_sums: np.ndarray,
+    alpha: np.ndarray, eta: float, step: int, n_docs_seen: int,
+) -> GlobalState:
+    """The coordinator's state: everything but W, whose place holds a read-only view of
+    one zero with W's shape (so the sizes read right and a write fails loudly)."""
+    return GlobalState(
+        word_topic=np.broadcast_to(np.zeros((), dtype=dtype), (n_features, n_components)),
+        scale=float(scale), topic_sums=np.array(topic_sums, dtype=np.float64),
+        alpha=np.array(alpha, dtype=np.float64), eta=float(eta), step=int(step),
+        n_docs_seen=int(n_docs_seen),
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    return value
+
+
+def write_checkpoint(run: Any, model: Any, folder: Path, corpus: Any,
+                     record: dict[str, Any]) -> None:
+    """Write every shard's part, then the coordinator's arrays, then the manifest."""
+    started = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
+    state = model.state_
+    step, n_shards = state.step, run.n_shards
+    names = [f"part-{s:05d}-of-{n_shards:05d}.step{step}.npy" for s in range(n_shards)]
+    infos = run.wait([
+        run.submit(shard_tasks.write_part, run.token, s, str((folder / names[s]).resolve()),
+                   shard=s, key=f"write-{step}")
+        for s in range(n_shards)
+    ])
+    for s, info in enumerate(infos):
+        if info["step"] != step:
+            raise RuntimeError(f"shard {s} wrote step {info['step']}, expected {step}")
+    arrays = {
+        "alpha": state.alpha, "topic_sums": state.topic_sums,
+        "term_frequency": np.asarray(model.term_frequency_, dtype=np.float64),
+        "topic_token_counts": np.asarray(model.topic_token_counts_, dtype=np.float64),
+        "topic_doc_counts": np.asarray(model.topic_doc_counts_, dtype=np.float64),
+        "bound_history": np.asarray(model.bound_history_, dtype=np.float64),
+        **{f"history_{k}": np.asarray(model.history_[k], dtype=np.float64)
+           for k in HISTORY_KEYS},
+    }
+    coordinator = f"coordinator.step{step}.npz"
+    _atomic_write(folder / coordinator, lambda f: np.savez(f, **arrays))
+    params = {name: _jsonable(value) for name, value in model.get_params().items()
+              if isinstance(_jsonable(value), (int, float, str, list, type(None)))}
+    manifest = {
+        "format": FORMAT, "version": VERSION, "engine": ENGINE,
+        "step": step, "epoch": int(record["epoch"]), "position": int(record["position"]),
+        "consumed_units": list(record["consumed_units"]),
+        "corpus": str(corpus.path.resolve()), "vocabulary_sha256": corpus.vocabulary.sha256,
+        "n_features": state.n_features, "n_components": state.n_components,
+        "dtype": run.dtype, "eta": state.eta, "scale": state.scale,
+        "n_docs_seen": state.n_docs_seen, "random_seed": int(model.random_seed_),
+        "n_iter": int(model.n_iter_), "figure_label": model.figure_label_,
+        "params": params,
+        "coordinator": {"file": coordinator,
+                        "sha256": shard_tasks.file_sha256(folder / coordinator)},
+        "parts": [
+            {"file": names[s], "lo": int(run.bounds[s]), "hi": int(run.bounds[s + 1]),
+             "nbytes": info["nbytes"], "sha256": info["sha256"]}
+            for s, info in enumerate(infos)
+        ],
+    }
+    _atomic_write(folder / MANIFEST,
+                  lambda f: f.write(json.dumps(manifest, indent=1).encode()))
+    keep = {coordinator, *names, MANIFEST}
+    for path in folder.iterdir():
+        if path.name not in keep and (path.name.startswith(("part-", "coordinator.step"))):
+            path.unlink(missing_ok=True)
+    logger.info("sharded checkpoint at step %d (%d parts) written to %s in %.2f s",
+                step, n_shards, folder, time.perf_counter() - started)
+
+
+def read_manifest(folder: Path, *, verify: bool = True) -> dict[str, Any]:
+    """The manifest of a complete checkpoint; ``CheckpointError`` for anything else."""
+    path = folder / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: not a readable sharded checkpoint manifest ({exc})"
+        ) from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a sharded checkpoint manifest (format field)")
+    if manifest.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path}: sharded checkpoint version {manifest.get('version')!r}; this svi-lda "
+            f"reads version {VERSION}"
+        )
+    files = [manifest["coordinator"]] + list(manifest["parts"])
+    covered = 0
+    for part in manifest["parts"]:
+        if part["lo"] != covered:
+            raise CheckpointError(f"{path}: parts do not cover the vocabulary at {covered}")
+        covered = part["hi"]
+    if covered != manifest["n_features"]:
+        raise CheckpointError(f"{path}: parts cover {covered} of {manifest['n_features']} words")
+    for entry in files:
+        file = folder / entry["file"]
+        if not file.is_file():
+            raise CheckpointError(
+                f"the sharded checkpoint {folder} is incomplete: {entry['file']} is missing "
+                "(a checkpoint is complete only when every part is written)"
+            )
+        if "nbytes" in entry and file.stat().st_size != entry["nbytes"]:
+            raise CheckpointError(
+                f"{file}: {file.stat().st_size} bytes, the manifest records {entry['nbytes']}"
+            )
+        if verify and shard_tasks.file_sha256(file) != entry["sha256"]:
+            raise CheckpointError(f"{file}: contents differ from the manifest's sha256")
+    return manifest
+
+
+def restore(model: Any, corpus: Any, folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Put the checkpoint's coordinator part into ``model`` after checking it matches the
+    corpus and the parameters; returns (manifest, the walk's resume record)."""
+    manifest = read_manifest(folder)
+    if (manifest["n_features"] != corpus.n_features
+            or manifest["vocabulary_sha256"] != corpus.vocabulary.sha256):
+        raise CheckpointError(
+            f"the checkpoint {folder} was trained on another vocabulary "
+            f"({manifest['n_features']} words) than the corpus {corpus.path} "
+            f"({corpus.n_features} words): resume on the corpus it was trained on."
+        )
+    saved = manifest["params"]
+    differ = [n for n in TRAJECTORY_PARAMS
+              if n in saved and not _same(_jsonable(getattr(model, n)), saved[n])]
+    if differ:
+        shown = ", ".join(f"{n}={getattr(model, n)!r} (checkpoint: {saved[n]!r})"
+                          for n in differ)
+        raise CheckpointError(f"cannot resume {folder} with different parameters: {shown}")
+    epoch, position = manifest["epoch"], manifest["position"]
+    plan = plan_minibatches(corpus.units, int(model.batch_size), epoch=epoch,
+                            seed=manifest["random_seed"])
+    planned = [u.key for group in plan[:position] for u in group]
+    if planned != manifest["consumed_units"]:
+        raise CheckpointError(
+            f"the checkpoint {folder} does not match the corpus {corpus.path}'s plan: the "
+            "corpus changed since the checkpoint was written."
+        )
+    with np.load(folder / manifest["coordinator"]["file"], allow_pickle=False) as arrays:
+        a = {name: arrays[name] for name in arrays.files}
+    model.random_seed_ = int(manifest["random_seed"])
+    model.state_ = placeholder_state(
+        manifest["n_features"], manifest["n_components"], manifest["dtype"],
+        scale=manifest["scale"], topic_sums=a["topic_sums"], alpha=a["alpha"],
+        eta=manifest["eta"], step=manifest["step"], n_docs_seen=manifest["n_docs_seen"],
+    )
+    model.n_features_in_ = manifest["n_features"]
+    model.n_iter_ = manifest["n_iter"]
+    model.vocabulary_ = corpus.vocabulary
+    model.figure_label_ = manifest["figure_label"]
+    model.history_ = {k: a[f"history_{k}"].tolist() for k in HISTORY_KEYS}
+    model.bound_history_ = a["bound_history"].tolist()
+    model.term_frequency_ = a["term_frequency"].copy()
+    model.topic_token_counts_ = a["topic_token_counts"].copy()
+    model.topic_doc_counts_ = a["topic_doc_counts"].copy()
+    model._topics_assigned = False
+    logger.info("resuming sharded checkpoint %s at step %d (epoch %d, minibatch %d)",
+                folder, manifest["step"], epoch, position)
+    return manifest, start_record(epoch, position, planned)
+
+
+def part_files(folder: Path, manifest: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(path, lo, hi) of every part, for :func:`shard_tasks.load_shard`."""
+    return [(str((folder / p["file"]).resolve()), p["lo"], p["hi"])
+            for p in manifest["parts"]]
+
+
+def load_sharded_model(folder: str | Path) -> Any:
+    """Assemble a sharded checkpoint into an ``OnlineLDA`` (W in this process: only for
+    a model that fits in memory)."""
+    from svi_lda.estimator import OnlineLDA
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    params = {k: v for k, v in manifest["params"].items() if k != "random_state"}
+    model = OnlineLDA(**params)
+    model.random_state = manifest["params"].get("random_state")
+    with np.load(folder / manifest["coordinator"]["file"], allow_pickle=False) as arrays:
+        a = {name: arrays[name] for name in arrays.files}
+    word_topic = np.concatenate([
+        np.load(path, allow_pickle=False) for path, _, _ in part_files(folder, manifest)
+    ]).astype(manifest["dtype"], copy=False)
+    model.random_seed_ = int(manifest["random_seed"])
+    model.state_ = GlobalState(
+        word_topic=word_topic, scale=float(manifest["scale"]),
+        topic_sums=a["topic_sums"].copy(), alpha=a["alpha"].copy(), eta=float(manifest["eta"]),
+        step=int(manifest["step"]), n_docs_seen=int(manifest["n_docs_seen"]),
+    )
+    model.n_features_in_ = manifest["n_features"]
+    model.n_iter_ = manifest["n_iter"]
+    model.figure_label_ = manifest["figure_label"]
+    model.history_ = {k: a[f"history_{k}"].tolist() for k in HISTORY_KEYS}
+    model.bound_history_ = a["bound_history"].tolist()
+    model.term_frequency_ = a["term_frequency"].copy()
+    model.topic_token_counts_ = a["topic_token_counts"].copy()
+    model.topic_doc_counts_ = a["topic_doc_counts"].copy()
+    model._topics_assigned = False
+    return model
