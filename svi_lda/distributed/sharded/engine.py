@@ -42,7 +42,7 @@ from svi_lda.distributed.sharded.seed_rows import increment_sums, sparse_seed_in
 from svi_lda.methods import UpdateContext
 from svi_lda.numerics.remap import compact_vocabulary
 from svi_lda.state import _FLOOR_OF_DTYPE
-from svi_lda.step import StepMetrics, UnitStats, finish_step
+from svi_lda.step import StepMetrics, UnitStats, finish_step, merge_unit_stats
 from svi_lda.training import Minibatch, StepInput
 
 logger = logging.getLogger("svi_lda.distributed.sharded")
@@ -296,25 +296,8 @@ class ShardedEngine:
     def _merged_summary(self, step: ShardedStep) -> UnitStats:
         parts: list[UnitStats] = self.run.wait(self._summaries)
         step.bytes_in += sum(p.elog_theta_sum.nbytes + p.theta_sum.nbytes for p in parts)
-        if len(parts) == 1:
-            total = parts[0]
-        else:  # as StatsSum adds them: from zeros, in unit order
-            first = parts[0]
-            total = UnitStats(
-                word_ids=first.word_ids, sstats=first.sstats, n_docs=0, n_tokens=0.0,
-                elog_theta_sum=np.zeros_like(first.elog_theta_sum),
-                theta_sum=np.zeros_like(first.theta_sum), doc_bound=0.0, n_iter=0,
-                extras={name: np.zeros_like(v) for name, v in first.extras.items()},
-            )
-            for p in parts:
-                total.elog_theta_sum += p.elog_theta_sum
-                total.theta_sum += p.theta_sum
-                total.doc_bound += p.doc_bound
-                total.n_docs += p.n_docs
-                total.n_tokens += p.n_tokens
-                total.n_iter += p.n_iter
-                for name, value in p.extras.items():
-                    total.extras[name] = total.extras[name] + value
+        # along the reduction tree every engine sums units with (the order fixes rounding)
+        total = merge_unit_stats(parts)
         total.word_ids = step.union
         return total
 

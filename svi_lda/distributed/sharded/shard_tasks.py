@@ -29,7 +29,7 @@ from numba import njit
 from svi_lda.methods import get_method
 from svi_lda.numerics.scatter import add_rows
 from svi_lda.state import _UPDATE_CHUNK, _exp_elog_beta_rows, _lazy_add
-from svi_lda.step import UnitStats
+from svi_lda.step import UnitStats, reduction_tree
 
 CHUNK = _UPDATE_CHUNK
 # Values drawn at a time when a shard starts (float64: 32 MiB).
@@ -179,6 +179,29 @@ def stats_slice(
     return positions[j0:j1] - cut_lo, stats.sstats[j0:j1], counts
 
 
+def _tree_sum(
+    slices: tuple[tuple[np.ndarray, np.ndarray, np.ndarray | None], ...], n: int, k: int
+) -> np.ndarray:
+    """The units' rows of this segment summed along :func:`~svi_lda.step.reduction_tree`.
+
+    A word a unit lacks counts as an exact zero, so each word's sum rounds as in
+    :func:`~svi_lda.step.merge_unit_stats` over the whole units (bitwise in process).
+    """
+    nodes = []
+    for pos, sstats, _ in slices:
+        dense = np.zeros((n, k), dtype=np.float64)
+        add_rows(dense, pos, sstats)
+        nodes.append(dense)
+    if not nodes:
+        return np.zeros((n, k), dtype=np.float64)
+    for level in reduction_tree(len(nodes)):
+        upper = [nodes[i] + nodes[j] for i, j in level]
+        if len(nodes) % 2:
+            upper.append(nodes[-1])
+        nodes = upper
+    return nodes[0]
+
+
 def shard_update(
     token: str, shard: int, step: int, local_ids: np.ndarray, first_index: int,
     n_union: int, coef: float, reset: bool, carry: dict[str, Any] | None,
@@ -187,8 +210,8 @@ def shard_update(
     """Apply step ``step``'s natural-gradient update to this shard's columns.
 
     ``slices``: each unit's statistics for this shard's segment, in unit order (summed
-    here in that order, as :class:`~svi_lda.step.StatsSum` does). ``first_index``: the
-    segment's start in the minibatch's word list of ``n_union`` words; ``coef``: the
+    here along :func:`~svi_lda.step.reduction_tree`, as every engine sums units).
+    ``first_index``: the segment's start in the minibatch's word list of ``n_union`` words; ``coef``: the
     update's coefficient (``rho D / (S scale)``, the scale already decayed);
     ``reset``: rho = 1 (W restarts from zero). ``carry``: the previous shard's result.
 
@@ -202,10 +225,9 @@ def shard_update(
             return held.last[1]  # run twice: the update is applied once
         raise RuntimeError(f"shard {shard} is at step {held.step}, update for {step}")
     n, k = len(local_ids), held.word_topic.shape[1]
-    merged = np.zeros((n, k), dtype=np.float64)
+    merged = _tree_sum(slices, n, k)
     counts = np.zeros(n, dtype=np.float64)
-    for pos, sstats, word_counts in slices:
-        add_rows(merged, pos, sstats)
+    for pos, _, word_counts in slices:
         if word_counts is not None:
             counts[pos] += word_counts
     if reset:
