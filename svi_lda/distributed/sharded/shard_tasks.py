@@ -211,9 +211,9 @@ def shard_update(
 
     ``slices``: each unit's statistics for this shard's segment, in unit order (summed
     here along :func:`~svi_lda.step.reduction_tree`, as every engine sums units).
-    ``first_index``: the segment's start in the minibatch's word list of ``n_union`` words; ``coef``: the
-    update's coefficient (``rho D / (S scale)``, the scale already decayed);
-    ``reset``: rho = 1 (W restarts from zero). ``carry``: the previous shard's result.
+    ``first_index``: the segment's start in the minibatch's word list of ``n_union``
+    words; ``coef``: the update's coefficient (``rho D / (S scale)``, the scale already
+    decayed); ``reset``: rho = 1 (W restarts from zero). ``carry``: the previous shard's result.
 
     Returns the topic sums of the update chunks that end in this segment (chunk index,
     K floats), the carry for the next shard (the open chunk's running sum and the
