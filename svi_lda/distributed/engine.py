@@ -324,7 +324,10 @@ class DaskEngine:
             if not pending:
                 self.prepare(upcoming, wait=False)
                 return
-            wait([step.root, *pending], return_when="FIRST_COMPLETED")
+            # wait() uses the default client: make it this engine's (a process may hold
+            # several clients, on different event loops)
+            with self.client.as_current():
+                wait([step.root, *pending], return_when="FIRST_COMPLETED")
 
     @staticmethod
     def _release_graph(step: InFlight) -> None:
