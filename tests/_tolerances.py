@@ -41,6 +41,13 @@ ESTEP_RTOL_F32 = 1e-4
 # order differs, over at most ~1e4 terms of size up to 1e4.
 IDENTITY_RTOL = 1e-12
 
+# The same E-step run for up to 30 plain updates on inputs that differ only in summation
+# order (the vocabulary relabelled): each update's rounding is carried into the next by
+# the fixed-point map, so gamma drifts past IDENTITY_RTOL; measured 2.9e-12 (hypothesis
+# example: seed 291049710, 10 docs, K = 10, V = 194, relabelling seed 1478). style.md's
+# 1e-10 for "only summation order differs".
+RELABEL_RTOL = 1e-10
+
 # Lazy lambda = eta + scale * W vs the dense update after hundreds of steps: each step adds
 # a few ulps, and folding the scale back into W adds one more.
 LAZY_RTOL = 1e-12

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from svi_lda.batch import Batch
@@ -20,6 +20,7 @@ from tests._tolerances import (
     FIXED_POINT_ATOL_F64,
     IDENTITY_RTOL,
     MONOTONE_SLACK,
+    RELABEL_RTOL,
 )
 from tests.reference import doc_bound_reference, estep_reference, squarem_reference
 
@@ -190,6 +191,7 @@ def test_split_batch_sums_to_whole(size, cut):
 
 @HYPO
 @given(sizes, st.integers(0, 2**32 - 1))
+@example((291049710, 10, 10, 194), 1478)  # gamma drifted 2.9e-12 after 30 updates
 def test_permuting_documents_and_words_changes_nothing(size, perm_seed):
     X, eb, alpha, gamma0 = make_problem(*size)
     rng = np.random.default_rng(perm_seed)
@@ -213,7 +215,7 @@ def test_permuting_documents_and_words_changes_nothing(size, perm_seed):
     gamma, sstats, out = kernel(X, eb, alpha, gamma0, max_iter=30, tol=1e-3, accelerate=False)
     w_gamma, w_sstats, w_out = kernel(Xw, ebw, alpha, gamma0, max_iter=30, tol=1e-3,
                                       accelerate=False)
-    np.testing.assert_allclose(w_gamma, gamma, rtol=IDENTITY_RTOL)
+    np.testing.assert_allclose(w_gamma, gamma, rtol=RELABEL_RTOL)
     np.testing.assert_allclose(w_sstats[:, new], sstats, rtol=1e-9, atol=1e-300)
     np.testing.assert_allclose(w_out["doc_bound"], out["doc_bound"], rtol=1e-9)
 
