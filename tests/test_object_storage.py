@@ -290,3 +290,21 @@ def test_a_model_on_s3_with_a_missing_manifest_or_a_corrupt_part_is_refused(
     run = svi_lda_cli("report", f"{s3_bucket}/torn", "--out", "/dev/null", check=False)
     assert run.returncode != 0 and cases["torn"] in run.stderr, run.stderr[-2000:]
     assert len([line for line in run.stderr.splitlines() if line.strip()]) == 1
+
+
+def test_fit_in_process_checkpoints_to_s3_and_resumes(s3_bucket, local_corpus):
+    """The default path of ``svi-lda train`` (no cluster) with corpus and checkpoint URLs:
+    interrupted after 3 steps and resumed, it ends bitwise at ``fit``'s model."""
+    from svi_lda.distributed import fit_in_process
+
+    url = f"{s3_bucket}/corpus"
+    upload(local_corpus, url)
+    params = dict(n_components=4, batch_size=100, random_state=5, max_iter=2)
+    ckpt = f"{s3_bucket}/inproc-ckpt"
+    fit_in_process(OnlineLDA(**params), url, n_steps=3, checkpoint_dir=ckpt)
+    assert svi_lda.load(ckpt).n_batch_iter_ == 3
+    model = fit_in_process(OnlineLDA(**params), url, checkpoint_dir=ckpt, resume=True)
+    reference = OnlineLDA(**params).fit(local_corpus)
+    assert model.n_batch_iter_ == reference.n_batch_iter_ > 3
+    np.testing.assert_array_equal(model.components_, reference.components_)
+    np.testing.assert_array_equal(svi_lda.load(ckpt).components_, reference.components_)

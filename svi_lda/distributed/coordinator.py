@@ -19,7 +19,6 @@ from there bitwise identically, as many times as needed.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -30,13 +29,12 @@ from svi_lda import storage
 from svi_lda.corpus import ParquetCorpus
 from svi_lda.distributed import checkpoints
 from svi_lda.distributed.engine import SCATTER_BYTES, DaskEngine
+from svi_lda.distributed.in_process import corpus_walk, stepping_method, total_samples
 from svi_lda.distributed.plugins import NumbaWarmup
 from svi_lda.distributed.sharded import choose_sharded, fit_sharded
 from svi_lda.estimator import OnlineLDA
-from svi_lda.methods import default_total_samples, get_method
 from svi_lda.step import StepMetrics
-from svi_lda.training import Checkpointing, StepReport, run_loop, walk
-from svi_lda.training.sources import CorpusSource
+from svi_lda.training import Checkpointing, StepReport, run_loop
 
 logger = logging.getLogger(__name__)
 
@@ -140,10 +138,14 @@ def fit_distributed(
     if not isinstance(corpus, ParquetCorpus):
         corpus = ParquetCorpus(corpus)
     # -- sharded mode (svi_lda.distributed.sharded): a separate engine and checkpoints --
-    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    if choose_sharded(sharded, model, corpus.n_features, ckpt, resume):
+    ckpt = storage.location(checkpoint_dir) if checkpoint_dir is not None else None
+    local_ckpt = ckpt if isinstance(ckpt, Path) else None
+    if choose_sharded(sharded, model, corpus.n_features, local_ckpt, resume):
         if pipelined:
             raise ValueError("sharded training is exact SVI: pipelined=True is not supported")
+        if ckpt is not None and local_ckpt is None:
+            raise ValueError("sharded checkpoints are written by the workers to a shared "
+                             f"folder; a URL checkpoint_dir ({ckpt}) is not supported")
         client.register_plugin(NumbaWarmup())
         return fit_sharded(
             client, model, corpus, n_epochs=int(model.max_iter if n_epochs is None else n_epochs),
@@ -151,25 +153,9 @@ def fit_distributed(
             resume=resume, estep_threads=estep_threads, callbacks=callbacks, on_step=on_step,
         )
     # -- end of the sharded mode's hook --
-    method = get_method(model.learning_method)
-    if method.grouping != "minibatches" or method.keeps_local_state:
-        raise ValueError(
-            "fit_distributed runs methods that step through minibatches of independent "
-            f"units, such as learning_method='online'; got {model.learning_method!r}, "
-            "which sweeps the whole corpus each step (fit it in process)."
-        )
-    ckpt = storage.location(checkpoint_dir) if checkpoint_dir is not None else None
+    method = stepping_method(model, "fit_distributed")
     start = checkpoints.start(model, corpus, ckpt, resume)
-    n_epochs = int(model.max_iter if n_epochs is None else n_epochs)
-    total_samples = float(model.total_samples or default_total_samples(
-        method, corpus.n_docs, corpus.n_tokens
-    ))
-    minibatches = walk(
-        CorpusSource(corpus), grouping=method.grouping, batch_size=int(model.batch_size),
-        seed=model.random_seed_, n_epochs=n_epochs, start=start,
-    )
-    if n_steps is not None:  # counted from step 0, like n_epochs
-        minibatches = itertools.islice(minibatches, max(0, n_steps - model.state_.step))
+    minibatches = corpus_walk(model, method, corpus, start, n_epochs, n_steps)
 
     client.register_plugin(NumbaWarmup())
     if direct is None:
@@ -198,7 +184,8 @@ def fit_distributed(
             every=int(checkpoint_every),
         )
     run_loop(
-        model, method, engine, minibatches, total_samples=total_samples,
+        model, method, engine, minibatches,
+        total_samples=total_samples(model, method, corpus),
         n_threads=engine.n_threads, callbacks=callbacks, on_step=on_step,
         checkpointing=checkpointing,
     )

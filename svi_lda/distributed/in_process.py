@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from svi_lda import storage
 from svi_lda.corpus import ParquetCorpus
 from svi_lda.distributed import checkpoints
 from svi_lda.estimator import OnlineLDA
@@ -88,7 +89,7 @@ def fit_in_process(
     if not isinstance(corpus, ParquetCorpus):
         corpus = ParquetCorpus(corpus)
     method = stepping_method(model)
-    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    ckpt = storage.location(checkpoint_dir) if checkpoint_dir is not None else None
     start = checkpoints.start(model, corpus, ckpt, resume)
     minibatches = corpus_walk(model, method, corpus, start, n_epochs, n_steps)
     n_threads = model._n_threads()
@@ -108,16 +109,17 @@ def fit_in_process(
     return model
 
 
-def stepping_method(model: OnlineLDA) -> LearningMethod:
+def stepping_method(model: OnlineLDA, who: str = "checkpointed training over a corpus"
+                    ) -> LearningMethod:
     """The model's method, if it steps through minibatches of independent units (what a
-    checkpointed walk over a corpus can resume); else a ValueError."""
+    checkpointed walk over a corpus, or a cluster, can run); else a ValueError naming
+    ``who`` refuses it."""
     method = get_method(model.learning_method)
     if method.grouping != "minibatches" or method.keeps_local_state:
         raise ValueError(
-            "checkpointed training over a corpus runs methods that step through "
-            f"minibatches of independent units, such as learning_method='online'; got "
-            f"{model.learning_method!r}, which sweeps the whole corpus each step (fit it "
-            "with OnlineLDA.fit)."
+            f"{who} runs methods that step through minibatches of independent units, "
+            f"such as learning_method='online'; got {model.learning_method!r}, which "
+            "sweeps the whole corpus each step (fit it with OnlineLDA.fit)."
         )
     return method
 
