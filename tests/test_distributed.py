@@ -229,11 +229,19 @@ def test_worker_sigkill_does_not_change_the_result(tmp_path):
     assert_same_model(model, reference)
 
 
+def _set_paused(paused: bool, dask_worker=None) -> None:
+    """Pause a worker (it runs no task and fetches no input) or let it run again."""
+    from distributed.core import Status
+
+    dask_worker.status = Status.paused if paused else Status.running
+
+
 def test_rows_scattered_to_a_worker_killed_before_the_local_steps_are_sent_again(corpus):
     """The rows of a step are scattered once, a chunk per worker; SIGKILL the worker
-    holding a chunk while the local steps that need it are still queued (both workers
-    sleep in a task first): the step is sent again with its rows inline and its merged
-    statistics are bitwise the in-process ones."""
+    holding a chunk while the local steps that need it are still queued (both workers are
+    paused, so neither runs a task or fetches a chunk before the kill: a busy worker
+    still fetches its tasks' inputs, which made the loss a race): the step is sent again
+    with its rows inline and its merged statistics are bitwise the in-process ones."""
     from distributed import Client, LocalCluster
 
     from svi_lda.corpus import read_unit
@@ -259,13 +267,13 @@ def test_rows_scattered_to_a_worker_killed_before_the_local_steps_are_sent_again
         engine.load(step)
         client.gather(step.ids)
         pids = client.run(os.getpid)
-        busy = [client.submit(time.sleep, 1.5, workers=[w], pure=False) for w in sorted(pids)]
+        client.run(_set_paused, True)
         engine.submit_esteps(step)
         assert len(step.scattered) == 2  # one chunk on each worker
         holder = sorted(client.who_has(step.scattered[:1]).values())[0][0]
         os.kill(pids[holder], signal.SIGKILL)  # a worker process this test started
+        client.run(_set_paused, False, workers=[w for w in pids if w != holder])
         stats = engine.collect(step)
-        del busy
     np.testing.assert_array_equal(stats.word_ids, expected.word_ids)
     np.testing.assert_array_equal(stats.sstats, expected.sstats)
     assert stats.doc_bound == expected.doc_bound
