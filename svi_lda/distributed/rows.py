@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from svi_lda.distributed import tasks
+from svi_lda.distributed.graphs import GraphBuilder
 
 logger = logging.getLogger("svi_lda.distributed.coordinator")
 
@@ -44,6 +45,7 @@ def chunks_of(positions: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 def ship_chunks(
     client: Any,
+    graph: GraphBuilder,
     rows: np.ndarray,
     log_shift: np.ndarray,
     word_ids: np.ndarray,
@@ -57,9 +59,9 @@ def ship_chunks(
 
     ``scatter``: straight from this process (all chunks at once); a chunk whose worker
     fails meanwhile goes inline instead. Otherwise each chunk travels inside a
-    :func:`~svi_lda.distributed.tasks.rows_chunk` task keyed ``{key}-{c}``. Returns the
-    chunks' futures, the bytes sent, and the futures that were scattered (they die with
-    their worker).
+    :func:`~svi_lda.distributed.tasks.rows_chunk` task keyed ``{key}-{c}``, added to
+    ``graph``. Returns the chunks (futures, or references into ``graph``), the bytes
+    sent, and the futures that were scattered (they die with their worker).
     """
     bounds = [*starts.tolist(), len(rows)]
     if len(word_ids) and int(word_ids[-1]) < 2**31:
@@ -97,10 +99,6 @@ def ship_chunks(
                 sent += sum(a.nbytes for a in pieces[c])
     for c, (piece, worker) in enumerate(zip(pieces, targets, strict=True)):
         if futures[c] is None:
-            futures[c] = client.submit(
-                tasks.rows_chunk, *piece, key=f"{key}-{c}",
-                workers=[worker] if worker else None,
-                allow_other_workers=worker is not None,  # Dask refuses it without workers=
-            )
+            futures[c] = graph.add(f"{key}-{c}", tasks.rows_chunk, *piece, worker=worker)
             sent += sum(a.nbytes for a in piece)
     return futures, sent, scattered
