@@ -292,7 +292,9 @@ class DaskEngine:
         return [min(who.get(f.key, ()), default=None) for f in step.loads]
 
     def _alive_workers(self) -> set[str]:
-        return set(self.client.scheduler_info().get("workers", {}))
+        # nthreads(): the workers' addresses alone (scheduler_info() brings every
+        # worker's metrics too: many times the bytes, decoded by this process)
+        return set(self.client.nthreads())
 
     def collect(self, step: InFlight, upcoming: InFlight | None = None) -> UnitStats:
         """The root of the step's reduction: its units' statistics summed on the workers.
