@@ -4,8 +4,9 @@ Driven by the run loop (:func:`svi_lda.training.run_loop`) like the in-process e
 over the minibatches of a Parquet corpus. For each minibatch:
 
 1. every unit is read on a worker (``load_unit``, deterministic key: the data stays
-   there) and its word ids come back (``unit_word_ids``); this is prefetched
-   ``READ_AHEAD`` minibatches ahead;
+   there) and the union of the units' words is found on the workers along the step's
+   fixed tree (``union_word_ids``), so this process gathers one array; this is
+   prefetched ``READ_AHEAD`` minibatches ahead;
 2. this process computes the method's parameter rows (for SVI exp(E[log beta])) for the
    union of the minibatch's words, once, from its state, and sends each row once, in
    one chunk per worker (:mod:`svi_lda.distributed.rows`); each unit's local step pulls
@@ -25,6 +26,11 @@ synchronous SVI).
 Tasks are pure, so Dask recomputes whatever a dead worker held; a step whose scattered
 rows died with their worker is sent again with its rows inside tasks. Where local steps
 run: :mod:`svi_lda.distributed.placement`.
+
+This process's cost per step does not grow with the units: each of the two stages (the
+reads, the local steps with their merges) goes to the scheduler as one graph
+(:mod:`svi_lda.distributed.graphs`), with futures only for what it must hold (the reads,
+the union, the root), and it gathers one small array (the union) and one merged result.
 """
 
 from __future__ import annotations
