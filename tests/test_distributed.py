@@ -467,24 +467,23 @@ def test_one_graph_runs_each_task_on_its_worker_and_futures_only_for_wanted_keys
 
     from svi_lda.distributed.graphs import GraphBuilder, submit_graph
 
-    workers = sorted(dask_client.nthreads())
+    pids = dask_client.run(os.getpid)
+    workers = sorted(pids)
     assert len(workers) == 2
     tag = uuid.uuid4().hex
-    for attempt in range(2):  # placing each leaf on the other worker too
+    for attempt in range(2):  # all on one worker (left alone, Dask spreads them), then the other
         graph = GraphBuilder()
-        leaves = [graph.add(f"leaf-{tag}-{attempt}-{i}", np.full, 3, i,
-                            worker=workers[(i + attempt) % 2]) for i in range(4)]
+        where = [graph.add(f"pid-{tag}-{attempt}-{i}", os.getpid, worker=workers[attempt])
+                 for i in range(6)]
+        leaves = [graph.add(f"leaf-{tag}-{attempt}-{i}", np.full, 3, i) for i in range(3)]
         inner = graph.add(f"inner-{tag}-{attempt}", operator.add, leaves[0], leaves[1])
-        root = graph.add(f"root-{tag}-{attempt}", np.concatenate,
-                         [inner, leaves[2], leaves[3]])
-        assert len(graph) == 6
-        keys = [root.key, *(ref.key for ref in leaves)]
+        root = graph.add(f"root-{tag}-{attempt}", np.concatenate, [inner, leaves[2]])
+        assert len(graph) == 11
+        keys = [root.key, *(ref.key for ref in where)]
         futures = submit_graph(dask_client, graph, keys)
-        assert list(futures) == keys and inner.key not in dask_client.futures
-        np.testing.assert_array_equal(futures[root.key].result(),
-                                      [1, 1, 1, 2, 2, 2, 3, 3, 3])
-        holders = dask_client.who_has([futures[ref.key] for ref in leaves])
-        for i, ref in enumerate(leaves):
-            assert list(holders[ref.key]) == [workers[(i + attempt) % 2]]
+        assert list(futures) == keys
+        assert inner.key not in dask_client.futures and leaves[0].key not in dask_client.futures
+        np.testing.assert_array_equal(futures[root.key].result(), [1, 1, 1, 2, 2, 2])
+        assert [futures[ref.key].result() for ref in where] == [pids[workers[attempt]]] * 6
         for f in futures.values():
             f.release()
