@@ -349,7 +349,7 @@ class DaskEngine:
         for f in (step.root, *step.esteps, *step.chunks):
             if f is not None:
                 f.release()
-        step.root, step.merges, step.esteps, step.chunks = None, [], [], []
+        step.root, step.esteps, step.chunks = None, [], []
         step.scattered = []
 
     def _gather(self, futures: list[Any], step: InFlight) -> list[Any]:
