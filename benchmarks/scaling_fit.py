@@ -1,7 +1,8 @@
 """Fit the coordinator's measured per-step costs and predict throughput at scale.
 
 Reads the per-worker-count lines that ``bench_scale_out.py`` printed (saved to a file),
-fits ``a + b n`` by least squares to the coordinator's CPU seconds, bytes in and bytes
+fits ``a + b n`` by least squares to the coordinator's CPU seconds (the mean over the steps
+where printed, else the median), bytes in and bytes
 out per step over the runs with at least 2 workers, prints each fit's error on the
 measured points, then predicts a step's time in exact mode with ``n`` workers and ``m``
 units per worker and step (``m = 1`` as measured):
@@ -32,7 +33,7 @@ import numpy as np
 
 LINE = re.compile(
     r"^\s*(\d+) workers\s+(\d+) docs/step.*coordinator CPU ([\d.]+) s\s+"
-    r"socket in ([\d.]+) MB\s+out ([\d.]+) MB"
+    r"(?:\(mean ([\d.]+) s\)\s+)?socket in ([\d.]+) MB\s+out ([\d.]+) MB"
 )
 
 
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
                         "rows and receives every unit's statistics (no peer pull, no tree)")
     args = p.parse_args(argv)
 
-    points = [tuple(float(x) for x in m.groups())
+    # the CPU's mean over the steps where printed (finer than the median of 10 ms ticks)
+    points = [(float(m[1]), float(m[2]), float(m[4] or m[3]), float(m[5]), float(m[6]))
               for m in map(LINE.match, args.output.read_text().splitlines()) if m]
     points = [pt for pt in points if pt[0] >= 2]
     if len(points) < 2:

@@ -463,3 +463,35 @@ def test_resumed_runs_write_checkpoints_that_resume_again(dask_client, corpus, r
     # The records survive the resumes too: every step's figure, once.
     assert resumed.bound_history_ == reference.bound_history_
     assert resumed.history_["step"] == reference.history_["step"]
+
+
+def test_one_graph_runs_each_task_on_its_worker_and_futures_only_for_wanted_keys(
+    dask_client,
+):
+    """submit_graph: a step's tasks in one message, each on the worker it names (the
+    engine's placement rests on it), futures only for the keys asked for."""
+    import operator
+    import uuid
+
+    from svi_lda.distributed.graphs import GraphBuilder, submit_graph
+
+    pids = dask_client.run(os.getpid)
+    workers = sorted(pids)
+    assert len(workers) == 2
+    tag = uuid.uuid4().hex
+    for attempt in range(2):  # all on one worker (left alone, Dask spreads them), then the other
+        graph = GraphBuilder()
+        where = [graph.add(f"pid-{tag}-{attempt}-{i}", os.getpid, worker=workers[attempt])
+                 for i in range(6)]
+        leaves = [graph.add(f"leaf-{tag}-{attempt}-{i}", np.full, 3, i) for i in range(3)]
+        inner = graph.add(f"inner-{tag}-{attempt}", operator.add, leaves[0], leaves[1])
+        root = graph.add(f"root-{tag}-{attempt}", np.concatenate, [inner, leaves[2]])
+        assert len(graph) == 11
+        keys = [root.key, *(ref.key for ref in where)]
+        futures = submit_graph(dask_client, graph, keys)
+        assert list(futures) == keys
+        assert inner.key not in dask_client.futures and leaves[0].key not in dask_client.futures
+        np.testing.assert_array_equal(futures[root.key].result(), [1, 1, 1, 2, 2, 2])
+        assert [futures[ref.key].result() for ref in where] == [pids[workers[attempt]]] * 6
+        for f in futures.values():
+            f.release()

@@ -71,3 +71,25 @@ def test_local_step_from_chunks_is_bitwise_the_local_step_on_its_rows(seed, n_ch
                          settings_)
     np.testing.assert_array_equal(got.sstats, want.sstats)
     assert got.doc_bound == want.doc_bound
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 2**31 + 5), unique=True), min_size=2, max_size=7))
+def test_union_of_words_on_the_workers_tree_is_the_union(lists):
+    """The tree of union_word_ids tasks (as the engine builds it) gives the sorted
+    distinct words of all units: the coordinator gathers this one array."""
+    from svi_lda.batch import Batch
+    from svi_lda.distributed.tasks import PreparedUnit, union_word_ids
+    from svi_lda.step import reduction_tree
+
+    empty = Batch(np.zeros(1, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32),
+                  np.zeros(0, np.int64), 2**31 + 6)
+    nodes = [PreparedUnit("u", empty, np.array(sorted(x), dtype=np.int64), np.zeros(0))
+             for x in lists]
+    for level in reduction_tree(len(nodes)):
+        upper = [union_word_ids(nodes[i], nodes[j]) for i, j in level]
+        nodes = upper + nodes[len(upper) * 2:]
+    expected = np.unique(np.concatenate([np.array(x, dtype=np.int64) for x in lists]))
+    np.testing.assert_array_equal(nodes[0], expected)
+    if expected.size:  # int32 on the wire when the ids fit
+        assert nodes[0].dtype == (np.int32 if expected[-1] < 2**31 else np.int64)

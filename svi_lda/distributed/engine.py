@@ -4,8 +4,9 @@ Driven by the run loop (:func:`svi_lda.training.run_loop`) like the in-process e
 over the minibatches of a Parquet corpus. For each minibatch:
 
 1. every unit is read on a worker (``load_unit``, deterministic key: the data stays
-   there) and its word ids come back (``unit_word_ids``); this is prefetched
-   ``READ_AHEAD`` minibatches ahead;
+   there) and the union of the units' words is found on the workers along the step's
+   fixed tree (``union_word_ids``), so this process gathers one array; this is
+   prefetched ``READ_AHEAD`` minibatches ahead;
 2. this process computes the method's parameter rows (for SVI exp(E[log beta])) for the
    union of the minibatch's words, once, from its state, and sends each row once, in
    one chunk per worker (:mod:`svi_lda.distributed.rows`); each unit's local step pulls
@@ -25,6 +26,11 @@ synchronous SVI).
 Tasks are pure, so Dask recomputes whatever a dead worker held; a step whose scattered
 rows died with their worker is sent again with its rows inside tasks. Where local steps
 run: :mod:`svi_lda.distributed.placement`.
+
+This process's cost per step does not grow with the units: each of the two stages (the
+reads, the local steps with their merges) goes to the scheduler as one graph
+(:mod:`svi_lda.distributed.graphs`), with futures only for what it must hold (the reads,
+the union, the root), and it gathers one small array (the union) and one merged result.
 """
 
 from __future__ import annotations
@@ -37,13 +43,17 @@ from collections.abc import Iterator
 from concurrent.futures import CancelledError
 from typing import Any
 
+import numpy as np
+from dask._task_spec import TaskRef
+
 from svi_lda import seeding, storage
 from svi_lda.corpus import CorpusError, CorpusUnit, ParquetCorpus
 from svi_lda.distributed import tasks
+from svi_lda.distributed.graphs import GraphBuilder, submit_graph
 from svi_lda.distributed.inflight import InFlight
-from svi_lda.distributed.placement import balance_units, round_robin, union_of
-from svi_lda.distributed.rows import chunk_starts, chunks_of, ship_chunks
-from svi_lda.distributed.tree import submit_reduction
+from svi_lda.distributed.placement import balance_units
+from svi_lda.distributed.rows import chunk_starts, ship_chunks
+from svi_lda.distributed.tree import add_reduction
 from svi_lda.methods import LearningMethod
 from svi_lda.step import UnitStats
 from svi_lda.training import Minibatch, StepInput
@@ -115,31 +125,33 @@ class DaskEngine:
 
     # Futures -----------------------------------------------------------------------
     def load(self, step: InFlight, *, priority: int = 0) -> None:
-        """Submit the reads of a minibatch's row groups (data stays on the workers).
+        """Submit the reads of a minibatch's row groups (data stays on the workers) and
+        the union of their words along the fixed tree, in one graph.
 
         ``priority`` orders the reads against the E-steps already queued on a worker: a
         negative one lets the worker finish its E-steps first and read while it would
         otherwise wait for the coordinator's update.
         """
-        n_features = self.corpus.n_features
-        for unit, worker in zip(step.units, self._placement(step.units), strict=True):
-            name = f"{self.token}-{step.epoch}-{unit.key}"
-            data = self.client.submit(
-                tasks.load_unit,
-                self.corpus_path,
-                unit,
-                n_features,
-                key=f"svi-lda-load-{name}",
-                workers=[worker] if worker else None,
-                allow_other_workers=worker is not None,  # Dask refuses it without workers=
-                priority=priority,
+        graph = GraphBuilder()
+        loads = [
+            graph.add(
+                f"svi-lda-load-{self.token}-{step.epoch}-{unit.key}",
+                tasks.load_unit, self.corpus_path, unit, self.corpus.n_features,
+                worker=worker,
             )
-            step.loads.append(data)
-            step.ids.append(
-                self.client.submit(
-                    tasks.unit_word_ids, data, key=f"svi-lda-ids-{name}", priority=priority
-                )
+            for unit, worker in zip(step.units, self._placement(step.units), strict=True)
+        ]
+        name = f"{self.token}-{step.epoch}-{step.position}"
+        if len(loads) == 1:
+            union = graph.add(f"svi-lda-ids-{name}", tasks.unit_word_ids, loads[0])
+        else:
+            union = add_reduction(
+                graph, loads, key=f"svi-lda-ids-{name}", merge=tasks.union_word_ids
             )
+        keys = [ref.key for ref in (*loads, union)]
+        futures = submit_graph(self.client, graph, keys, priority=priority)
+        step.loads = [futures[ref.key] for ref in loads]
+        step.ids = [futures[union.key]]
 
     def _placement(self, units: list[CorpusUnit]) -> list[str | None]:
         """Spread a minibatch's units over the workers by documents (a preference only).
@@ -180,7 +192,7 @@ class DaskEngine:
     def prepare(
         self, step: InFlight, *, wait: bool = True, backlog: dict[str, int] | None = None
     ) -> None:
-        """Gather a minibatch's word ids, find the union of its words and place its
+        """Gather the union of a minibatch's words (united on the workers) and place its
         E-steps (once).
 
         Depends only on the documents, so exact mode does it while the previous step's
@@ -194,9 +206,9 @@ class DaskEngine:
         if not wait and not all(f.done() for f in step.ids):
             return
         t0 = time.perf_counter()
-        wire_ids = self._gather(step.ids, step)
-        step.bytes_in += sum(i.nbytes for i in wire_ids)
-        union, step.positions = union_of(wire_ids, self.corpus.n_features)
+        (union,) = self._gather(step.ids, step)
+        step.bytes_in += union.nbytes
+        union = union.astype(np.int64)
         step.alive = self._alive_workers()
         step.workers = balance_units(
             self._data_owners(step), sorted(step.alive), [u.n_docs for u in step.units],
@@ -226,9 +238,10 @@ class DaskEngine:
         step.coordinator_seconds += time.perf_counter() - t0
 
     def _submit_graph(self, step: InFlight, *, attempt: int, alive: set[str]) -> None:
-        """Ship the rows (chunk ``c`` to the ``c``-th worker the step uses), submit each
-        unit's local step on the worker ``balance_units`` chose (a preference) and the
-        reduction tree. A retry (``attempt`` > 0) sends every chunk inside a task."""
+        """Ship the rows (chunk ``c`` to the ``c``-th worker the step uses) and submit, in
+        one graph, each unit's local step on the worker ``balance_units`` chose (a
+        preference) and the reduction tree. A retry (``attempt`` > 0) sends every chunk
+        inside a task."""
         assert step.rows is not None and step.log_shift is not None
         assert step.alpha is not None
         suffix = "" if attempt == 0 else f"-retry{attempt}"
@@ -237,43 +250,43 @@ class DaskEngine:
         targets = list(dict.fromkeys(w for w in placed if w is not None)) or [None]
         starts = chunk_starts(len(step.rows), len(targets))
         scatter = attempt == 0 and self.direct and step.rows.nbytes >= self.scatter_bytes
+        graph = GraphBuilder()
         chunks, sent, scattered = ship_chunks(
-            self.client, step.rows, step.log_shift, step.union, starts,
+            self.client, graph, step.rows, step.log_shift, step.union, starts,
             targets[: len(starts)],
             key=f"svi-lda-rows-{name}", scatter=scatter,
         )
-        step.chunks.extend(chunks)
         step.scattered.extend(scattered)
-        step.bytes_out += sent
-        step.esteps = [None] * len(step.units)
-        # Each worker's first local step goes in first, so no worker waits for another's.
-        for i in round_robin(placed):
-            needed = chunks_of(step.positions[i], starts)
-            step.bytes_out += step.alpha.nbytes
-            key = f"svi-lda-estep-{self.token}-{step.epoch}-{step.units[i].key}{suffix}"
-            step.esteps[i] = self.client.submit(
-                tasks.chunked_local_step_task,
-                self.method.name,
-                step.loads[i],
-                [chunks[c] for c in needed],
-                step.alpha,
-                self.settings,
-                self.estep_threads,
-                key=key,
-                workers=[placed[i]] if placed[i] else None,
-                allow_other_workers=placed[i] is not None,  # a preference, so a dead
-                # worker's local step still runs elsewhere
+        step.bytes_out += sent + step.alpha.nbytes
+        # Every local step takes every chunk: a unit's words spread over the whole sorted
+        # union, so it needs (nearly) all of them anyway, and this process need not know
+        # which words each unit has. Alpha and the settings go once, shared by the units.
+        alpha = graph.add(f"svi-lda-alpha-{name}", tasks.value, step.alpha)
+        settings = graph.add(f"svi-lda-settings-{name}", tasks.value, self.settings)
+        esteps = [
+            graph.add(
+                f"svi-lda-estep-{self.token}-{step.epoch}-{step.units[i].key}{suffix}",
+                tasks.chunked_local_step_task, self.method.name, step.loads[i], chunks,
+                alpha, settings, self.estep_threads,
+                worker=placed[i],  # a preference: a dead worker's local step runs elsewhere
             )
-        step.root, merges = submit_reduction(
-            self.client, step.esteps, key=f"svi-lda-merge-{name}"
-        )
-        step.merges.extend(merges)
+            for i in range(len(step.units))
+        ]
+        root = add_reduction(graph, esteps, key=f"svi-lda-merge-{name}")
+        # Futures for the local steps too in pipelined mode (its placement counts the
+        # ones not done); else for the root alone: the rest lives on the scheduler.
+        wanted = [root.key, *(e.key for e in esteps if self.pipelined and e is not root)]
+        futures = submit_graph(self.client, graph, list(dict.fromkeys(wanted)))
+        step.root = futures[root.key]
+        step.esteps = [futures.get(e.key) for e in esteps]
+        step.chunks.extend(f for f in chunks if not isinstance(f, TaskRef))
 
     @staticmethod
     def _backlog(step: InFlight) -> dict[str, int]:
         """Documents of ``step``'s E-steps not finished yet, by the worker placed on."""
         backlog: dict[str, int] = {}
         for unit, worker, future in zip(step.units, step.workers, step.esteps, strict=True):
+            # (pipelined mode holds a future for each local step)
             if worker is not None and future is not None and not future.done():
                 backlog[worker] = backlog.get(worker, 0) + unit.n_docs
         return backlog
@@ -285,7 +298,9 @@ class DaskEngine:
         return [min(who.get(f.key, ()), default=None) for f in step.loads]
 
     def _alive_workers(self) -> set[str]:
-        return set(self.client.scheduler_info().get("workers", {}))
+        # nthreads(): the workers' addresses alone (scheduler_info() brings every
+        # worker's metrics too: many times the bytes, decoded by this process)
+        return set(self.client.nthreads())
 
     def collect(self, step: InFlight, upcoming: InFlight | None = None) -> UnitStats:
         """The root of the step's reduction: its units' statistics summed on the workers.
@@ -331,10 +346,10 @@ class DaskEngine:
 
     @staticmethod
     def _release_graph(step: InFlight) -> None:
-        for f in (step.root, *step.merges, *step.esteps, *step.chunks):
+        for f in (step.root, *step.esteps, *step.chunks):
             if f is not None:
                 f.release()
-        step.root, step.merges, step.esteps, step.chunks = None, [], [], []
+        step.root, step.esteps, step.chunks = None, [], []
         step.scattered = []
 
     def _gather(self, futures: list[Any], step: InFlight) -> list[Any]:

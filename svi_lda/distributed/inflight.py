@@ -20,20 +20,20 @@ class InFlight:
     workers: list[str | None] = field(default_factory=list)
     alive: set[str] = field(default_factory=set)
     loads: list[Any] = field(default_factory=list)
+    # The future of the union of the units' words (one, united on the workers).
     ids: list[Any] = field(default_factory=list)
+    # Each unit's local step: a future in pipelined mode, else None (the local steps
+    # and merges live on the scheduler, only the root is held here).
     esteps: list[Any] = field(default_factory=list)
     union: np.ndarray | None = None
-    # Row of the union for each word of each unit.
-    positions: list[np.ndarray] = field(default_factory=list)
     # exp(E[log beta]) rows and log shifts for the union, and alpha, when the E-steps go out.
     rows: np.ndarray | None = None
     log_shift: np.ndarray | None = None
     alpha: np.ndarray | None = None
-    # The rows' chunks (futures; the scattered ones also in ``scattered``), the merges
-    # of the reduction tree and its root (the one result gathered).
+    # The rows' scattered chunks (futures; ``chunks`` holds them too) and the reduction
+    # tree's root (the one result gathered).
     chunks: list[Any] = field(default_factory=list)
     scattered: list[Any] = field(default_factory=list)
-    merges: list[Any] = field(default_factory=list)
     root: Any = None
     bytes_out: int = 0
     bytes_in: int = 0
@@ -57,11 +57,10 @@ class InFlight:
 
     def release(self) -> None:
         """Release the step's futures and drop its arrays."""
-        futures = (self.root, *self.merges, *self.esteps, *self.chunks, *self.ids,
-                   *self.loads)
+        futures = (self.root, *self.esteps, *self.chunks, *self.ids, *self.loads)
         for f in futures:
             if f is not None:  # None: a local step not submitted (an error came first)
                 f.release()
-        self.esteps, self.chunks, self.scattered, self.merges = [], [], [], []
-        self.ids, self.loads, self.positions, self.root = [], [], [], None
+        self.esteps, self.chunks, self.scattered = [], [], []
+        self.ids, self.loads, self.root = [], [], None
         self.rows = self.log_shift = self.alpha = None

@@ -7,7 +7,7 @@ hold its unit's words, and Dask brings the ones it lacks from the workers holdin
 (peer to peer), so the coordinator sends one copy of the union per step, whatever the
 number of workers.
 
-A chunk goes either straight to its worker (``scatter(direct=True)``: one hop, but lost
+A chunk goes either straight to a worker (``scatter(direct=True)``: one hop, but lost
 if that worker dies, in which case the engine sends the step again with every chunk
 inline) or inside a task (:func:`svi_lda.distributed.tasks.rows_chunk`, through the
 scheduler: a task Dask re-runs elsewhere if its worker dies). How the rows are cut never
@@ -16,7 +16,6 @@ changes a result: the kernel reads the same values.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from svi_lda.distributed import tasks
+from svi_lda.distributed.graphs import GraphBuilder
 
 logger = logging.getLogger("svi_lda.distributed.coordinator")
 
@@ -44,6 +44,7 @@ def chunks_of(positions: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 def ship_chunks(
     client: Any,
+    graph: GraphBuilder,
     rows: np.ndarray,
     log_shift: np.ndarray,
     word_ids: np.ndarray,
@@ -53,13 +54,14 @@ def ship_chunks(
     key: str,
     scatter: bool,
 ) -> tuple[list[Any], int, list[Any]]:
-    """Send chunk ``c`` of the rows, with its word ids, to ``targets[c]``, each once.
+    """Send the chunks of the rows, with their word ids, one to each of ``targets``, once.
 
-    ``scatter``: straight from this process (all chunks at once); a chunk whose worker
-    fails meanwhile goes inline instead. Otherwise each chunk travels inside a
-    :func:`~svi_lda.distributed.tasks.rows_chunk` task keyed ``{key}-{c}``. Returns the
-    chunks' futures, the bytes sent, and the futures that were scattered (they die with
-    their worker).
+    ``scatter``: straight from this process (all chunks in one call); if a worker fails
+    meanwhile, every chunk goes inline instead. Inline, chunk ``c`` travels inside a
+    :func:`~svi_lda.distributed.tasks.rows_chunk` task keyed ``{key}-{c}`` for
+    ``targets[c]``, added to ``graph``. Returns the chunks (futures, or references into
+    ``graph``), the bytes sent, and the futures that were scattered (they die with their
+    worker).
     """
     bounds = [*starts.tolist(), len(rows)]
     if len(word_ids) and int(word_ids[-1]) < 2**31:
@@ -72,35 +74,23 @@ def ship_chunks(
     scattered: list[Any] = []
     sent = 0
     if scatter:
-
-        async def scatter_all() -> list[Any]:
-            return await asyncio.gather(
-                *(
-                    # a list of one, or Dask would scatter the pair's arrays one by one
-                    client.scatter(
-                        [piece], workers=[w] if w else None, direct=True, hash=False,
-                        asynchronous=True,
-                    )
-                    for w, piece in zip(targets, pieces, strict=True)
-                ),
-                return_exceptions=True,
+        # One call for all chunks: one request to the scheduler before and one after,
+        # and one message to each worker (Dask deals the chunks round-robin over
+        # ``targets``, one each: which worker holds which chunk changes nothing, as every
+        # local step takes them all). If a worker fails meanwhile, they all go inline.
+        workers = [w for w in targets if w is not None]
+        try:
+            futures = client.scatter(
+                pieces, workers=workers or None, direct=True, hash=False
             )
-
-        for c, result in enumerate(client.sync(scatter_all)):
-            if isinstance(result, (OSError, TimeoutError)):  # the worker just died
-                logger.warning("scatter to %s failed (%s): rows go inline", targets[c], result)
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                futures[c] = result[0]
-                scattered.append(result[0])
-                sent += sum(a.nbytes for a in pieces[c])
+        except (OSError, TimeoutError) as exc:  # a worker just died
+            logger.warning("scatter to %s failed (%s): rows go inline", workers, exc)
+            futures = [None] * len(pieces)
+        else:
+            scattered = list(futures)
+            sent = sum(a.nbytes for piece in pieces for a in piece)
     for c, (piece, worker) in enumerate(zip(pieces, targets, strict=True)):
         if futures[c] is None:
-            futures[c] = client.submit(
-                tasks.rows_chunk, *piece, key=f"{key}-{c}",
-                workers=[worker] if worker else None,
-                allow_other_workers=worker is not None,  # Dask refuses it without workers=
-            )
+            futures[c] = graph.add(f"{key}-{c}", tasks.rows_chunk, *piece, worker=worker)
             sent += sum(a.nbytes for a in piece)
     return futures, sent, scattered

@@ -4,8 +4,9 @@ A Dask worker runs three tasks per unit (one Parquet row group) and step:
 
 1. :func:`load_unit` reads the row group and finds its vocabulary. Its result stays in the
    worker's memory under a deterministic key; the coordinator never sees the documents.
-2. :func:`unit_word_ids` sends the unit's sorted word ids (a small int32 array) back to
-   the coordinator, which computes exp(E[log beta]) rows for the minibatch's words.
+2. :func:`union_word_ids` unites the units' sorted word ids along the step's fixed
+   tree, so the coordinator receives one small array, the minibatch's words, for which it
+   computes the rows of exp(E[log beta]) (:func:`unit_word_ids`: one unit's).
 3. :func:`local_step_task` runs the learning method's local step (for SVI the Numba
    E-step, :func:`estep_task`) on the unit with the rows it was sent (``K x words of the
    unit``; never ``K x V``) and returns the unit's statistics for its own words only.
@@ -70,9 +71,21 @@ def load_unit(corpus_path: str, unit: object, n_features: int) -> PreparedUnit:
 
 def unit_word_ids(prepared: PreparedUnit) -> np.ndarray:
     """The unit's sorted word ids, as int32 when they fit (half the bytes on the wire)."""
-    ids = prepared.word_ids
+    return _narrow(prepared.word_ids)
+
+
+def union_word_ids(
+    left: PreparedUnit | np.ndarray, right: PreparedUnit | np.ndarray
+) -> np.ndarray:
+    """One node of the tree that unites a minibatch's words on the workers: the sorted
+    distinct word ids of two units (or of two nodes below), as int32 when they fit."""
+    ids = [x.word_ids if isinstance(x, PreparedUnit) else x for x in (left, right)]
+    return _narrow(np.union1d(*ids))
+
+
+def _narrow(ids: np.ndarray) -> np.ndarray:
     if ids.size and int(ids[-1]) < 2**31:
-        return ids.astype(np.int32)
+        return ids.astype(np.int32, copy=False)
     return ids
 
 
@@ -139,6 +152,11 @@ def rows_chunk(
     result (a task that Dask can re-run elsewhere if its worker dies, unlike scattered
     data)."""
     return rows, log_shift, word_ids
+
+
+def value(x: object) -> object:
+    """``x`` itself: a constant that a step's tasks share (sent once, in the graph)."""
+    return x
 
 
 def chunked_local_step_task(

@@ -10,9 +10,10 @@ result per step, the tree's root.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from svi_lda.distributed.graphs import GraphBuilder
 from svi_lda.step import merge_pair, reduction_tree
 
 
@@ -34,3 +35,25 @@ def submit_reduction(client: Any, parts: Sequence[Any], *, key: str) -> tuple[An
             upper.append(nodes[-1])
         nodes = upper
     return nodes[0], merges
+
+
+def add_reduction(
+    graph: GraphBuilder,
+    parts: Sequence[Any],
+    *,
+    key: str,
+    merge: Callable[[Any, Any], Any] = merge_pair,
+) -> Any:
+    """Add to ``graph`` the merges of ``parts`` (futures or references, in unit order)
+    along :func:`~svi_lda.step.reduction_tree`; return the root (``parts[0]`` for one
+    part). Keys ``{key}-{level}-{pair}``; the merges run where the scheduler likes."""
+    nodes = list(parts)
+    for level, pairs in enumerate(reduction_tree(len(nodes))):
+        upper = [
+            graph.add(f"{key}-{level}-{n}", merge, nodes[i], nodes[j])
+            for n, (i, j) in enumerate(pairs)
+        ]
+        if len(nodes) % 2:
+            upper.append(nodes[-1])
+        nodes = upper
+    return nodes[0]
