@@ -64,6 +64,7 @@ def corpus(tmp_path_factory) -> Path:
         (["--topics", "3", "--threads", "2", "--workers", "2"], "--threads"),
         (["--topics", "3", "--local-cluster", "--scheduler", "tcp://127.0.0.1:9"],
          "--local-cluster"),
+        (["--topics", "3", "--sharded"], "--sharded"),  # shards live on cluster workers
     ],
 )
 def test_train_rejects_bad_arguments_before_starting(corpus, tmp_path, args, name):
@@ -71,6 +72,14 @@ def test_train_rejects_bad_arguments_before_starting(corpus, tmp_path, args, nam
     assert result.returncode == 2
     assert_one_line_error(result, name)
     assert not (tmp_path / "model").exists()  # nothing was started or written
+
+
+def test_train_rejects_sharded_checkpoints_to_a_url(corpus, tmp_path):
+    # the workers write the shards' parts to a shared folder: not to an object store
+    result = run("train", corpus, "--topics", "3", "--sharded", "--workers", "2",
+                 "--out", "s3://bucket/model", cwd=tmp_path)
+    assert result.returncode == 2
+    assert_one_line_error(result, "--sharded", "URL")
 
 
 def test_train_rejects_an_out_path_that_is_a_file(corpus, tmp_path):
