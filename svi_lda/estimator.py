@@ -294,6 +294,12 @@ class OnlineLDA:
             raise sklearn_compat.not_fitted_error(
                 "This OnlineLDA instance is not fitted yet. Call 'fit' or 'partial_fit' first."
             )
+        if getattr(self, "sharded_checkpoint_", None) is not None:  # W stayed on the shards
+            raise ValueError(
+                f"this model's topics are in the sharded checkpoint {self.sharded_checkpoint_} "
+                "(too large to gather here); svi_lda.distributed.sharded.load_sharded_model "
+                "assembles them where they fit"
+            )
 
     # -- fitting ------------------------------------------------------------------------
     def fit(

@@ -151,6 +151,27 @@ def test_sharded_checkpoint_parts_and_resume_equal_uninterrupted(
     assert_same_model(load_sharded_model(ckpt), reference)
 
 
+def test_a_model_too_large_to_gather_refuses_queries_and_loads_from_its_checkpoint(
+    dask_client, corpus, reference, tmp_path, monkeypatch
+):
+    """Above the gather limit W stays on the shards: the returned model must not answer
+    from its zero stand-in, and its checkpoint holds the trained model."""
+    from svi_lda.distributed import fit_distributed
+    from svi_lda.distributed.sharded import fit as sharded_fit
+    from svi_lda.distributed.sharded import load_sharded_model
+
+    monkeypatch.setattr(sharded_fit, "GATHER_LIMIT_BYTES", 0)  # every model is "too large"
+    ckpt = tmp_path / "ckpt"
+    model = fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, sharded=True,
+                            checkpoint_dir=ckpt)
+    assert model.sharded_checkpoint_ == ckpt
+    for query in (lambda: model.components_, lambda: model.transform(corpus),
+                  lambda: model.save(tmp_path / "saved")):
+        with pytest.raises(ValueError, match="sharded checkpoint"):
+            query()
+    assert_same_model(load_sharded_model(ckpt), reference)
+
+
 def test_incomplete_or_damaged_checkpoint_is_refused(dask_client, corpus, tmp_path):
     from svi_lda.distributed import CheckpointError, fit_distributed
 

@@ -55,12 +55,14 @@ def _atomic_write(path: Path, write: Any) -> None:
     os.replace(temp, path)
 
 
-def placeholder_state(
+def coordinator_state(
     n_features: int, n_components: int, dtype: str, *, scale: float, topic_sums: np.ndarray,
     alpha: np.ndarray, eta: float, step: int, n_docs_seen: int,
 ) -> GlobalState:
-    """The coordinator's state: everything but W, whose place holds a read-only view of
-    one zero with W's shape (so the sizes read right and a write fails loudly)."""
+    """The coordinator's part of the state: everything but W, which the shards hold. W's
+    field is a read-only view of one zero with W's shape, so sizes read right and any
+    write fails loudly; a model left this way after training refuses queries
+    (``OnlineLDA._check_fitted``, via ``sharded_checkpoint_``)."""
     return GlobalState(
         word_topic=np.broadcast_to(np.zeros((), dtype=dtype), (n_features, n_components)),
         scale=float(scale), topic_sums=np.array(topic_sums, dtype=np.float64),
@@ -204,7 +206,7 @@ def restore(model: Any, corpus: Any, folder: Path) -> tuple[dict[str, Any], dict
     with np.load(folder / manifest["coordinator"]["file"], allow_pickle=False) as arrays:
         a = {name: arrays[name] for name in arrays.files}
     model.random_seed_ = int(manifest["random_seed"])
-    model.state_ = placeholder_state(
+    model.state_ = coordinator_state(
         manifest["n_features"], manifest["n_components"], manifest["dtype"],
         scale=manifest["scale"], topic_sums=a["topic_sums"], alpha=a["alpha"],
         eta=manifest["eta"], step=manifest["step"], n_docs_seen=manifest["n_docs_seen"],

@@ -155,7 +155,7 @@ class ShardedEngine:
         The shards (initialised or loaded) on the workers.
     model : OnlineLDA
         Its ``state_`` holds the coordinator's part: scale, topic sums, alpha, step (its
-        ``word_topic`` is a read-only placeholder of the right shape).
+        ``word_topic`` is a read-only zero view of W's shape: W is on the shards).
     method_name : str
         The registered local step the workers run (``"online"``).
     corpus : ParquetCorpus

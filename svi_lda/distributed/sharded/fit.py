@@ -126,7 +126,7 @@ def _start_fresh(run: ShardedRun, model: Any, corpus: Any) -> dict[str, Any]:
     ])
     topic_sums = _column_sums(run)
     model._check_params()
-    model.state_ = sharded_checkpoint.placeholder_state(
+    model.state_ = sharded_checkpoint.coordinator_state(
         n_features, k, model.dtype, scale=1.0, topic_sums=topic_sums,
         alpha=_params.initial_alpha(k, model.doc_topic_prior), eta=eta, step=0,
         n_docs_seen=0,
@@ -179,8 +179,9 @@ def fit_sharded(
 
     Parameters are ``fit_distributed``'s; ``n_shards`` defaults to the number of workers
     at the start. Returns ``model``; its ``state_`` holds W when W is at most
-    :data:`GATHER_LIMIT_BYTES`, else a placeholder, and the model is in the sharded
-    checkpoint ``checkpoint_dir`` (required then): see :func:`load_sharded_model`.
+    :data:`GATHER_LIMIT_BYTES`; else W stays in the sharded checkpoint
+    ``checkpoint_dir`` (required then), ``model.sharded_checkpoint_`` names it, and the
+    model refuses queries until :func:`load_sharded_model` assembles it where it fits.
     """
     if model.learning_method not in SHARDED_METHODS:
         raise ValueError(
