@@ -29,12 +29,17 @@ from svi_lda import storage
 from svi_lda.corpus import ParquetCorpus
 from svi_lda.distributed import checkpoints
 from svi_lda.distributed.engine import SCATTER_BYTES, DaskEngine
-from svi_lda.distributed.in_process import corpus_walk, stepping_method, total_samples
+from svi_lda.distributed.in_process import (
+    corpus_checkpointing,
+    corpus_walk,
+    stepping_method,
+    total_samples,
+)
 from svi_lda.distributed.plugins import NumbaWarmup
 from svi_lda.distributed.sharded import choose_sharded, fit_sharded
 from svi_lda.estimator import OnlineLDA
 from svi_lda.step import StepMetrics
-from svi_lda.training import Checkpointing, StepReport, run_loop
+from svi_lda.training import StepReport, run_loop
 
 logger = logging.getLogger(__name__)
 
@@ -175,14 +180,8 @@ def fit_distributed(
         scatter_bytes=int(scatter_bytes),
         direct=bool(direct),
     )
-    checkpointing = None
-    if ckpt is not None:
-        checkpointing = Checkpointing(
-            write=lambda record: checkpoints.write_checkpoint(
-                model, ckpt, corpus, record, pipelined=pipelined
-            ),
-            every=int(checkpoint_every),
-        )
+    checkpointing = corpus_checkpointing(model, corpus, ckpt, checkpoint_every,
+                                         pipelined=pipelined)
     run_loop(
         model, method, engine, minibatches,
         total_samples=total_samples(model, method, corpus),

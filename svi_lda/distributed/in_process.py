@@ -94,19 +94,28 @@ def fit_in_process(
     minibatches = corpus_walk(model, method, corpus, start, n_epochs, n_steps)
     n_threads = model._n_threads()
     engine = ThreadEngine(model, method, CorpusSource(corpus), n_threads=n_threads)
-    checkpointing = None
-    if ckpt is not None:
-        checkpointing = Checkpointing(
-            write=lambda record: checkpoints.write_checkpoint(
-                model, ckpt, corpus, record, pipelined=False
-            ),
-            every=int(checkpoint_every),
-        )
+    checkpointing = corpus_checkpointing(model, corpus, ckpt, checkpoint_every,
+                                         pipelined=False)
     run_loop(
         model, method, engine, minibatches, total_samples=total_samples(model, method, corpus),
         n_threads=n_threads, callbacks=callbacks, on_step=on_step, checkpointing=checkpointing,
     )
     return model
+
+
+def corpus_checkpointing(
+    model: OnlineLDA, corpus: ParquetCorpus, ckpt: storage.Location | None, every: int,
+    *, pipelined: bool,
+) -> Checkpointing | None:
+    """How the run loop saves a corpus walk to ``ckpt`` (None: it does not)."""
+    if ckpt is None:
+        return None
+    return Checkpointing(
+        write=lambda record: checkpoints.write_checkpoint(
+            model, ckpt, corpus, record, pipelined=pipelined
+        ),
+        every=int(every),
+    )
 
 
 def stepping_method(model: OnlineLDA, who: str = "checkpointed training over a corpus"
