@@ -211,9 +211,17 @@ def restore(model: Any, corpus: Any, folder: Path) -> tuple[dict[str, Any], dict
         scale=manifest["scale"], topic_sums=a["topic_sums"], alpha=a["alpha"],
         eta=manifest["eta"], step=manifest["step"], n_docs_seen=manifest["n_docs_seen"],
     )
+    _restore_records(model, manifest, a)
+    model.vocabulary_ = corpus.vocabulary
+    logger.info("resuming sharded checkpoint %s at step %d (epoch %d, minibatch %d)",
+                folder, manifest["step"], epoch, position)
+    return manifest, start_record(epoch, position, planned)
+
+
+def _restore_records(model: Any, manifest: dict[str, Any], a: dict[str, np.ndarray]) -> None:
+    """The model's sizes, records and per-topic statistics from a sharded checkpoint."""
     model.n_features_in_ = manifest["n_features"]
     model.n_iter_ = manifest["n_iter"]
-    model.vocabulary_ = corpus.vocabulary
     model.figure_label_ = manifest["figure_label"]
     model.history_ = {k: a[f"history_{k}"].tolist() for k in HISTORY_KEYS}
     model.bound_history_ = a["bound_history"].tolist()
@@ -221,9 +229,6 @@ def restore(model: Any, corpus: Any, folder: Path) -> tuple[dict[str, Any], dict
     model.topic_token_counts_ = a["topic_token_counts"].copy()
     model.topic_doc_counts_ = a["topic_doc_counts"].copy()
     model._topics_assigned = False
-    logger.info("resuming sharded checkpoint %s at step %d (epoch %d, minibatch %d)",
-                folder, manifest["step"], epoch, position)
-    return manifest, start_record(epoch, position, planned)
 
 
 def part_files(folder: Path, manifest: dict[str, Any]) -> list[tuple[str, int, int]]:
@@ -253,13 +258,5 @@ def load_sharded_model(folder: str | Path) -> Any:
         topic_sums=a["topic_sums"].copy(), alpha=a["alpha"].copy(), eta=float(manifest["eta"]),
         step=int(manifest["step"]), n_docs_seen=int(manifest["n_docs_seen"]),
     )
-    model.n_features_in_ = manifest["n_features"]
-    model.n_iter_ = manifest["n_iter"]
-    model.figure_label_ = manifest["figure_label"]
-    model.history_ = {k: a[f"history_{k}"].tolist() for k in HISTORY_KEYS}
-    model.bound_history_ = a["bound_history"].tolist()
-    model.term_frequency_ = a["term_frequency"].copy()
-    model.topic_token_counts_ = a["topic_token_counts"].copy()
-    model.topic_doc_counts_ = a["topic_doc_counts"].copy()
-    model._topics_assigned = False
+    _restore_records(model, manifest, a)
     return model
