@@ -6,6 +6,7 @@ the distributed engine must reproduce it bitwise (``np.array_equal``, no toleran
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -495,3 +496,24 @@ def test_one_graph_runs_each_task_on_its_worker_and_futures_only_for_wanted_keys
         assert [futures[ref.key].result() for ref in where] == [pids[workers[attempt]]] * 6
         for f in futures.values():
             f.release()
+
+
+def test_a_step_with_fewer_units_than_workers_is_reported(dask_client, corpus, caplog):
+    from svi_lda.distributed import fit_distributed
+    from svi_lda.distributed.coordinator import workers_wait
+
+    # The corpus has row groups of 50 documents: 200 a step is 4 units.
+    assert workers_wait(corpus, 200, 4) is None
+    assert workers_wait(corpus, 200, 1) is None
+    reason = workers_wait(corpus, 100, 16)
+    assert reason is not None
+    assert "2 unit(s)" in reason and "14 of them wait" in reason and "800 documents" in reason
+    with caplog.at_level(logging.WARNING, logger="svi_lda.distributed.coordinator"):
+        fit_distributed(dask_client, OnlineLDA(**{**PARAMS, "batch_size": 50}), corpus,
+                        n_steps=1)
+    assert any("1 unit(s)" in r.getMessage() and "1 of them wait" in r.getMessage()
+               for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="svi_lda.distributed.coordinator"):
+        fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, n_steps=1)
+    assert not any("wait every step" in r.getMessage() for r in caplog.records)

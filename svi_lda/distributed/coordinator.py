@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from svi_lda import storage
-from svi_lda.corpus import ParquetCorpus
+from svi_lda.corpus import ParquetCorpus, plan_minibatches
 from svi_lda.distributed import checkpoints
 from svi_lda.distributed.engine import SCATTER_BYTES, DaskEngine
 from svi_lda.distributed.in_process import (
@@ -142,6 +142,7 @@ def fit_distributed(
     """
     if not isinstance(corpus, ParquetCorpus):
         corpus = ParquetCorpus(corpus)
+    warn_if_workers_wait(corpus, int(model.batch_size), len(client.nthreads()))
     # -- sharded mode (svi_lda.distributed.sharded): a separate engine and checkpoints --
     ckpt = storage.location(checkpoint_dir) if checkpoint_dir is not None else None
     local_ckpt = ckpt if isinstance(ckpt, Path) else None
@@ -189,6 +190,36 @@ def fit_distributed(
         checkpointing=checkpointing,
     )
     return model
+
+
+def workers_wait(corpus: ParquetCorpus, batch_size: int, n_workers: int) -> str | None:
+    """Why some workers would get no E-step in a typical step, or None if all get one.
+
+    A step's local steps are its units (row groups), never split by the number of
+    workers (that is what keeps results bitwise across worker counts), so a step of
+    ``batch_size`` documents keeps at most as many workers busy as it has units.
+    """
+    units = corpus.units
+    if not units or n_workers < 2:
+        return None
+    per_unit = max(1, round(sum(u.n_docs for u in units) / len(units)))
+    plan = plan_minibatches(units, batch_size)
+    typical = sorted(len(group) for group in plan)[len(plan) // 2]
+    if typical >= n_workers:
+        return None
+    return (
+        f"each step has {typical} unit(s) (row groups of ~{per_unit} documents) for "
+        f"{n_workers} workers, so {n_workers - typical} of them wait every step: a batch "
+        f"size of at least {n_workers * per_unit} documents keeps every worker busy "
+        f"(--batch-size, or OnlineLDA(batch_size=...))"
+    )
+
+
+def warn_if_workers_wait(corpus: ParquetCorpus, batch_size: int, n_workers: int) -> None:
+    """Log :func:`workers_wait`'s reason as a warning, if there is one."""
+    reason = workers_wait(corpus, batch_size, n_workers)
+    if reason:
+        logger.warning(reason)
 
 
 def workers_reachable(
