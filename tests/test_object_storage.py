@@ -197,6 +197,9 @@ def test_cli_stream_once_from_an_s3_inbox_sets_bad_files_aside(s3_bucket, tmp_pa
     assert [a.rsplit("/", 1)[1] for a in aside] == ["zz-broken.tsv.gz.jsonl",
                                                    "zz-unknown.bin.jsonl"]
     assert "unknown format" in fs.cat_file(f"{model}/rejected/zz-unknown.bin.jsonl").decode()
+    broken = json.loads(fs.cat_file(f"{model}/rejected/zz-broken.tsv.gz.jsonl"))
+    # named as in the inbox, not by the local copy it was read from
+    assert broken["reason"].startswith("InputError: zz-broken.tsv.gz: "), broken
     # the files stay in the inbox, as locally; a second --once takes nothing new
     assert fs.isfile(f"{inbox}/zz-broken.tsv.gz")
     again = svi_lda_cli("stream", inbox, "--model", model, "--once")
