@@ -115,7 +115,10 @@ def test_ingest_of_an_s3_folder_equals_the_local_ingest_and_trains_the_same(
     reference = OnlineLDA(**params).fit(tmp_path / "local")
     np.testing.assert_array_equal(model.components_, reference.components_)
 
-    # A single remote file, and a glob, as the same files would be locally.
+    # A single remote file, and a glob, as the same files would be locally; Parquet alone
+    # (its kept columns typed from the remote file's schema).
+    only_parquet = ingest(f"{raw}/e.parquet", tmp_path / "pq", **options)
+    assert only_parquet.n_written == 70 and only_parquet.n_files == 1
     one = ingest(f"{raw}/b.tsv", tmp_path / "one", **options)
     assert one.n_written == ingest(local_raw / "b.tsv", tmp_path / "one-local", **options).n_written
     matched = ingest(f"{raw}/*.jsonl.gz", f"{s3_bucket}/from-glob", **options)
