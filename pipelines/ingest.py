@@ -12,7 +12,7 @@ import sys
 import time
 
 from pipelines._args import POSITIVE, OneLineParser, float_in
-from svi_lda.corpus import IngestError, InputError, ingest
+from svi_lda.corpus import InputError, ingest
 from svi_lda.corpus.files import one_line
 from svi_lda.corpus.format import DEFAULT_ROW_GROUP_SIZE, CorpusError
 from svi_lda.corpus.sources import DEFAULT_BLOCK_BYTES
@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
             progress=_Progress(not args.quiet),
         )
     except (
-        InputError, IngestError, CorpusError, FileNotFoundError, SchedulerUnreachableError
+        # ValueError: also an output URL whose protocol is unknown or not installed
+        ValueError, CorpusError, FileNotFoundError, SchedulerUnreachableError
     ) as exc:
         print(f"svi-lda ingest: error: {exc}", file=sys.stderr)
         return 1

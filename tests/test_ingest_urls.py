@@ -149,6 +149,22 @@ def test_ingest_errors_name_the_url(s3_bucket, tmp_path):
         ingest(f"{raw}/empty.jsonl", tmp_path / "out")
 
 
+def test_cli_ingest_url_errors_are_one_line(tmp_path, capsys):
+    from pipelines.ingest import main
+
+    (tmp_path / "docs.tsv").write_text("text\nsome words here\n")
+    for inputs, out, message in (
+        (tmp_path / "docs.tsv", "nosuchprotocol://b/corpus",
+         "cannot open nosuchprotocol://b/corpus: Protocol not known"),
+        ("nosuchprotocol://b/docs.tsv", tmp_path / "out",
+         "cannot open nosuchprotocol://b/docs.tsv: Protocol not known"),
+    ):
+        assert main([str(inputs), "--out", str(out), "--no-dask", "-q"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("svi-lda ingest: error: ") and message in err, err
+        assert len(err.strip().splitlines()) == 1
+
+
 def svi_lda_cli(*args):
     return subprocess.run(
         [sys.executable, "-m", "pipelines.cli", *map(str, args)], capture_output=True,
