@@ -207,6 +207,11 @@ def test_stream_rejections_name_the_file_relative_to_the_source_folder(tmp_path)
     assert entry["reason"].startswith("InputError: c.tsv.gz: cannot read the header line")
 
 
+def test_a_source_url_of_an_unknown_protocol_is_named_in_the_error(tmp_path):
+    with pytest.raises(ValueError, match="cannot open nosuchprotocol://inbox: Protocol not"):
+        FolderSource("nosuchprotocol://inbox")
+
+
 def test_unpublished_names_and_corpus_metadata_are_not_documents(tmp_path):
     src = tmp_path / "src"
     write_stream(src, _texts(10), 10)
