@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pipelines._args import location
+
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of ``svi-lda demo``."""
@@ -32,19 +34,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None,
                    help="train on a local Dask cluster of this many worker processes "
                    "(default: in this process, one thread per core)")
-    p.add_argument("--workdir", type=Path, default=None,
-                   help="keep the corpus and model here (default: a temporary folder)")
+    p.add_argument("--workdir", type=location, default=None,
+                   help="keep the corpus and model here, a folder or a URL (s3://...; "
+                   "default: a temporary folder)")
     p.add_argument("--top-words", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     return p
 
 
-def run(args: argparse.Namespace, workdir: Path) -> int:
-    """Ingest, train and print; ``workdir`` receives ``corpus/`` and ``model/``."""
+def run(args: argparse.Namespace, workdir: Path | str) -> int:
+    """Ingest, train and print; ``workdir`` (a folder or a URL) receives ``corpus/`` and
+    ``model/``."""
     from distributed import Client
 
     from pipelines.train import print_topics
-    from svi_lda import OnlineLDA
+    from svi_lda import OnlineLDA, storage
     from svi_lda.corpus import ingest
     from svi_lda.datasets import newsgroups_sample_path
     from svi_lda.distributed import dashboard_link, fit_distributed, local_cluster
@@ -52,7 +56,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     from svi_lda.text import Tokenizer
 
     started = time.perf_counter()
-    corpus_dir, model_dir = workdir / "corpus", workdir / "model"
+    corpus_dir, model_dir = storage.join(workdir, "corpus"), storage.join(workdir, "model")
     print(f"1/3 ingesting the built-in sample {newsgroups_sample_path().name} -> {corpus_dir}")
     report = ingest(
         newsgroups_sample_path(),
@@ -117,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     if args.workdir is not None:
-        args.workdir.mkdir(parents=True, exist_ok=True)
+        if isinstance(args.workdir, Path):
+            args.workdir.mkdir(parents=True, exist_ok=True)
         return run(args, args.workdir)
     with tempfile.TemporaryDirectory(prefix="svi-lda-demo-") as tmp:
         return run(args, Path(tmp))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from pipelines._args import location
 
@@ -38,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     side.add_argument("--training", dest="held_out", action="store_const", const=False,
                       help="state that the corpus is the training corpus")
     p.add_argument("--seed", type=int, default=0, help="seed of the token split")
-    p.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
+    p.add_argument("--json", type=location, metavar="FILE",
+                   help="also write the figures as JSON (a path or a URL)")
     p.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for the "
                    "scheduler")
     return p
@@ -78,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
             client.close()
     print(report.format())
     if args.json:
-        from svi_lda._atomic import atomic_write_bytes
+        from svi_lda import storage
 
-        atomic_write_bytes(args.json, report.to_json().encode())
+        storage.write_bytes(args.json, report.to_json().encode())
     return 0
 
 

@@ -10,10 +10,10 @@ import argparse
 import logging
 import sys
 import time
-from pathlib import Path
 
 from pipelines._args import POSITIVE, OneLineParser, float_in
-from svi_lda.corpus import IngestError, InputError, ingest
+from svi_lda.corpus import InputError, ingest
+from svi_lda.corpus.files import one_line
 from svi_lda.corpus.format import DEFAULT_ROW_GROUP_SIZE, CorpusError
 from svi_lda.corpus.sources import DEFAULT_BLOCK_BYTES
 from svi_lda.distributed.cluster import SchedulerUnreachableError
@@ -25,10 +25,22 @@ def _number(text: str) -> float:
     return float(text) if any(c in text for c in ".eE") else int(text)
 
 
-def _words_file(path: str | None) -> list[str]:
+def _words_file(path: str | None, option: str) -> list[str]:
+    """The words of a list file (a local path or a URL), one a line, ``#`` comments."""
     if not path:
         return []
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    from svi_lda import storage
+
+    try:
+        data = storage.read_bytes(storage.location(path))
+    except FileNotFoundError:
+        raise InputError(f"{option} {path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{option} {path}: cannot be read ({one_line(exc)})") from None
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{option} {path}: not UTF-8 text (byte {exc.start})") from None
     return [w.strip() for w in lines if w.strip() and not w.lstrip().startswith("#")]
 
 
@@ -39,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Turn text (folders of .txt, TSV/CSV, JSON Lines, Parquet; optionally "
         "gz/bz2/xz/zst compressed) into a Parquet bag-of-words corpus folder.",
     )
-    p.add_argument("inputs", nargs="+", help="files, folders or glob patterns")
-    p.add_argument("--out", "-o", required=True, help="output corpus folder")
+    p.add_argument("inputs", nargs="+", help="files, folders or glob patterns; local paths "
+                   "or URLs (s3://bucket/raw/, needs the s3 extra)")
+    p.add_argument("--out", "-o", required=True, help="output corpus folder, or a URL")
     p.add_argument("--overwrite", action="store_true", help="replace a corpus already in --out")
     g = p.add_argument_group("input")
     g.add_argument("--text-field", default="text", help="column/field holding the text")
@@ -63,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--stop-words", choices=["english", "none"], default="none", help="built-in stop-word list"
     )
-    g.add_argument("--stop-words-file", help="file of extra stop words, one per line")
+    g.add_argument("--stop-words-file", help="file (or URL) of extra stop words, one per line")
     g = p.add_argument_group("vocabulary")
     g.add_argument(
         "--min-df",
@@ -83,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="keep at most this many words (most frequent)",
     )
-    g.add_argument("--keep-words", help="file of words always kept, one per line")
-    g.add_argument("--drop-words", help="file of words always dropped, one per line")
+    g.add_argument("--keep-words", help="file (or URL) of words always kept, one per line")
+    g.add_argument("--drop-words", help="file (or URL) of words always dropped, one per line")
     g = p.add_argument_group("output and execution")
     g.add_argument(
         "--row-group-size",
@@ -136,7 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ingest command; returns the process exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    stop: list[str] = _words_file(args.stop_words_file)
+    try:
+        stop = _words_file(args.stop_words_file, "--stop-words-file")
+        keep_words = _words_file(args.keep_words, "--keep-words")
+        drop_words = _words_file(args.drop_words, "--drop-words")
+    except InputError as exc:
+        print(f"svi-lda ingest: error: {exc}", file=sys.stderr)
+        return 1
     if args.stop_words == "english":
         stop_words = "english" if not stop else sorted(set(stop) | _english())
     else:
@@ -178,8 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             min_df=args.min_df,
             max_df=args.max_df,
             max_features=args.max_features,
-            keep_words=_words_file(args.keep_words),
-            drop_words=_words_file(args.drop_words),
+            keep_words=keep_words,
+            drop_words=drop_words,
             row_group_size=args.row_group_size,
             block_bytes=int(args.block_mb * 2**20),
             client=client,
@@ -189,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
             progress=_Progress(not args.quiet),
         )
     except (
-        InputError, IngestError, CorpusError, FileNotFoundError, SchedulerUnreachableError
+        # ValueError: also an output URL whose protocol is unknown or not installed
+        ValueError, CorpusError, FileNotFoundError, SchedulerUnreachableError
     ) as exc:
         print(f"svi-lda ingest: error: {exc}", file=sys.stderr)
         return 1

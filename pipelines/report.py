@@ -31,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model folder (from 'svi-lda train' or save), or a URL (s3://...)")
     p.add_argument("--corpus", type=location, default=None,
                    help="corpus folder the model was trained on: adds example documents")
-    p.add_argument("--out", "-o", type=Path, default=Path("report.html"),
-                   help="HTML file to write (default report.html)")
+    p.add_argument("--out", "-o", type=location, default=Path("report.html"),
+                   help="HTML file to write, or a URL (default report.html)")
     p.add_argument("--top-words", type=int, default=12, help="words listed per topic")
     p.add_argument("--docs", type=int, default=3, help="example documents per topic")
     p.add_argument("--title", default=None, help="heading of the page")
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"svi-lda report: error: {name} must be at least 1; got {value}",
                   file=sys.stderr)
             return 2
-    from svi_lda import ModelFileError, load
+    from svi_lda import ModelFileError, load, storage
     from svi_lda.corpus import CorpusError, ParquetCorpus
 
     if args.scheduler and args.corpus is None:
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if client is not None:
             client.close()
-    print(f"report written to {out} ({out.stat().st_size / 1e6:.1f} MB, "
+    print(f"report written to {out} ({storage.file_size(out) / 1e6:.1f} MB, "
           f"{time.perf_counter() - started:.1f} s); open it in any browser")
     return 0
 

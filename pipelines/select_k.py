@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from pipelines._args import location
 
@@ -41,9 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Dask scheduler: fit the K values in parallel there")
     p.add_argument("--work-dir", type=location, help="where to write the two parts of the corpus "
                    "(must be visible to the workers; default a temporary folder)")
-    p.add_argument("--plot", type=Path, metavar="FILE",
-                   help="draw the curves: .png (needs matplotlib) or .html (needs bokeh)")
-    p.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
+    p.add_argument("--plot", type=location, metavar="FILE",
+                   help="draw the curves: .png (needs matplotlib) or .html (needs bokeh); a "
+                   "path or a URL")
+    p.add_argument("--json", type=location, metavar="FILE",
+                   help="also write the figures as JSON (a path or a URL)")
     p.add_argument("--timeout", type=float, default=20.0)
     return p
 
@@ -79,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
             client.close()
     print(selection.format())
     if args.json:
-        from svi_lda._atomic import atomic_write_bytes
+        from svi_lda import storage
 
-        atomic_write_bytes(args.json, json.dumps(selection.to_dict(), indent=1).encode())
+        storage.write_bytes(args.json, json.dumps(selection.to_dict(), indent=1).encode())
     if args.plot:
         try:
             print(f"curves drawn to {plot_selection(selection, args.plot)}")

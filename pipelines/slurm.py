@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
+
+from pipelines._args import location
 
 COMMANDS = ("train", "stream")
 
@@ -53,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--python", default=sys.executable,
                    help="Python on the compute nodes that has svi-lda installed "
                    "(default: this one)")
-    p.add_argument("--job-script-out", type=Path, metavar="FILE",
-                   help="also write the worker job script to FILE")
+    p.add_argument("--job-script-out", type=location, metavar="FILE",
+                   help="also write the worker job script to FILE (a path or a URL)")
     p.add_argument("--wait", type=float, default=3600.0, metavar="SECONDS",
                    help="train: seconds to wait for the jobs' workers to connect "
                    "(queueing included)")
@@ -157,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
 
     with slurm_cluster(args, security) as cluster:
         if args.job_script_out is not None:
-            args.job_script_out.write_text(cluster.job_script())
+            from svi_lda import storage
+
+            storage.write_bytes(args.job_script_out, cluster.job_script().encode())
             print(f"worker job script: {args.job_script_out}", flush=True)
         if args.jobs:
             cluster.scale(jobs=args.jobs)

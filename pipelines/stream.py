@@ -5,15 +5,15 @@
                    [--poll-seconds S] [--once] [--schedule {stationary,drift}]
                    [--method {online,scvb0}]
 
-SOURCE is a folder (local path or ``file://`` URL) of files in any format ``svi-lda
-ingest`` reads, or corpus-folder Parquet parts. Producers publish a file by writing it
-under a name starting with ``.`` or ``_`` (or ending in ``.tmp``) and renaming it when it
-is complete; files are taken in name order, each exactly once. ``--topics`` starts a new
-model in MODEL_DIR (``--method`` picks its learning method: SVI, or SCVB0 for
-sampler-quality topics); an existing one is continued with the method it was made with.
-SIGINT/SIGTERM stop after the current step with a final snapshot; ``--once`` stops when
-the folder is drained. Any process can ``svi_lda.load(MODEL_DIR)`` meanwhile. Progress
-goes to stderr.
+SOURCE is a folder (a local path or a URL: ``file://``, ``s3://``...) of files in any
+format ``svi-lda ingest`` reads, or corpus-folder Parquet parts. Producers publish a file
+by writing it under a name starting with ``.`` or ``_`` (or ending in ``.tmp``) and
+renaming it when it is complete; files are taken in name order, each exactly once.
+``--topics`` starts a new model in MODEL_DIR (``--method`` picks its learning method:
+SVI, or SCVB0 for sampler-quality topics); an existing one is continued with the method
+it was made with. SIGINT/SIGTERM stop after the current step with a final snapshot;
+``--once`` stops when the folder is drained. Any process can ``svi_lda.load(MODEL_DIR)``
+meanwhile. Progress goes to stderr.
 """
 
 from __future__ import annotations

@@ -121,13 +121,17 @@ def read_bytes(loc: Location, limit: int | None = None) -> bytes:
         return fh.read(limit + 1)
 
 
-def open_read(loc: Location) -> IO[bytes]:
-    """A seekable binary file object for reading ``loc`` (the caller closes it)."""
+def open_read(loc: Location, block_size: int = 1 << 16) -> IO[bytes]:
+    """A seekable binary file object for reading ``loc`` (the caller closes it).
+
+    Remote: each request fetches at least ``block_size`` bytes ahead of a read. The
+    default is small (headers and footers are read in small pieces, row groups whole);
+    streaming a large file front to back wants a few MiB.
+    """
     if isinstance(loc, Path):
         return open(loc, "rb")  # noqa: SIM115 - the caller closes it
     fs, path = _remote(loc)
-    # A small read-ahead: headers and footers are read in small pieces, row groups whole.
-    return fs.open(path, "rb", cache_type="readahead", block_size=1 << 16)
+    return fs.open(path, "rb", cache_type="readahead", block_size=block_size)
 
 
 def write_bytes(loc: Location, data: bytes) -> None:

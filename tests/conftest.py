@@ -107,3 +107,26 @@ def s3_environment(endpoint: str) -> dict[str, str]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "FSSPEC_S3_ENDPOINT_URL": endpoint,
     }
+
+
+def configure_workers(client, endpoint: str | None) -> None:
+    """Give the workers of the shared test cluster (started before this test) the
+    environment a deployment would give them; None takes it away again."""
+
+    def apply(env: dict, conf: dict | None) -> None:
+        import os
+
+        import fsspec
+
+        for name, value in env.items():
+            if conf is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if conf is None:
+            fsspec.config.conf.pop("s3", None)
+        else:
+            fsspec.config.conf["s3"] = conf
+
+    env = s3_environment(endpoint or "")
+    client.run(apply, env, {"endpoint_url": endpoint} if endpoint else None)

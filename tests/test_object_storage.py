@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import configure_workers
 
 import svi_lda
 from svi_lda import OnlineLDA
@@ -196,35 +197,14 @@ def test_cli_stream_once_from_an_s3_inbox_sets_bad_files_aside(s3_bucket, tmp_pa
     assert [a.rsplit("/", 1)[1] for a in aside] == ["zz-broken.tsv.gz.jsonl",
                                                    "zz-unknown.bin.jsonl"]
     assert "unknown format" in fs.cat_file(f"{model}/rejected/zz-unknown.bin.jsonl").decode()
+    broken = json.loads(fs.cat_file(f"{model}/rejected/zz-broken.tsv.gz.jsonl"))
+    # named as in the inbox, not by the local copy it was read from
+    assert broken["reason"].startswith("InputError: zz-broken.tsv.gz: "), broken
     # the files stay in the inbox, as locally; a second --once takes nothing new
     assert fs.isfile(f"{inbox}/zz-broken.tsv.gz")
     again = svi_lda_cli("stream", inbox, "--model", model, "--once")
     assert "from 4 files" in again.stderr
     assert svi_lda.load(model).n_batch_iter_ == trained.n_batch_iter_
-
-
-def configure_workers(client, endpoint: str | None) -> None:
-    """Give the workers of the shared test cluster (started before this test) the
-    environment a deployment would give them; None takes it away again."""
-    from conftest import s3_environment
-
-    def apply(env: dict, conf: dict | None) -> None:
-        import os
-
-        import fsspec
-
-        for name, value in env.items():
-            if conf is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        if conf is None:
-            fsspec.config.conf.pop("s3", None)
-        else:
-            fsspec.config.conf["s3"] = conf
-
-    env = s3_environment(endpoint or "")
-    client.run(apply, env, {"endpoint_url": endpoint} if endpoint else None)
 
 
 @pytest.mark.distributed

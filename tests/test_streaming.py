@@ -170,6 +170,48 @@ def test_rejected_files_and_records_are_recorded_and_the_stream_goes_on(tmp_path
     assert (src / "c.tsv.gz").exists() and (src / "e.bin").exists()
 
 
+def test_a_truncated_jsonl_gz_is_set_aside_and_keeps_what_ingest_keeps(tmp_path):
+    """A .jsonl.gz cut midway: its whole lines before the cut are streamed (as many as
+    ``ingest`` keeps from the same file) and the loss is recorded under the file's name;
+    one cut before its first whole piece gives no document but is still set aside."""
+    from svi_lda.corpus import ingest
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, n in (("big.jsonl.gz", 4000), ("small.jsonl.gz", 40)):
+        lines = "".join(json.dumps({"text": t}) + "\n" for t in _texts(n, seed=n))
+        payload = gzip.compress(lines.encode())
+        (src / name).write_bytes(payload[: len(payload) // 2])
+    kept = ingest(src / "big.jsonl.gz", tmp_path / "corpus")
+    assert 0 < kept.n_read < 4000 and len(kept.losses) == 1
+    ledger = stream(src, tmp_path / "model", n_components=3, once=True, batch_size=64)
+    assert ledger.done == ["big.jsonl.gz", "small.jsonl.gz"]
+    assert ledger.n_docs == kept.n_read
+    for name in ("big.jsonl.gz", "small.jsonl.gz"):
+        path = tmp_path / "model" / "rejected" / f"{name}.jsonl"
+        entries = [json.loads(x) for x in path.read_text().splitlines()]
+        assert len(entries) == 1 and entries[0]["rest_of_file"] is True, entries
+        reason = entries[0]["reason"]
+        assert reason.startswith(f"{name}: the compressed file is truncated"), reason
+        assert str(tmp_path) not in reason
+
+
+def test_stream_rejections_name_the_file_relative_to_the_source_folder(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    payload = gzip.compress(("text\n" + "\n".join(_texts(40, seed=2)) + "\n").encode())
+    (src / "c.tsv.gz").write_bytes(payload[: len(payload) // 2])  # header unreadable
+    write_jsonl(src / "d.jsonl", _texts(10))
+    stream(src, tmp_path / "model", n_components=3, once=True, batch_size=16)
+    entry = json.loads((tmp_path / "model" / "rejected" / "c.tsv.gz.jsonl").read_text())
+    assert entry["reason"].startswith("InputError: c.tsv.gz: cannot read the header line")
+
+
+def test_a_source_url_of_an_unknown_protocol_is_named_in_the_error(tmp_path):
+    with pytest.raises(ValueError, match="cannot open nosuchprotocol://inbox: Protocol not"):
+        FolderSource("nosuchprotocol://inbox")
+
+
 def test_unpublished_names_and_corpus_metadata_are_not_documents(tmp_path):
     src = tmp_path / "src"
     write_stream(src, _texts(10), 10)

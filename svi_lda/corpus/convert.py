@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import scipy.sparse as sp
 
+from svi_lda import storage
 from svi_lda.corpus.format import DEFAULT_ROW_GROUP_SIZE
 from svi_lda.corpus.reader import ParquetCorpus
 from svi_lda.corpus.sources import open_stream
@@ -217,11 +217,14 @@ def from_uci(
 ) -> ParquetCorpus:
     """Convert the UCI bag-of-words format (streamed; gzip etc. allowed).
 
+    Each path may be an fsspec URL (``s3://bucket/uci/docword.nytimes.txt.gz``), read in
+    place.
+
     ``docword`` holds ``D``, ``W``, ``NNZ`` on three lines, then ``docID wordID count``
     lines (1-based ids, sorted by docID); ``vocab`` holds one word per line. Document ``k``
     gets ``doc_id = k - 1``; documents with no lines become empty rows.
     """
-    docword_path, vocab_path = Path(docword_path), Path(vocab_path)
+    docword_path, vocab_path = storage.location(docword_path), storage.location(vocab_path)
     with open_stream(vocab_path) as f:
         words = [w.rstrip("\r") for w in f.read().decode("utf-8").split("\n")]
     if words and words[-1] == "":

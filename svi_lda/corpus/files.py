@@ -1,5 +1,10 @@
 """Input files: names and formats, discovery, decompression, and streams that break.
 
+An input is a local path or an fsspec URL (``s3://bucket/raw/docs.tsv.gz``, a folder or
+prefix such as ``s3://bucket/raw/``, or a glob; see :mod:`svi_lda.storage`). A remote
+file is read in place through fsspec, never copied whole, so Dask workers read their
+own partitions from the store; messages name it by its URL.
+
 A truncated or corrupt compressed input is not fatal: readers keep what was readable
 before the break and report what was lost (``StreamBroken`` carries that message).
 """
@@ -19,6 +24,8 @@ from typing import IO, Any
 
 import pyarrow as pa
 
+from svi_lda import storage
+
 FORMATS = {
     ".txt": "txt",
     ".text": "txt",
@@ -33,6 +40,7 @@ FORMATS = {
 }
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zstd": "zstd"}
 DEFAULT_BLOCK_BYTES = 32 << 20
+REMOTE_READ_AHEAD = 4 << 20  # bytes per request when a remote input is read front to back
 
 
 class InputError(ValueError):
@@ -67,33 +75,57 @@ def detect(path: str | os.PathLike) -> tuple[str | None, str | None]:
 
 @contextlib.contextmanager
 def open_stream(path: str | os.PathLike, compression: str | None = "infer") -> Iterator[IO]:
-    """Open a file for binary reading, decompressing on the fly."""
+    """Open a file (a local path or an fsspec URL) for binary reading, decompressing on
+    the fly."""
     if compression == "infer":
         compression = detect(path)[1]
-    if compression == "xz":
-        f: Any = lzma.open(path, "rb")
-    elif compression in ("gzip", "bz2", "zstd") and pa.Codec.is_available(compression):
-        f = pa.input_stream(str(path), compression=compression)
-    elif compression == "gzip":
-        f = gzip.open(path, "rb")
-    elif compression == "bz2":
-        f = bz2.open(path, "rb")
-    elif compression is None:
-        f = open(path, "rb")  # noqa: SIM115 - closed below
-    else:
+    if compression not in (None, "gzip", "bz2", "xz") and not (
+        compression == "zstd" and pa.Codec.is_available("zstd")
+    ):
         raise InputError(f"{path}: compression {compression!r} is not available")
-    try:
+    with contextlib.ExitStack() as stack:
+        # The decompressors read a local path or any binary file object alike.
+        source: Any = str(path)
+        if storage.is_remote(path):
+            source = stack.enter_context(storage.open_read(source, REMOTE_READ_AHEAD))
+        if compression == "xz":
+            f: Any = lzma.open(source, "rb")
+        elif compression in ("gzip", "bz2", "zstd") and pa.Codec.is_available(compression):
+            f = pa.input_stream(source, compression=compression)
+        elif compression == "gzip":
+            f = gzip.open(source, "rb")
+        elif compression == "bz2":
+            f = bz2.open(source, "rb")
+        elif isinstance(source, str):
+            f = open(source, "rb")  # noqa: SIM115 - closed below
+        else:
+            f = source
+        stack.callback(f.close)
         yield f
-    finally:
-        f.close()
 
 
-def discover(inputs: list[str | os.PathLike]) -> list[Path]:
-    """Expand folders (recursively) and globs into a sorted list of readable input files."""
-    found: list[Path] = []
+@contextlib.contextmanager
+def parquet_input(path: str | os.PathLike) -> Iterator[Any]:
+    """What ``pyarrow.parquet`` opens for ``path``: a local path, or an open remote file."""
+    if not storage.is_remote(path):
+        yield str(path)
+        return
+    with storage.open_read(str(path), REMOTE_READ_AHEAD) as f:
+        yield f
+
+
+def discover(inputs: list[str | os.PathLike]) -> list[storage.Location]:
+    """Expand folders (recursively) and globs into a sorted list of readable input files.
+
+    Local inputs become :class:`Path` objects, remote ones (fsspec URLs: a file, a folder
+    or prefix, or a glob) full URLs of their files.
+    """
+    found: list[storage.Location] = []
     for item in inputs:
-        p = Path(item)
-        if p.is_dir():
+        p = storage.location(item)
+        if isinstance(p, str):
+            found.extend(_discover_remote(p))
+        elif p.is_dir():
             files = sorted(q for q in p.rglob("*") if q.is_file() and detect(q)[0])
             if not files:
                 raise InputError(f"folder {p} holds no files of a known format ({_known()})")
@@ -103,13 +135,42 @@ def discover(inputs: list[str | os.PathLike]) -> list[Path]:
                 raise InputError(f"{p}: unknown format; file names must end in {_known()}")
             found.append(p)
         else:
-            matches = sorted(Path(m) for m in glob.glob(str(item), recursive=True))
+            matches = sorted(Path(m) for m in glob.glob(str(p), recursive=True))
             matches = [m for m in matches if m.is_file()]
             if not matches:
                 raise InputError(f"input {item} does not exist and matches no files")
             found.extend(m for m in matches if detect(m)[0])
-    seen: set[Path] = set()
+    seen: set[storage.Location] = set()
     return [p for p in found if not (p in seen or seen.add(p))]
+
+
+def _discover_remote(url: str) -> list[str]:
+    """The input files a URL names: itself, the files under it (a folder or prefix,
+    recursively) or those its glob matches; in the order a local folder's would be."""
+    try:
+        fs, path = storage.filesystem(url)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    fs.invalidate_cache()  # files may have arrived since this filesystem last listed
+    try:
+        if any(c in path for c in "*?["):  # a glob pattern
+            names = [m for m in fs.glob(path) if fs.isfile(m)]
+            if not names:
+                raise InputError(f"input {url} matches no files")
+        elif fs.isfile(path):
+            if detect(path)[0] is None:
+                raise InputError(f"{url}: unknown format; file names must end in {_known()}")
+            names = [path]
+        elif fs.isdir(path):
+            names = fs.find(path)
+            if not any(detect(n)[0] for n in names):
+                raise InputError(f"folder {url} holds no files of a known format ({_known()})")
+        else:
+            raise InputError(f"input {url} does not exist and matches no files")
+    except OSError as exc:
+        raise InputError(f"input {url} cannot be listed ({one_line(exc)})") from None
+    urls = [fs.unstrip_protocol(n) for n in names if detect(n)[0]]
+    return sorted(urls, key=lambda u: u.split("/"))  # as Paths sort: part by part
 
 
 def _known() -> str:

@@ -121,14 +121,16 @@ class IngestReport:
 
 
 # -- orchestration -----------------------------------------------------------------------------
-def _extra_fields(files: list[Path], keep_fields: Sequence[str]) -> list[pa.Field]:
+def _extra_fields(files: list[storage.Location], keep_fields: Sequence[str]) -> list[pa.Field]:
     """Types of kept columns: native for all-Parquet input, else strings."""
     import pyarrow.parquet as pq
 
+    from svi_lda.corpus.files import parquet_input
     from svi_lda.corpus.sources import detect
 
     if files and all(detect(f)[0] == "parquet" for f in files):
-        schema = pq.read_schema(files[0])
+        with parquet_input(files[0]) as source:
+            schema = pq.read_schema(source)
         out = []
         for k in keep_fields:
             t = schema.field(k).type
@@ -221,9 +223,12 @@ def ingest(
 
     Parameters
     ----------
-    inputs : path, glob or list of them
+    inputs : path, URL, glob or list of them
         Files, folders (searched recursively) or glob patterns; see
-        :mod:`svi_lda.corpus.sources` for the formats.
+        :mod:`svi_lda.corpus.sources` for the formats. Each may be an fsspec URL (a file,
+        a folder/prefix or a glob: ``s3://bucket/raw/``; ``s3://`` needs the ``s3``
+        extra), read in place by this process or, with a ``client``, by the workers
+        (which then need the store's credentials); rejects name such files by URL.
     out_dir : path or str
         Output folder (created; must not hold a corpus unless ``overwrite``). An fsspec
         URL (``s3://bucket/corpus``) is written in a local temporary folder (``TMPDIR``;

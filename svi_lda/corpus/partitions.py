@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from svi_lda import storage
 from svi_lda.corpus.files import (
     DEFAULT_BLOCK_BYTES,
     STREAM_ERRORS,
@@ -22,6 +22,7 @@ from svi_lda.corpus.files import (
     first_line,
     one_line,
     open_stream,
+    parquet_input,
 )
 
 
@@ -98,8 +99,9 @@ def lost_block(file: str, message: str, keep_fields: tuple[str, ...]) -> Block:
 
 
 # -- planning ------------------------------------------------------------------------------
-def plan_partitions(files: list[Path], options: SourceOptions) -> list[Partition]:
-    """Cut the inputs into partitions; depends only on the files and ``block_bytes``."""
+def plan_partitions(files: list[storage.Location], options: SourceOptions) -> list[Partition]:
+    """Cut the inputs (local paths or URLs) into partitions; depends only on the files and
+    ``block_bytes``."""
     parts: list[Partition] = []
     txt: list[str] = []
     txt_bytes = 0
@@ -114,7 +116,7 @@ def plan_partitions(files: list[Path], options: SourceOptions) -> list[Partition
         fmt, comp = detect(path)
         if fmt == "txt":
             txt.append(str(path))
-            txt_bytes += path.stat().st_size
+            txt_bytes += storage.file_size(path)
             if txt_bytes >= options.block_bytes or len(txt) >= 50_000:
                 flush_txt()
             continue
@@ -133,11 +135,11 @@ def plan_partitions(files: list[Path], options: SourceOptions) -> list[Partition
     return parts
 
 
-def _line_ranges(path: Path, size: int) -> list[tuple[int, int]]:
+def _line_ranges(path: storage.Location, size: int) -> list[tuple[int, int]]:
     """Byte ranges of about ``size`` bytes, each starting at a line start."""
-    total = path.stat().st_size
+    total = storage.file_size(path)
     cuts = [0]
-    with open(path, "rb") as f:
+    with storage.open_read(path) as f:
         target = size
         while target < total:
             f.seek(target - 1)
@@ -152,7 +154,9 @@ def _line_ranges(path: Path, size: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
 
 
-def _read_header(path: Path, fmt: str, comp: str | None, options: SourceOptions) -> tuple:
+def _read_header(
+    path: storage.Location, fmt: str, comp: str | None, options: SourceOptions
+) -> tuple:
     if fmt == "jsonl":
         return ()
     try:
@@ -161,7 +165,9 @@ def _read_header(path: Path, fmt: str, comp: str | None, options: SourceOptions)
         raise InputError(f"{path}: cannot read the header line ({one_line(exc)})") from None
 
 
-def _read_header_of(path: Path, fmt: str, comp: str | None, options: SourceOptions) -> tuple:
+def _read_header_of(
+    path: storage.Location, fmt: str, comp: str | None, options: SourceOptions
+) -> tuple:
     with open_stream(path, comp) as f:
         if fmt == "tsv":
             raw = first_line(f)
@@ -185,9 +191,10 @@ def _read_header_of(path: Path, fmt: str, comp: str | None, options: SourceOptio
     return cols
 
 
-def _check_parquet_columns(path: Path, options: SourceOptions) -> None:
+def _check_parquet_columns(path: storage.Location, options: SourceOptions) -> None:
     try:
-        schema = pq.read_schema(path)
+        with parquet_input(path) as source:
+            schema = pq.read_schema(source)
     except (OSError, pa.ArrowException) as exc:
         raise InputError(
             f"{path}: not a readable Parquet file ({one_line(exc)}); it may be truncated"

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from svi_lda.corpus.files import STREAM_ERRORS, InputError, one_line, open_stream
+from svi_lda.corpus.files import STREAM_ERRORS, InputError, one_line, open_stream, parquet_input
 from svi_lda.corpus.partitions import Block, Partition, SourceOptions, lost_block
 from svi_lda.text import _kernels
 
@@ -164,12 +164,14 @@ def parquet_blocks(part: Partition, options: SourceOptions) -> Iterator[Block]:
     row = 0
     rows_per_batch = max(1024, min(1 << 20, options.block_bytes // 2048))
     try:
-        pf = pq.ParquetFile(file)
-        for rb in pf.iter_batches(batch_size=rows_per_batch, columns=names, use_threads=False):
-            table = pa.Table.from_batches([rb])
-            rows = np.arange(row, row + table.num_rows, dtype=np.int64)
-            yield _table_block(file, table, rows, options, lambda n: f"field {n!r} is null")
-            row += table.num_rows
+        with parquet_input(file) as source:
+            pf = pq.ParquetFile(source)
+            batches = pf.iter_batches(batch_size=rows_per_batch, columns=names, use_threads=False)
+            for rb in batches:
+                table = pa.Table.from_batches([rb])
+                rows = np.arange(row, row + table.num_rows, dtype=np.int64)
+                yield _table_block(file, table, rows, options, lambda n: f"field {n!r} is null")
+                row += table.num_rows
     except (OSError, RuntimeError, pa.ArrowException) as exc:
         raise InputError(
             f"{file}: not a readable Parquet file from row {row} on ({one_line(exc)})"

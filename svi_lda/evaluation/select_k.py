@@ -208,12 +208,13 @@ def select_k(
     )
 
 
-def plot_selection(selection: KSelection, path: str | os.PathLike) -> Path:
+def plot_selection(selection: KSelection, path: str | os.PathLike) -> storage.Location:
     """Draw each criterion against K: a PNG (matplotlib) or an HTML page (bokeh).
 
-    Needs the ``plot`` extra (``pip install svi-lda[plot]``) for PNG, bokeh for HTML.
+    ``path`` is a local file (written atomically) or an fsspec URL. Needs the ``plot``
+    extra (``pip install svi-lda[plot]``) for PNG, bokeh for HTML.
     """
-    path = Path(path)
+    path = storage.location(path)
     ks = [r.n_topics for r in selection.results]
     curves = {"held-out log predictive per token": [
         r.log_predictive_per_token for r in selection.results
@@ -222,7 +223,7 @@ def plot_selection(selection: KSelection, path: str | os.PathLike) -> Path:
         curves["training ELBO per token"] = [r.elbo_per_token for r in selection.results]
     curves["NPMI"] = [r.npmi for r in selection.results]
     curves["topic diversity"] = [r.diversity for r in selection.results]
-    if path.suffix.lower() == ".html":
+    if str(path).lower().endswith(".html"):
         return _plot_bokeh(ks, curves, selection.recommended, path)
     try:
         import matplotlib
@@ -243,16 +244,17 @@ def plot_selection(selection: KSelection, path: str | os.PathLike) -> Path:
         ax.set_xticks(ks)
     fig.suptitle(f"svi-lda select-k: recommended K={selection.recommended}", fontsize=11)
     fig.tight_layout()
-    from svi_lda._atomic import atomic_path
+    import io
 
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+    png = io.BytesIO()
+    fig.savefig(png, dpi=100, format="png")
     plt.close(fig)
+    storage.write_bytes(path, png.getvalue())
     return path
 
 
 def _plot_bokeh(ks: list[int], curves: dict[str, list[float]], recommended: int,
-                path: Path) -> Path:
+                path: storage.Location) -> storage.Location:
     try:
         from bokeh.embed import file_html
         from bokeh.layouts import row
@@ -269,7 +271,5 @@ def _plot_bokeh(ks: list[int], curves: dict[str, list[float]], recommended: int,
         fig.add_layout(Span(location=recommended, dimension="height", line_dash="dashed"))
         plots.append(fig)
     html = file_html(row(*plots), INLINE, title=f"svi-lda select-k: K={recommended}")
-    from svi_lda._atomic import atomic_write_bytes
-
-    atomic_write_bytes(path, html.encode())
+    storage.write_bytes(path, html.encode())
     return path

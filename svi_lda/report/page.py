@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from svi_lda._atomic import atomic_write_bytes
+from svi_lda import storage
 from svi_lda.report import summary
 from svi_lda.report.distance import classical_mds, topic_distances
 
@@ -117,7 +117,7 @@ def write_report(
     n_docs: int = 3,
     title: str | None = None,
     client: Any = None,
-) -> Path:
+) -> storage.Location:
     """Write a self-contained HTML report of a fitted model to ``out`` (atomically).
 
     The page needs no server and no network: bokeh's JavaScript is inlined. It shows the
@@ -130,8 +130,9 @@ def write_report(
     ----------
     model : OnlineLDA or path
         A fitted model, or the folder of a saved one.
-    out : path
-        The HTML file to write.
+    out : path or URL
+        The HTML file to write: a local path (written atomically) or an fsspec URL
+        (``s3://bucket/reports/model.html``: one upload, whole or not at all).
     corpus : ParquetCorpus or path, optional
         The corpus the model was trained on (same vocabulary), for example documents.
     n_words : int, default=12
@@ -146,8 +147,8 @@ def write_report(
 
     Returns
     -------
-    Path
-        ``out``.
+    Path or str
+        ``out`` (a :class:`Path`, or the URL).
 
     Raises
     ------
@@ -160,9 +161,10 @@ def write_report(
         model = load(model)
     page = render_report(model, corpus, n_words=n_words, n_docs=n_docs, title=title,
                          client=client)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out, page.encode("utf-8"))
+    out = storage.location(out)
+    if isinstance(out, Path):
+        out.parent.mkdir(parents=True, exist_ok=True)
+    storage.write_bytes(out, page.encode("utf-8"))
     logger.info("report written to %s (%.1f MB)", out, len(page) / 1e6)
     return out
 

@@ -115,13 +115,24 @@ def read_file(
                 else:
                     end.n_records += item[0]
                     end.rejects.extend(item[1])
+                    if item[2] and end.error is None:
+                        # A truncated compressed file, as ingest treats it: the records
+                        # before the break were kept, the rest of the file is set aside.
+                        end.error = _named(item[2][0], folder)
         except READ_ERRORS as exc:
-            end.error = f"{type(exc).__name__}: {exc}".replace(str(folder), "").strip()
+            end.error = _named(f"{type(exc).__name__}: {exc}", folder)
     yield end
 
 
+def _named(message: str, folder: Path) -> str:
+    """``message`` with the files it names relative to the source folder (the reader sees
+    the folder, or a local copy of it), as every other stream message names them."""
+    return message.replace(f"{folder}/", "").replace(str(folder), "").strip()
+
+
 def _text_pieces(path: Path, name: str, options: SourceOptions):
-    """Pieces of a text-format file, and ``(n_records, rejects)`` after each block."""
+    """Pieces of a text-format file, and ``(n_records, rejects, losses)`` after each
+    block (``losses``: what a truncated compressed file lost)."""
     record_offset = 0
     line_offset = 0
     for part in plan_partitions([path], options):
@@ -138,7 +149,7 @@ def _text_pieces(path: Path, name: str, options: SourceOptions):
                 rejects.append({"file": name, key: pos, "reason": entry[2]})
             part_records += block.n_records
             part_lines += block.n_lines
-            yield block.n_records, rejects
+            yield block.n_records, rejects, block.losses
         record_offset += part_records
         line_offset += part_lines
 
@@ -182,5 +193,5 @@ def _part_pieces(folder: Path, name: str):
         n = pf.metadata.row_group(group).num_rows
         batch = read_unit(folder, CorpusUnit(name, group, n), n_features=len(words))
         yield Piece(name, np.arange(row, row + n, dtype=np.int64), bow=batch, part_words=words)
-        yield n, []
+        yield n, [], []
         row += n

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import fsspec
 
+from svi_lda import storage
 from svi_lda.corpus.format import MANIFEST, REJECTS, VOCABULARY
 
 METADATA_NAMES = frozenset({MANIFEST, VOCABULARY, REJECTS})
@@ -66,7 +67,8 @@ class FolderSource:
 
     def __init__(self, url: str | os.PathLike[str]) -> None:
         self.url = str(url)
-        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        # One-line errors naming the URL (and the extra to install for s3://).
+        self.fs, self.root = storage.filesystem(self.url)
         self.root = self.root.rstrip("/") or "/"
         self.is_local = "file" in _protocols(self.fs)
         # On an object store a folder is a prefix, which exists only once a file is under
