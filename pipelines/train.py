@@ -146,11 +146,6 @@ def check_engine_options(parser: argparse.ArgumentParser, args: argparse.Namespa
                          "--nthreads")
         if args.scheduler and args.local_cluster:
             parser.error("argument --local-cluster: not allowed with --scheduler")
-        from svi_lda import storage
-
-        if args.sharded and storage.is_remote(args.out):
-            parser.error("argument --sharded: the workers write the shards' checkpoint parts "
-                         "to a shared folder; a URL --out is not supported with --sharded")
         return
     for given, name in ((args.pipelined, "--pipelined"), (args.sharded, "--sharded"),
                         (args.threads_per_worker is not None, "--threads-per-worker")):

@@ -16,16 +16,15 @@ column sums of W after a rescale) is continued from shard to shard in word order
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numba import njit
 
+from svi_lda.distributed.sharded import part_io
 from svi_lda.methods import get_method
 from svi_lda.numerics.scatter import add_rows
 from svi_lda.state import _UPDATE_CHUNK, _exp_elog_beta_rows, _lazy_add
@@ -97,13 +96,13 @@ def load_shard(
     token: str, shard: int, lo: int, hi: int, parts: list[tuple[str, int, int]], step: int,
     dtype: str,
 ) -> int:
-    """Rows ``lo:hi`` of W from checkpoint parts ``(path, part_lo, part_hi)`` (any split)."""
+    """Rows ``lo:hi`` of W from checkpoint parts ``(path or URL, part_lo, part_hi)`` (any
+    split); only those rows of each part are read."""
     rows = []
     for path, part_lo, part_hi in parts:
         start, stop = max(lo, part_lo), min(hi, part_hi)
         if start < stop:
-            block = np.load(path, mmap_mode="r", allow_pickle=False)
-            rows.append(np.array(block[start - part_lo : stop - part_lo], dtype=dtype))
+            rows.append(part_io.read_rows(path, start - part_lo, stop - part_lo, dtype))
     word_topic = np.concatenate(rows) if rows else np.zeros((0, 0), dtype=dtype)
     if len(word_topic) != hi - lo:
         raise RuntimeError(f"checkpoint parts cover {len(word_topic)} of rows {lo}:{hi}")
@@ -268,27 +267,10 @@ def seed_shard(token: str, shard: int, increment: Any, coef: float) -> None:
 
 
 def write_part(token: str, shard: int, path: str) -> dict[str, Any]:
-    """Write this shard's rows to ``path`` (``.npy``, no pickle) atomically; return its
-    size and sha256."""
+    """Write this shard's rows to ``path`` (a local path or an fsspec URL; ``.npy``, no
+    pickle), whole or not at all; return its size, sha256 and the shard's step."""
     held = _get(token, shard)
-    target = Path(path)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with open(temp, "wb") as f:
-        np.save(f, held.word_topic, allow_pickle=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, target)
-    return {"nbytes": target.stat().st_size, "sha256": file_sha256(target),
-            "step": held.step}
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return {**part_io.write_rows(path, held.word_topic), "step": held.step}
 
 
 def shard_rows_all(token: str, shard: int) -> np.ndarray:
