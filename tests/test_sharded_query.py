@@ -32,6 +32,12 @@ def too_large(dask_client, corpus, tmp_path, monkeypatch):
     assert model.sharded_checkpoint_ == ckpt
     with pytest.raises(ValueError, match=r"ShardedModel\.open\(client, checkpoint\)"):
         model.transform(corpus)
+    # svi-lda report / evaluate load a model folder: they name the API too
+    from svi_lda.estimator import load_model
+    from svi_lda.persistence import ModelFileError
+
+    with pytest.raises(ModelFileError, match=r"sharded model too large .*ShardedModel\.open"):
+        load_model(ckpt)
     return ckpt
 
 
