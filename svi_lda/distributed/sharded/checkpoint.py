@@ -59,7 +59,8 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def _read_npz(loc: storage.Location) -> dict[str, np.ndarray]:
+def read_npz(loc: storage.Location) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` file at ``loc`` (no pickle)."""
     with np.load(io.BytesIO(storage.read_bytes(loc)), allow_pickle=False) as arrays:
         return {name: arrays[name] for name in arrays.files}
 
@@ -218,7 +219,7 @@ def restore(
             f"the checkpoint {folder} does not match the corpus {corpus.path}'s plan: the "
             "corpus changed since the checkpoint was written."
         )
-    a = _read_npz(storage.join(folder, manifest["coordinator"]["file"]))
+    a = read_npz(storage.join(folder, manifest["coordinator"]["file"]))
     model.random_seed_ = int(manifest["random_seed"])
     model.state_ = coordinator_state(
         manifest["n_features"], manifest["n_components"], manifest["dtype"],
@@ -264,7 +265,7 @@ def load_sharded_model(folder: str | Path) -> Any:
     params = {k: v for k, v in manifest["params"].items() if k != "random_state"}
     model = OnlineLDA(**params)
     model.random_state = manifest["params"].get("random_state")
-    a = _read_npz(storage.join(folder, manifest["coordinator"]["file"]))
+    a = read_npz(storage.join(folder, manifest["coordinator"]["file"]))
     word_topic = np.concatenate([
         part_io.read_rows(path, 0, hi - lo, manifest["dtype"])
         for path, lo, hi in part_files(folder, manifest)

@@ -86,12 +86,11 @@ def lambda_sums_chain(
     token: str, shard: int, carry: np.ndarray | None, scale: float, eta: float
 ) -> np.ndarray:
     """Continue lambda's per-topic sums over this shard's words from ``carry``."""
-    out = None if carry is None else np.array(carry)
+    k = shard_tasks._get(token, shard).word_topic.shape[1]
+    out = np.zeros(k) if carry is None else np.array(carry)
     for _, lam in _lambda_blocks(token, shard, scale, eta):
-        if out is None:
-            out = np.zeros(lam.shape[1])
         shard_tasks._accumulate_rows(lam, out)
-    return out if out is not None else np.array(carry)
+    return out
 
 
 def shard_top(
@@ -183,7 +182,7 @@ class ShardedModel:
         """
         folder = storage.location(checkpoint)
         manifest = sharded_checkpoint.read_manifest(folder)
-        arrays = sharded_checkpoint._read_npz(
+        arrays = sharded_checkpoint.read_npz(
             storage.join(folder, manifest["coordinator"]["file"]))
         workers = sorted(alive_workers(client) or client.scheduler_info().get("workers", {}))
         bounds = shard_bounds(int(manifest["n_features"]), int(n_shards or len(workers)))
