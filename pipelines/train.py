@@ -368,8 +368,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if getattr(model, "sharded_checkpoint_", None) is not None:
         # too large to assemble here: the sharded checkpoint is the model
-        logger.info("the model is too large for one process: its parts are in %s "
-                    "(svi_lda.distributed.sharded.load_sharded_model reads them)", checkpoint)
+        logger.info("the model is too large for one process: its parts are in %s (query it "
+                    "on a cluster with svi_lda.distributed.sharded.ShardedModel.open)",
+                    checkpoint)
         return 0
     save_model(model, out, extra={"corpus": storage.absolute(corpus.path)})
     logger.info(
