@@ -6,9 +6,10 @@ Trains ``fit_distributed(sharded=True)`` on a generated corpus at K topics and V
 - the coordinator's peak RSS above its level before the fit (sampled every 20 ms) and
   its traced peak of Python/NumPy allocations (tracemalloc), against K x V x 4 bytes;
 - each worker's shard bytes and RSS (peak over the steps);
-- per step: wall seconds and the update's seconds (the chain of shard updates, timed
-  on the coordinator), for V and for V / 10 with the same minibatches' sizes, to show
-  the update's cost does not grow with V;
+- per step: wall seconds and the update's seconds (the shards' updates, run at once,
+  and the short fold in word order after them, timed on the coordinator), for V and for
+  V / 10 with the same minibatches' sizes, to show the update's cost does not grow
+  with V;
 - the time to write the final checkpoint's parts (done by the workers).
 
 The trained model is left in the sharded checkpoint (nothing is gathered on the
@@ -147,7 +148,8 @@ def update_kernel_seconds(k: int, shard_words: int, n_words: int, repeats: int) 
             piece = (np.arange(len(ids)), rng.random((len(ids), k)).astype(np.float32),
                      np.ones(len(ids)))
             t0 = time.perf_counter()
-            shard_tasks.shard_update(token, 0, step, ids, 0, len(ids), 0.5, False, None,
+            # the update and its fold (column sums) in one task, as the first shard's
+            shard_tasks.shard_update(token, 0, step, ids, 0, len(ids), 0.5, False, True,
                                      piece)
             times.append(time.perf_counter() - t0)
     finally:

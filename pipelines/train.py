@@ -146,11 +146,6 @@ def check_engine_options(parser: argparse.ArgumentParser, args: argparse.Namespa
                          "--nthreads")
         if args.scheduler and args.local_cluster:
             parser.error("argument --local-cluster: not allowed with --scheduler")
-        from svi_lda import storage
-
-        if args.sharded and storage.is_remote(args.out):
-            parser.error("argument --sharded: the workers write the shards' checkpoint parts "
-                         "to a shared folder; a URL --out is not supported with --sharded")
         return
     for given, name in ((args.pipelined, "--pipelined"), (args.sharded, "--sharded"),
                         (args.threads_per_worker is not None, "--threads-per-worker")):
@@ -373,8 +368,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if getattr(model, "sharded_checkpoint_", None) is not None:
         # too large to assemble here: the sharded checkpoint is the model
-        logger.info("the model is too large for one process: its parts are in %s "
-                    "(svi_lda.distributed.sharded.load_sharded_model reads them)", checkpoint)
+        logger.info("the model is too large for one process: its parts are in %s (query it "
+                    "on a cluster with svi_lda.distributed.sharded.ShardedModel.open)",
+                    checkpoint)
         return 0
     save_model(model, out, extra={"corpus": storage.absolute(corpus.path)})
     logger.info(

@@ -297,8 +297,9 @@ class OnlineLDA:
         if getattr(self, "sharded_checkpoint_", None) is not None:  # W stayed on the shards
             raise ValueError(
                 f"this model's topics are in the sharded checkpoint {self.sharded_checkpoint_} "
-                "(too large to gather here); svi_lda.distributed.sharded.load_sharded_model "
-                "assembles them where they fit"
+                "(too large to gather here): query it on a cluster with "
+                "svi_lda.distributed.sharded.ShardedModel.open(client, checkpoint) "
+                "(transform, top_words), or assemble it where it fits with load_sharded_model"
             )
 
     # -- fitting ------------------------------------------------------------------------

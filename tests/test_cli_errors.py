@@ -74,14 +74,6 @@ def test_train_rejects_bad_arguments_before_starting(corpus, tmp_path, args, nam
     assert not (tmp_path / "model").exists()  # nothing was started or written
 
 
-def test_train_rejects_sharded_checkpoints_to_a_url(corpus, tmp_path):
-    # the workers write the shards' parts to a shared folder: not to an object store
-    result = run("train", corpus, "--topics", "3", "--sharded", "--workers", "2",
-                 "--out", "s3://bucket/model", cwd=tmp_path)
-    assert result.returncode == 2
-    assert_one_line_error(result, "--sharded", "URL")
-
-
 def test_train_rejects_an_out_path_that_is_a_file(corpus, tmp_path):
     (tmp_path / "model").write_text("not a folder")
     result = run("train", corpus, "--topics", "3", "--out", tmp_path / "model", cwd=tmp_path)

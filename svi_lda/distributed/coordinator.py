@@ -145,13 +145,9 @@ def fit_distributed(
     warn_if_workers_wait(corpus, int(model.batch_size), len(client.nthreads()))
     # -- sharded mode (svi_lda.distributed.sharded): a separate engine and checkpoints --
     ckpt = storage.location(checkpoint_dir) if checkpoint_dir is not None else None
-    local_ckpt = ckpt if isinstance(ckpt, Path) else None
-    if choose_sharded(sharded, model, corpus.n_features, local_ckpt, resume):
+    if choose_sharded(sharded, model, corpus.n_features, ckpt, resume):
         if pipelined:
             raise ValueError("sharded training is exact SVI: pipelined=True is not supported")
-        if ckpt is not None and local_ckpt is None:
-            raise ValueError("sharded checkpoints are written by the workers to a shared "
-                             f"folder; a URL checkpoint_dir ({ckpt}) is not supported")
         client.register_plugin(NumbaWarmup())
         return fit_sharded(
             client, model, corpus, n_epochs=int(model.max_iter if n_epochs is None else n_epochs),

@@ -85,6 +85,14 @@ def read_manifest_bytes(path: str | Path) -> bytes:
     try:
         data = storage.read_bytes(manifest_path, limit=MAX_MANIFEST_BYTES)
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        sharded = _sharded_checkpoint_in(path)
+        if sharded is not None:
+            raise ModelFileError(
+                f"{path} holds no {MANIFEST} but a sharded model too large to assemble "
+                f"in one process, in {sharded}: query it on a Dask cluster with "
+                f"svi_lda.distributed.sharded.ShardedModel.open(client, {str(sharded)!r}), "
+                "or assemble it where it fits with load_sharded_model"
+            ) from None
         raise ModelFileError(
             f"{path} is not an svi-lda model folder: {MANIFEST} is missing "
             "(save one with OnlineLDA.save)."
@@ -94,6 +102,20 @@ def read_manifest_bytes(path: str | Path) -> bytes:
     if len(data) > MAX_MANIFEST_BYTES:
         raise ModelFileError(f"{manifest_path} is larger than any model file: corrupt.")
     return data
+
+
+def _sharded_checkpoint_in(path: Any) -> Any:
+    """The sharded checkpoint at ``path`` or in its ``checkpoint`` folder (where
+    ``svi-lda train --sharded`` leaves a model too large to gather), or None."""
+    from svi_lda import storage
+
+    for folder in (path, storage.join(path, "checkpoint")):
+        try:
+            if storage.is_file(storage.join(folder, "sharded.json")):
+                return folder
+        except (OSError, ValueError):
+            return None
+    return None
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:

@@ -13,22 +13,29 @@ checkpoint is complete only when the manifest and every part it lists are there,
 the sizes and sha256 it records: :func:`read_manifest` refuses anything else with a
 :class:`~svi_lda.distributed.checkpoints.CheckpointError` naming the missing or damaged
 file, and a run killed while writing leaves the previous checkpoint whole.
+
+The folder may be a local path or an fsspec URL (:mod:`svi_lda.storage`): on an object
+store each part is one object uploaded whole by its shard's owner, the manifest is written
+after every part and the coordinator's arrays, so the same commit rule holds. The workers
+then need the store's credentials and endpoint in their environment.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from svi_lda import storage
 from svi_lda.corpus import plan_minibatches
 from svi_lda.distributed.checkpoints import TRAJECTORY_PARAMS, CheckpointError, _same
-from svi_lda.distributed.sharded import shard_tasks
+from svi_lda.distributed.sharded import part_io, shard_tasks
 from svi_lda.state import GlobalState
 from svi_lda.training import start_record
 from svi_lda.training.report import HISTORY_KEYS
@@ -41,18 +48,21 @@ VERSION = 1
 ENGINE = "svi_lda.distributed.sharded"
 
 
-def has_checkpoint(folder: Path | None) -> bool:
-    """Whether ``folder`` holds a sharded checkpoint's manifest."""
-    return folder is not None and (folder / MANIFEST).is_file()
+def has_checkpoint(folder: storage.Location | None) -> bool:
+    """Whether ``folder`` (a path or an URL) holds a sharded checkpoint's manifest."""
+    return folder is not None and storage.is_file(storage.join(folder, MANIFEST))
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, path)
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def read_npz(loc: storage.Location) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` file at ``loc`` (no pickle)."""
+    with np.load(io.BytesIO(storage.read_bytes(loc)), allow_pickle=False) as arrays:
+        return {name: arrays[name] for name in arrays.files}
 
 
 def coordinator_state(
@@ -79,16 +89,18 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def write_checkpoint(run: Any, model: Any, folder: Path, corpus: Any,
+def write_checkpoint(run: Any, model: Any, folder: storage.Location, corpus: Any,
                      record: dict[str, Any]) -> None:
     """Write every shard's part, then the coordinator's arrays, then the manifest."""
     started = time.perf_counter()
-    folder.mkdir(parents=True, exist_ok=True)
+    if isinstance(folder, Path):
+        folder.mkdir(parents=True, exist_ok=True)
     state = model.state_
     step, n_shards = state.step, run.n_shards
     names = [f"part-{s:05d}-of-{n_shards:05d}.step{step}.npy" for s in range(n_shards)]
     infos = run.wait([
-        run.submit(shard_tasks.write_part, run.token, s, str((folder / names[s]).resolve()),
+        run.submit(shard_tasks.write_part, run.token, s,
+                   storage.absolute(storage.join(folder, names[s])),
                    shard=s, key=f"write-{step}")
         for s in range(n_shards)
     ])
@@ -105,42 +117,43 @@ def write_checkpoint(run: Any, model: Any, folder: Path, corpus: Any,
            for k in HISTORY_KEYS},
     }
     coordinator = f"coordinator.step{step}.npz"
-    _atomic_write(folder / coordinator, lambda f: np.savez(f, **arrays))
+    coordinator_bytes = _npz_bytes(arrays)
+    storage.write_bytes(storage.join(folder, coordinator), coordinator_bytes)
     params = {name: _jsonable(value) for name, value in model.get_params().items()
               if isinstance(_jsonable(value), (int, float, str, list, type(None)))}
     manifest = {
         "format": FORMAT, "version": VERSION, "engine": ENGINE,
         "step": step, "epoch": int(record["epoch"]), "position": int(record["position"]),
         "consumed_units": list(record["consumed_units"]),
-        "corpus": str(corpus.path.resolve()), "vocabulary_sha256": corpus.vocabulary.sha256,
+        "corpus": storage.absolute(corpus.path), "vocabulary_sha256": corpus.vocabulary.sha256,
         "n_features": state.n_features, "n_components": state.n_components,
         "dtype": run.dtype, "eta": state.eta, "scale": state.scale,
         "n_docs_seen": state.n_docs_seen, "random_seed": int(model.random_seed_),
         "n_iter": int(model.n_iter_), "figure_label": model.figure_label_,
         "params": params,
         "coordinator": {"file": coordinator,
-                        "sha256": shard_tasks.file_sha256(folder / coordinator)},
+                        "sha256": hashlib.sha256(coordinator_bytes).hexdigest()},
         "parts": [
             {"file": names[s], "lo": int(run.bounds[s]), "hi": int(run.bounds[s + 1]),
              "nbytes": info["nbytes"], "sha256": info["sha256"]}
             for s, info in enumerate(infos)
         ],
     }
-    _atomic_write(folder / MANIFEST,
-                  lambda f: f.write(json.dumps(manifest, indent=1).encode()))
+    storage.write_bytes(storage.join(folder, MANIFEST),
+                        json.dumps(manifest, indent=1).encode())
     keep = {coordinator, *names, MANIFEST}
-    for path in folder.iterdir():
-        if path.name not in keep and (path.name.startswith(("part-", "coordinator.step"))):
-            path.unlink(missing_ok=True)
+    for name in storage.list_names(folder):
+        if name not in keep and name.startswith(("part-", "coordinator.step")):
+            storage.remove(storage.join(folder, name))
     logger.info("sharded checkpoint at step %d (%d parts) written to %s in %.2f s",
                 step, n_shards, folder, time.perf_counter() - started)
 
 
-def read_manifest(folder: Path, *, verify: bool = True) -> dict[str, Any]:
+def read_manifest(folder: storage.Location, *, verify: bool = True) -> dict[str, Any]:
     """The manifest of a complete checkpoint; ``CheckpointError`` for anything else."""
-    path = folder / MANIFEST
+    path = storage.join(folder, MANIFEST)
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(storage.read_bytes(path))
     except (OSError, ValueError) as exc:
         raise CheckpointError(
             f"{path}: not a readable sharded checkpoint manifest ({exc})"
@@ -161,22 +174,25 @@ def read_manifest(folder: Path, *, verify: bool = True) -> dict[str, Any]:
     if covered != manifest["n_features"]:
         raise CheckpointError(f"{path}: parts cover {covered} of {manifest['n_features']} words")
     for entry in files:
-        file = folder / entry["file"]
-        if not file.is_file():
+        file = storage.join(folder, entry["file"])
+        if not storage.is_file(file):
             raise CheckpointError(
                 f"the sharded checkpoint {folder} is incomplete: {entry['file']} is missing "
                 "(a checkpoint is complete only when every part is written)"
             )
-        if "nbytes" in entry and file.stat().st_size != entry["nbytes"]:
+        if "nbytes" in entry and storage.file_size(file) != entry["nbytes"]:
             raise CheckpointError(
-                f"{file}: {file.stat().st_size} bytes, the manifest records {entry['nbytes']}"
+                f"{file}: {storage.file_size(file)} bytes, the manifest records "
+                f"{entry['nbytes']}"
             )
-        if verify and shard_tasks.file_sha256(file) != entry["sha256"]:
+        if verify and part_io.file_sha256(file) != entry["sha256"]:
             raise CheckpointError(f"{file}: contents differ from the manifest's sha256")
     return manifest
 
 
-def restore(model: Any, corpus: Any, folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def restore(
+    model: Any, corpus: Any, folder: storage.Location
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Put the checkpoint's coordinator part into ``model`` after checking it matches the
     corpus and the parameters; returns (manifest, the walk's resume record)."""
     manifest = read_manifest(folder)
@@ -203,8 +219,7 @@ def restore(model: Any, corpus: Any, folder: Path) -> tuple[dict[str, Any], dict
             f"the checkpoint {folder} does not match the corpus {corpus.path}'s plan: the "
             "corpus changed since the checkpoint was written."
         )
-    with np.load(folder / manifest["coordinator"]["file"], allow_pickle=False) as arrays:
-        a = {name: arrays[name] for name in arrays.files}
+    a = read_npz(storage.join(folder, manifest["coordinator"]["file"]))
     model.random_seed_ = int(manifest["random_seed"])
     model.state_ = coordinator_state(
         manifest["n_features"], manifest["n_components"], manifest["dtype"],
@@ -231,27 +246,30 @@ def _restore_records(model: Any, manifest: dict[str, Any], a: dict[str, np.ndarr
     model._topics_assigned = False
 
 
-def part_files(folder: Path, manifest: dict[str, Any]) -> list[tuple[str, int, int]]:
-    """(path, lo, hi) of every part, for :func:`shard_tasks.load_shard`."""
-    return [(str((folder / p["file"]).resolve()), p["lo"], p["hi"])
+def part_files(
+    folder: storage.Location, manifest: dict[str, Any]
+) -> list[tuple[str, int, int]]:
+    """(absolute path or URL, lo, hi) of every part, for :func:`shard_tasks.load_shard`."""
+    return [(storage.absolute(storage.join(folder, p["file"])), p["lo"], p["hi"])
             for p in manifest["parts"]]
 
 
 def load_sharded_model(folder: str | Path) -> Any:
-    """Assemble a sharded checkpoint into an ``OnlineLDA`` (W in this process: only for
-    a model that fits in memory)."""
+    """Assemble a sharded checkpoint (a folder or an fsspec URL) into an ``OnlineLDA`` (W
+    in this process: only for a model that fits in memory; see
+    :class:`~svi_lda.distributed.sharded.ShardedModel` for one that does not)."""
     from svi_lda.estimator import OnlineLDA
 
-    folder = Path(folder)
+    folder = storage.location(folder)
     manifest = read_manifest(folder)
     params = {k: v for k, v in manifest["params"].items() if k != "random_state"}
     model = OnlineLDA(**params)
     model.random_state = manifest["params"].get("random_state")
-    with np.load(folder / manifest["coordinator"]["file"], allow_pickle=False) as arrays:
-        a = {name: arrays[name] for name in arrays.files}
+    a = read_npz(storage.join(folder, manifest["coordinator"]["file"]))
     word_topic = np.concatenate([
-        np.load(path, allow_pickle=False) for path, _, _ in part_files(folder, manifest)
-    ]).astype(manifest["dtype"], copy=False)
+        part_io.read_rows(path, 0, hi - lo, manifest["dtype"])
+        for path, lo, hi in part_files(folder, manifest)
+    ])
     model.random_seed_ = int(manifest["random_seed"])
     model.state_ = GlobalState(
         word_topic=word_topic, scale=float(manifest["scale"]),

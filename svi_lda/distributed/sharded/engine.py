@@ -10,11 +10,17 @@ For each minibatch (exact SVI, as :class:`~svi_lda.distributed.engine.DaskEngine
    unit's local step pulls the pieces peer to peer (Dask moves them between workers);
 3. each unit's statistics are cut by shard on the worker that computed them; the
    coordinator gathers only the K-sized summaries (alpha's statistic, bound, counts);
-4. the update: a chain over the shards in word order (``shard_update``), each summing
-   its segment's statistics in unit order and applying the lazy natural-gradient update
-   to its rows, carrying to the next shard the running sums the in-process update makes
-   across words. The coordinator gets the per-chunk topic sums and adds them in chunk
-   order, so ``topic_sums``, alpha and the records are bitwise the in-process ones.
+4. the update, in two parts. Every shard at once (``shard_update``): sum its segment's
+   statistics in unit order, apply the lazy natural-gradient update to its rows, and sum
+   the increments of the update chunks that start in its segment. Then a short chain in
+   word order (``shard_fold``) finishes the two sums the in-process update runs across
+   words: the chunk that straddles a shard boundary (the next shard adds its head's
+   increments, at most one chunk of words, to the running sum it is handed) and the
+   statistics' column sums (for the records). These are O(K) values per word without
+   access to W, a small part of the update; the first shard starts the fold in its update
+   task, so two shards take two tasks in a row, as the old chain of updates did. The
+   coordinator gets the per-chunk topic sums and adds them in chunk order, so
+   ``topic_sums``, alpha and the records are bitwise the in-process ones.
 
 A worker that dies takes shards with it: the engine raises :class:`ShardLost` and the
 run recovers from the last checkpoint and replays the steps since
@@ -322,8 +328,10 @@ class ShardedEngine:
             state.scale *= 1.0 - rho
         coef = rho * context.total_samples / (stats.n_docs * state.scale)
         tag = f"{step.minibatch.epoch}-{step.minibatch.position}"
-        results = self._update_chain(step, coef, reset, tag)
-        chunks = sorted((c for r in results for c in r["chunks"]), key=lambda c: c[0])
+        results, folds = self._update_chain(step, coef, reset, tag)
+        chunks = sorted((c for r in (*results, *folds) for c in r["chunks"]),
+                        key=lambda c: c[0])
+        last = folds[-1] if folds else results[0]  # the end of the fold
         for _, chunk_sum in chunks:
             state.topic_sums += chunk_sum
         if state.scale < RESCALE_THRESHOLD[run.dtype]:
@@ -336,27 +344,36 @@ class ShardedEngine:
         metrics = finish_step(state, stats, rho, learn_alpha=context.learn_alpha,
                               seconds=context.seconds)
         stats.word_counts = np.concatenate([r["counts"] for r in results])
-        stats.sstats = results[-1]["carry"]["colsum"][None, :]
-        step.bytes_in += sum(
-            r["counts"].nbytes + sum(c.nbytes for _, c in r["chunks"]) for r in results
+        stats.sstats = last["carry"]["colsum"][None, :]
+        step.bytes_in += sum(r["counts"].nbytes for r in results) + sum(
+            c.nbytes for r in (*results, *folds) for _, c in r["chunks"]
         )
         step.coordinator_seconds += time.perf_counter() - t0
         return metrics
 
-    def _update_chain(self, step: ShardedStep, coef: float, reset: bool, tag: str) -> list:
+    def _update_chain(
+        self, step: ShardedStep, coef: float, reset: bool, tag: str
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every shard's update at once (``shard_update``), then the short chain in word
+        order (``shard_fold``) that finishes the sums running across shards."""
         run, state = self.run, self.model.state_
         cuts, union = step.cuts, step.union
         assert cuts is not None and union is not None
-        futures, carry = [], None
-        for s in range(run.n_shards):
-            carry = run.submit(
+        updates = [
+            run.submit(
                 shard_tasks.shard_update, run.token, s, state.step,
                 union[cuts[s]:cuts[s + 1]] - run.bounds[s], int(cuts[s]), len(union), coef,
-                reset, carry, *step.slices[s], shard=s, key=f"update-{tag}",
+                reset, s == 0, *step.slices[s], shard=s, key=f"update-{tag}",
             )
-            futures.append(carry)
-        step.others.extend(futures)
-        return run.wait(futures)
+            for s in range(run.n_shards)
+        ]
+        folds, carry = [], updates[0]  # the first shard folds in its update task
+        for s in range(1, run.n_shards):
+            carry = run.submit(shard_tasks.shard_fold, run.token, s, state.step, updates[s],
+                               carry, shard=s, key=f"fold-{tag}")
+            folds.append(carry)
+        step.others.extend(updates + folds)
+        return run.wait(updates), run.wait(folds)
 
     def _rescale_chain(self, factor: float, tag: str) -> np.ndarray:
         run = self.run

@@ -20,11 +20,11 @@ import itertools
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from svi_lda import storage
 from svi_lda.distributed.checkpoints import CheckpointError
 from svi_lda.distributed.sharded import checkpoint as sharded_checkpoint
 from svi_lda.distributed.sharded import shard_tasks
@@ -61,7 +61,8 @@ def model_bytes(model: Any, n_features: int) -> int:
 
 
 def choose_sharded(
-    sharded: bool | None, model: Any, n_features: int, checkpoint_dir: Path | None,
+    sharded: bool | None, model: Any, n_features: int,
+    checkpoint_dir: storage.Location | None,
     resume: bool,
 ) -> bool:
     """Resolve ``fit_distributed``'s ``sharded`` argument (None: automatic).
@@ -150,7 +151,7 @@ def _column_sums(run: ShardedRun) -> np.ndarray:
     return run.wait(futures)[-1]
 
 
-def _load(run: ShardedRun, folder: Path, manifest: dict[str, Any]) -> None:
+def _load(run: ShardedRun, folder: storage.Location, manifest: dict[str, Any]) -> None:
     parts = sharded_checkpoint.part_files(folder, manifest)
     run.wait([
         run.submit(shard_tasks.load_shard, run.token, s, int(run.bounds[s]),
@@ -167,7 +168,7 @@ def fit_sharded(
     *,
     n_epochs: int,
     n_steps: int | None = None,
-    checkpoint_dir: Path | None = None,
+    checkpoint_dir: storage.Location | None = None,
     checkpoint_every: int = 0,
     resume: bool = False,
     estep_threads: int = 1,
@@ -195,7 +196,9 @@ def fit_sharded(
             "a sharded model larger than the coordinator may hold needs checkpoint_dir: "
             "that is where the trained model is written"
         )
-    if resume and checkpoint_dir is not None and (checkpoint_dir / "model.json").is_file():
+    if resume and checkpoint_dir is not None and storage.is_file(
+        storage.join(checkpoint_dir, "model.json")
+    ):
         raise CheckpointError(
             f"{checkpoint_dir} holds a checkpoint of unsharded training: resume it without "
             "sharding"

@@ -11,21 +11,22 @@ The arithmetic is the in-process one, word by word: rows of exp(E[log beta]) fro
 over the same chunks of the minibatch's word list, and every sum the in-process update
 makes across words (the per-chunk topic sums, the column sums of the statistics, the
 column sums of W after a rescale) is continued from shard to shard in word order
-(``carry``), so the coordinator gets bitwise the in-process K-sized totals.
+(``carry``), so the coordinator gets bitwise the in-process K-sized totals. The update
+itself runs on every shard at once (:func:`shard_update`); only what crosses shard
+boundaries is continued after it (:func:`shard_fold`: no W, O(K) per word).
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numba import njit
 
+from svi_lda.distributed.sharded import part_io
 from svi_lda.methods import get_method
 from svi_lda.numerics.scatter import add_rows
 from svi_lda.state import _UPDATE_CHUNK, _exp_elog_beta_rows, _lazy_add
@@ -45,6 +46,10 @@ class Shard:
     word_topic: np.ndarray
     step: int
     last: tuple[int, dict[str, Any]] | None = None
+    # step, merged statistics, head length, first index, union size, coef, open tail:
+    # what shard_fold needs of the last update
+    pending: tuple[Any, ...] | None = None
+    folded: tuple[int, dict[str, Any]] | None = None
 
 
 _SHARDS: dict[tuple[str, int], Shard] = {}
@@ -97,13 +102,13 @@ def load_shard(
     token: str, shard: int, lo: int, hi: int, parts: list[tuple[str, int, int]], step: int,
     dtype: str,
 ) -> int:
-    """Rows ``lo:hi`` of W from checkpoint parts ``(path, part_lo, part_hi)`` (any split)."""
+    """Rows ``lo:hi`` of W from checkpoint parts ``(path or URL, part_lo, part_hi)`` (any
+    split); only those rows of each part are read."""
     rows = []
     for path, part_lo, part_hi in parts:
         start, stop = max(lo, part_lo), min(hi, part_hi)
         if start < stop:
-            block = np.load(path, mmap_mode="r", allow_pickle=False)
-            rows.append(np.array(block[start - part_lo : stop - part_lo], dtype=dtype))
+            rows.append(part_io.read_rows(path, start - part_lo, stop - part_lo, dtype))
     word_topic = np.concatenate(rows) if rows else np.zeros((0, 0), dtype=dtype)
     if len(word_topic) != hi - lo:
         raise RuntimeError(f"checkpoint parts cover {len(word_topic)} of rows {lo}:{hi}")
@@ -204,20 +209,29 @@ def _tree_sum(
 
 def shard_update(
     token: str, shard: int, step: int, local_ids: np.ndarray, first_index: int,
-    n_union: int, coef: float, reset: bool, carry: dict[str, Any] | None,
+    n_union: int, coef: float, reset: bool, fold_here: bool,
     *slices: tuple[np.ndarray, np.ndarray, np.ndarray | None],
 ) -> dict[str, Any]:
-    """Apply step ``step``'s natural-gradient update to this shard's columns.
+    """Apply step ``step``'s natural-gradient update to this shard's columns (every shard
+    at once: nothing here depends on another shard).
 
     ``slices``: each unit's statistics for this shard's segment, in unit order (summed
     here along :func:`~svi_lda.step.reduction_tree`, as every engine sums units).
     ``first_index``: the segment's start in the minibatch's word list of ``n_union``
     words; ``coef``: the update's coefficient (``rho D / (S scale)``, the scale already
-    decayed); ``reset``: rho = 1 (W restarts from zero). ``carry``: the previous shard's result.
+    decayed); ``reset``: rho = 1 (W restarts from zero); ``fold_here``: also make
+    :func:`shard_fold` (for the first shard, which starts the fold: one task less in the
+    chain); the result then carries its ``carry`` too.
 
-    Returns the topic sums of the update chunks that end in this segment (chunk index,
-    K floats), the carry for the next shard (the open chunk's running sum and the
-    running column sums of the statistics) and the segment's word counts.
+    The in-process update sums the increments over fixed chunks of the word list
+    (:data:`CHUNK`), each from zero and word by word. A chunk that starts in this segment
+    starts at zero here, so its sum is the in-process one; the segment's head (its words
+    before its first chunk boundary) continues a chunk opened by the shards before, so
+    its sum is left to :func:`shard_fold`, which gets that chunk's running sum.
+
+    Returns the sums of the chunks that start and end in this segment (chunk index, K
+    floats), the running sum of the chunk left open at its end (``tail``, or None) and
+    the segment's word counts.
     """
     held = _get(token, shard)
     if held.step != step:
@@ -233,28 +247,69 @@ def shard_update(
     if reset:
         held.word_topic[...] = 0
     ids = np.asarray(local_ids, dtype=np.int64)
-    carried = None if carry is None else carry["carry"]
-    chunk = None if carried is None else carried["chunk"]
-    colsum = np.zeros(k) if carried is None else np.array(carried["colsum"])
+    head = 0 if first_index % CHUNK == 0 else min(n, CHUNK - first_index % CHUNK)
+    # the head's rows of W now; its chunk's sum comes in shard_fold
+    _lazy_add(held.word_topic, ids, merged, coef, np.zeros(k), 0, head)
     emitted: list[tuple[int, np.ndarray]] = []
-    i = 0
-    while i < n:
-        g = first_index + i
-        index = g // CHUNK
-        stop = min(n, (index + 1) * CHUNK - first_index)
-        partial = np.zeros(k) if g % CHUNK == 0 or chunk is None else chunk
+    tail = None
+    for i in range(head, n, CHUNK):  # each starts at a chunk boundary
+        stop = min(n, i + CHUNK)
+        partial = np.zeros(k)
         _lazy_add(held.word_topic, ids, merged, coef, partial, i, stop)
-        if first_index + stop in ((index + 1) * CHUNK, n_union):
-            emitted.append((index, partial))
-            chunk = None
+        if stop - i == CHUNK or first_index + stop == n_union:
+            emitted.append(((first_index + i) // CHUNK, partial))
         else:
-            chunk = partial
-        i = stop
-    _accumulate_rows(merged, colsum)
-    result = {"chunks": emitted, "carry": {"chunk": chunk, "colsum": colsum},
-              "counts": counts}
+            tail = partial
+    result = {"chunks": emitted, "tail": tail, "counts": counts}
     held.step += 1
+    held.pending = (step, merged, head, first_index, n_union, coef, tail)
+    if fold_here:
+        folded = shard_fold(token, shard, step, result, None)
+        result = {**result, "chunks": emitted + folded["chunks"], "carry": folded["carry"]}
     held.last = (step, result)
+    return result
+
+
+def shard_fold(
+    token: str, shard: int, step: int, update: dict[str, Any],
+    carry: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The part of step ``step``'s update that runs shard to shard in word order, after
+    :func:`shard_update` (``update``, its result, orders this task after it): the sum of
+    the chunk this segment's head continues, and the column sums of the statistics (the
+    records' topic token counts, summed word by word as in process). Both cost
+    O(K x segment words) additions, no access to W.
+
+    ``carry``: the previous shard's result (None for the first shard). Returns the head's
+    chunk sum if the head closes its chunk, and the carry for the next shard.
+    """
+    held = _get(token, shard)
+    if held.folded is not None and held.folded[0] == step:
+        return held.folded[1]  # run twice: same result
+    if held.pending is None or held.pending[0] != step:
+        raise RuntimeError(f"shard {shard} has no update of step {step} to fold")
+    _, merged, head, first_index, n_union, coef, tail = held.pending
+    n, k = merged.shape
+    incoming = None if carry is None else carry["carry"]
+    chunk = None if incoming is None else incoming["chunk"]
+    colsum = np.zeros(k) if incoming is None else np.array(incoming["colsum"])
+    emitted: list[tuple[int, np.ndarray]] = []
+    if head:
+        partial = np.array(chunk)  # the chunk opened before this segment
+        scratch = np.zeros((head, k), dtype=held.word_topic.dtype)
+        # the same kernel on a scratch copy: the increments' sum, word by word
+        _lazy_add(scratch, np.arange(head, dtype=np.int64), merged, coef, partial, 0, head)
+        if (first_index + head) % CHUNK == 0 or first_index + head == n_union:
+            emitted.append(((first_index) // CHUNK, partial))
+            chunk = tail
+        else:
+            chunk = partial  # the whole segment lies inside the open chunk
+    elif n:
+        chunk = tail
+    _accumulate_rows(merged, colsum)
+    result = {"chunks": emitted, "carry": {"chunk": chunk, "colsum": colsum}}
+    held.pending = None
+    held.folded = (step, result)
     return result
 
 
@@ -268,27 +323,10 @@ def seed_shard(token: str, shard: int, increment: Any, coef: float) -> None:
 
 
 def write_part(token: str, shard: int, path: str) -> dict[str, Any]:
-    """Write this shard's rows to ``path`` (``.npy``, no pickle) atomically; return its
-    size and sha256."""
+    """Write this shard's rows to ``path`` (a local path or an fsspec URL; ``.npy``, no
+    pickle), whole or not at all; return its size, sha256 and the shard's step."""
     held = _get(token, shard)
-    target = Path(path)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with open(temp, "wb") as f:
-        np.save(f, held.word_topic, allow_pickle=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, target)
-    return {"nbytes": target.stat().st_size, "sha256": file_sha256(target),
-            "step": held.step}
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return {**part_io.write_rows(path, held.word_topic), "step": held.step}
 
 
 def shard_rows_all(token: str, shard: int) -> np.ndarray:

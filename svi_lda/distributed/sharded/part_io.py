@@ -1,0 +1,82 @@
+"""Checkpoint part files of sharded training at a local path or an fsspec URL.
+
+A part is a ``.npy`` file of rows of W (no pickle). Locally it is written atomically
+(temporary file, then rename); on an object store it is written to a local temporary
+file first (its sha256 taken there) and uploaded in one object, which appears whole or
+not at all. Rows are read back by range: a worker loading rows ``lo:hi`` of a part
+reads only those bytes (``mmap`` locally, a ranged read on a store).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from svi_lda import storage
+
+BLOCK_BYTES = 1 << 22
+
+
+def file_sha256(loc: storage.Location) -> str:
+    """sha256 of the file at ``loc`` (a path or a URL), read in blocks."""
+    digest = hashlib.sha256()
+    with storage.open_read(loc) as f:
+        for block in iter(lambda: f.read(BLOCK_BYTES), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_local(target: Path, rows: np.ndarray) -> None:
+    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with open(temp, "wb") as f:
+        np.save(f, rows, allow_pickle=False)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temp, target)
+
+
+def write_rows(loc: str, rows: np.ndarray) -> dict[str, Any]:
+    """Write ``rows`` as a ``.npy`` file at ``loc`` (absolute path or URL); returns its
+    ``nbytes`` and ``sha256``."""
+    where = storage.location(loc)
+    if isinstance(where, Path):
+        _write_local(where, rows)
+        return {"nbytes": where.stat().st_size, "sha256": file_sha256(where)}
+    handle, name = tempfile.mkstemp(suffix=".npy", prefix="svi-lda-part-")
+    os.close(handle)
+    temp = Path(name)
+    try:
+        _write_local(temp, rows)
+        info = {"nbytes": temp.stat().st_size, "sha256": file_sha256(temp)}
+        storage.upload(temp, where)
+    finally:
+        temp.unlink(missing_ok=True)
+    return info
+
+
+def read_rows(loc: str, start: int, stop: int, dtype: str) -> np.ndarray:
+    """Rows ``start:stop`` of the 2-D ``.npy`` file at ``loc``, as ``dtype``."""
+    where = storage.location(loc)
+    if isinstance(where, Path):
+        block = np.load(where, mmap_mode="r", allow_pickle=False)
+        return np.array(block[start:stop], dtype=dtype)
+    with storage.open_read(where) as f:
+        version = np.lib.format.read_magic(f)
+        shape, fortran, stored = (
+            np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+            else np.lib.format.read_array_header_2_0(f)
+        )
+        if fortran or len(shape) != 2 or stored.hasobject:
+            raise ValueError(f"{loc}: not a C-ordered 2-D array of numbers")
+        row_bytes = shape[1] * stored.itemsize
+        f.seek(f.tell() + start * row_bytes)
+        data = f.read((stop - start) * row_bytes)
+    if len(data) != (stop - start) * row_bytes:
+        raise ValueError(f"{loc}: truncated ({len(data)} bytes for rows {start}:{stop})")
+    rows = np.frombuffer(data, dtype=stored).reshape(stop - start, shape[1])
+    return np.array(rows, dtype=dtype)

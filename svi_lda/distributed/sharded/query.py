@@ -1,0 +1,297 @@
+"""Queries on a sharded model too large to gather: W stays on the workers.
+
+:class:`ShardedModel` loads a sharded checkpoint's parts onto the workers of a Dask
+cluster (each worker reads only its shards' rows, from a folder or an fsspec URL) and
+answers, without assembling W anywhere:
+
+- ``transform(X)``: documents in batches; for each batch the shards that own its words
+  compute their rows of exp(E[log beta]) (the kernel training uses), and a worker pulls
+  the pieces and runs the E-step of :func:`svi_lda.inference.document_estep`. Each
+  document starts from its content, so its row is bitwise the assembled model's
+  ``transform``, whatever the batches.
+- ``top_words(n)``: lambda's row sums continued shard to shard in word order (the order
+  NumPy sums the assembled lambda in, so bitwise the same), then each shard's best ``n``
+  words per topic of lambda / row sums, merged by (probability, lower id first): the
+  assembled model's ``top_words``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import digamma
+
+from svi_lda import storage
+from svi_lda.batch import Batch
+from svi_lda.distributed.sharded import checkpoint as sharded_checkpoint
+from svi_lda.distributed.sharded import shard_tasks
+from svi_lda.distributed.sharded.engine import ShardedRun, alive_workers
+from svi_lda.distributed.sharded.layout import assign_shards, segments, shard_bounds
+from svi_lda.state import _FLOOR_OF_DTYPE
+from svi_lda.step import unit_vocabulary
+
+logger = logging.getLogger("svi_lda.distributed.sharded")
+
+# Non-zeros per document batch of transform: a batch's rows (at most this many words x K)
+# are what one E-step task pulls from the shards.
+BATCH_NONZEROS = 1 << 16
+
+
+@dataclass
+class _PulledRows:
+    """Stands for the model's state in :func:`svi_lda.inference.document_estep`: the
+    rows of the batch's words were computed by the shards that own them."""
+
+    rows: np.ndarray
+    log_shift: np.ndarray
+    alpha: np.ndarray
+    n_components: int
+
+    def exp_elog_beta_rows(
+        self, word_ids: np.ndarray, n_threads: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if len(word_ids) != len(self.rows):
+            raise RuntimeError(f"{len(self.rows)} rows pulled for {len(word_ids)} words")
+        return self.rows, self.log_shift
+
+
+def query_estep(
+    batch: Batch, alpha: np.ndarray, settings: Any, seed: int,
+    *pieces: tuple[np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """gamma of ``batch``'s documents from the shards' pieces of rows (in shard order)."""
+    from svi_lda.inference import document_estep
+
+    state = _PulledRows(np.concatenate([p[0] for p in pieces]),
+                        np.concatenate([p[1] for p in pieces]), alpha, len(alpha))
+    gamma, _ = document_estep(state, batch, settings, 1, seed)  # type: ignore[arg-type]
+    return gamma
+
+
+def _lambda_blocks(token: str, shard: int, scale: float, eta: float) -> Any:
+    """The shard's rows of lambda (word-major, float64) in blocks of rows, in order."""
+    held = shard_tasks._get(token, shard)
+    k = held.word_topic.shape[1]
+    block = max(1, shard_tasks.INIT_BLOCK_VALUES // max(k, 1))
+    for start in range(0, len(held.word_topic), block):
+        # as GlobalState.lambda_: eta + scale * W.astype(float64), element by element
+        yield start, eta + scale * held.word_topic[start:start + block].astype(np.float64)
+
+
+def lambda_sums_chain(
+    token: str, shard: int, carry: np.ndarray | None, scale: float, eta: float
+) -> np.ndarray:
+    """Continue lambda's per-topic sums over this shard's words from ``carry``."""
+    k = shard_tasks._get(token, shard).word_topic.shape[1]
+    out = np.zeros(k) if carry is None else np.array(carry)
+    for _, lam in _lambda_blocks(token, shard, scale, eta):
+        shard_tasks._accumulate_rows(lam, out)
+    return out
+
+
+def shard_top(
+    token: str, shard: int, n: int, scale: float, eta: float, row_sums: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(global word ids, probabilities) of each topic's best ``n`` of this shard's words,
+    shape (K, <= n each block); ties: lower id first."""
+    from svi_lda.numerics.topk import top_indices
+
+    held = shard_tasks._get(token, shard)
+    ids, values = [], []
+    for start, lam in _lambda_blocks(token, shard, scale, eta):
+        topics = lam.T / row_sums[:, None]  # as OnlineLDA.get_topics, element by element
+        top = top_indices(topics, n)
+        ids.append(top + held.lo + start)
+        values.append(np.take_along_axis(topics, top, axis=1))
+    k = held.word_topic.shape[1]
+    if not ids:
+        return np.zeros((k, 0), dtype=np.int64), np.zeros((k, 0))
+    return np.concatenate(ids, axis=1), np.concatenate(values, axis=1)
+
+
+def merge_top(
+    candidates: list[tuple[np.ndarray, np.ndarray]], n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each topic's best ``n`` among the shards' candidates: (ids, values), shape (K, n),
+    largest first, ties to the lower id (as :func:`svi_lda.numerics.topk.top_indices`)."""
+    ids = np.concatenate([c[0] for c in candidates], axis=1)
+    values = np.concatenate([c[1] for c in candidates], axis=1)
+    out_ids = np.empty((len(ids), min(n, ids.shape[1])), dtype=np.int64)
+    out_values = np.empty(out_ids.shape)
+    for k in range(len(ids)):
+        order = np.lexsort((ids[k], -values[k]))[: out_ids.shape[1]]
+        out_ids[k], out_values[k] = ids[k][order], values[k][order]
+    return out_ids, out_values
+
+
+class ShardedModel:
+    """A sharded checkpoint's model, held by the workers of a Dask cluster and queried
+    there (W is never assembled). Open it with :meth:`open`; :meth:`close` (or a
+    ``with`` block) drops the shards from the workers.
+
+    Attributes
+    ----------
+    n_components, n_features : int
+    checkpoint : path or str
+        The sharded checkpoint it was loaded from.
+    vocabulary : Vocabulary or None
+        The training corpus's vocabulary when its folder can be read (words in
+        ``top_words``), else None (word ids).
+    """
+
+    def __init__(self, run: ShardedRun, checkpoint: storage.Location,
+                 manifest: dict[str, Any], arrays: dict[str, np.ndarray],
+                 vocabulary: Any) -> None:
+        from svi_lda.estimator import OnlineLDA
+
+        self.run = run
+        self.checkpoint = checkpoint
+        self.manifest = manifest
+        self.vocabulary = vocabulary
+        self.n_components = int(manifest["n_components"])
+        self.n_features = int(manifest["n_features"])
+        self.scale = float(manifest["scale"])
+        self.eta = float(manifest["eta"])
+        # The coordinator's part as a model (W a zero stand-in): reads the queries' inputs
+        # exactly as OnlineLDA.transform does, and gives the E-step's settings.
+        params = {k: v for k, v in manifest["params"].items() if k != "random_state"}
+        self._reader = OnlineLDA(**params)
+        self._reader.random_seed_ = int(manifest["random_seed"])
+        self._reader.n_features_in_ = self.n_features
+        self._reader.vocabulary_ = vocabulary
+        self._reader.state_ = sharded_checkpoint.coordinator_state(
+            self.n_features, self.n_components, manifest["dtype"], scale=self.scale,
+            topic_sums=arrays["topic_sums"], alpha=arrays["alpha"], eta=self.eta,
+            step=int(manifest["step"]), n_docs_seen=int(manifest["n_docs_seen"]),
+        )
+
+    @classmethod
+    def open(cls, client: Any, checkpoint: str | Any, *,
+             n_shards: int | None = None) -> ShardedModel:
+        """Load the sharded checkpoint ``checkpoint`` (a folder or an fsspec URL the
+        workers can read) onto ``client``'s workers, one shard per worker by default.
+
+        Raises
+        ------
+        CheckpointError
+            The checkpoint is incomplete or damaged (the message names the file).
+        """
+        folder = storage.location(checkpoint)
+        manifest = sharded_checkpoint.read_manifest(folder)
+        arrays = sharded_checkpoint.read_npz(
+            storage.join(folder, manifest["coordinator"]["file"]))
+        workers = sorted(alive_workers(client) or client.scheduler_info().get("workers", {}))
+        bounds = shard_bounds(int(manifest["n_features"]), int(n_shards or len(workers)))
+        run = ShardedRun(client, uuid.uuid4().hex[:12], bounds,
+                         assign_shards(len(bounds) - 1, workers), manifest["dtype"])
+        parts = sharded_checkpoint.part_files(folder, manifest)
+        run.wait([
+            run.submit(shard_tasks.load_shard, run.token, s, int(bounds[s]),
+                       int(bounds[s + 1]), parts, int(manifest["step"]), run.dtype,
+                       shard=s, key="query-load")
+            for s in range(run.n_shards)
+        ])
+        return cls(run, folder, manifest, arrays, _vocabulary(manifest))
+
+    def __enter__(self) -> ShardedModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Drop the shards from the workers (the model cannot be queried afterwards)."""
+        self.run.client.run(shard_tasks.drop_run, self.run.token, on_error="ignore")
+
+    def transform(self, X: Any, *, batch_nonzeros: int = BATCH_NONZEROS) -> np.ndarray:
+        """Topic distribution of each document, shape (n_documents, n_components): the
+        assembled model's ``OnlineLDA.transform`` (same inputs; float32 counts give
+        float32 rows), computed on the workers."""
+        from svi_lda.inference import query_batch
+
+        batch, float32 = query_batch(self._reader, X)
+        run, state = self.run, self._reader.state_
+        psi_totals = digamma(state.topic_totals())
+        floor = _FLOOR_OF_DTYPE[np.dtype(run.dtype)]
+        settings, seed = self._reader._settings(), self._reader.random_seed_
+        call = uuid.uuid4().hex[:8]
+        futures = []
+        for lo, hi in _document_batches(batch.indptr, batch_nonzeros):
+            part = Batch(indptr=batch.indptr[lo:hi + 1] - batch.indptr[lo],
+                         indices=batch.indices[batch.indptr[lo]:batch.indptr[hi]],
+                         counts=batch.counts[batch.indptr[lo]:batch.indptr[hi]],
+                         doc_ids=batch.doc_ids, n_features=batch.n_features)
+            ids, _ = unit_vocabulary(part)
+            cuts = segments(ids, run.bounds)
+            pieces = [
+                run.submit(shard_tasks.shard_rows, run.token, s, state.step,
+                           ids[cuts[s]:cuts[s + 1]] - run.bounds[s], state.scale,
+                           state.eta, psi_totals, floor, shard=s, key=f"query-rows-{call}-{lo}")
+                for s in range(run.n_shards)
+            ]
+            futures.append(run.client.submit(
+                query_estep, part, state.alpha, settings, seed, *pieces,
+                key=f"svi-lda-query-estep-{run.token}-{uuid.uuid4().hex[:8]}", pure=False,
+            ))
+        gammas = run.wait(futures)
+        gamma = (np.concatenate(gammas) if gammas
+                 else np.zeros((0, self.n_components)))
+        theta = gamma / gamma.sum(axis=1, keepdims=True)
+        return theta.astype(np.float32) if float32 else theta
+
+    def top_words(self, n: int = 10) -> list[list[tuple[str | int, float]]]:
+        """For each topic, its ``n`` most probable words (or ids) with their
+        probabilities: the assembled model's ``OnlineLDA.top_words``."""
+        run = self.run
+        futures, carry = [], None
+        for s in range(run.n_shards):
+            carry = run.submit(lambda_sums_chain, run.token, s, carry, self.scale, self.eta,
+                               shard=s, key=f"query-sums-{uuid.uuid4().hex[:8]}")
+            futures.append(carry)
+        row_sums = run.wait(futures)[-1]
+        candidates = run.wait([
+            run.submit(shard_top, run.token, s, int(n), self.scale, self.eta, row_sums,
+                       shard=s, key=f"query-top-{uuid.uuid4().hex[:8]}")
+            for s in range(run.n_shards)
+        ])
+        ids, values = merge_top(candidates, int(n))
+        vocab = self.vocabulary
+        words = vocab if vocab is None or isinstance(vocab, list | tuple) else vocab.words
+        return [
+            [((words[j] if words is not None else int(j)), float(v))
+             for j, v in zip(row_ids, row_values, strict=True)]
+            for row_ids, row_values in zip(ids, values, strict=True)
+        ]
+
+
+def _document_batches(indptr: np.ndarray, nonzeros: int) -> list[tuple[int, int]]:
+    """Consecutive document ranges of about ``nonzeros`` non-zeros each (at least one
+    document each)."""
+    n_docs = len(indptr) - 1
+    out, lo = [], 0
+    while lo < n_docs:
+        hi = int(np.searchsorted(indptr, indptr[lo] + max(1, nonzeros), side="right")) - 1
+        hi = min(n_docs, max(hi, lo + 1))
+        out.append((lo, hi))
+        lo = hi
+    return out
+
+
+def _vocabulary(manifest: dict[str, Any]) -> Any:
+    """The training corpus's vocabulary, or None when its folder cannot be read here."""
+    from svi_lda.corpus import CorpusError, ParquetCorpus
+
+    try:
+        vocabulary = ParquetCorpus(manifest["corpus"]).vocabulary
+    except (CorpusError, OSError, ValueError) as exc:
+        logger.info("no vocabulary for the sharded model (%s): top words as ids", exc)
+        return None
+    if vocabulary.sha256 != manifest["vocabulary_sha256"]:
+        logger.info("the corpus %s changed since training: top words as ids",
+                    manifest["corpus"])
+        return None
+    return vocabulary
