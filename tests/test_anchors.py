@@ -104,3 +104,57 @@ def test_anchor_topics_recover_separable_topics_from_sampled_documents():
     # Deterministic for a fixed seed.
     again, _ = anchor_topics(X, n_topics, seed=0, min_anchor_docs=20)
     np.testing.assert_array_equal(found, again)
+
+
+def _separable_corpus(seed: int = 5, n_topics: int = 6, n_words: int = 80, n_docs: int = 3000):
+    rng = np.random.default_rng(seed)
+    topics = _separable_topics(n_topics, n_words, rng)
+    theta = rng.dirichlet(np.full(n_topics, 0.3), size=n_docs)
+    return sample_documents(topics, theta, np.full(n_docs, 60), rng), topics
+
+
+def test_fit_with_anchor_start_recovers_topics_a_random_start_does_not():
+    from svi_lda import OnlineLDA
+
+    X, topics = _separable_corpus()
+    found = {}
+    for init in ("anchors", "random"):
+        model = OnlineLDA(6, learning_method="scvb0", init=init, max_iter=1,
+                          batch_size=256, random_state=0, n_jobs=1)
+        found[init] = _matched_tv(model.fit(X).get_topics(), topics)
+    assert found["anchors"].max() < 0.15, found
+    assert found["random"].max() > found["anchors"].max() + 0.05, found
+
+
+def test_anchor_start_is_the_same_for_any_thread_count_and_on_a_corpus_folder(tmp_path):
+    from svi_lda import OnlineLDA
+    from svi_lda.corpus import from_csr
+
+    X, topics = _separable_corpus(seed=6, n_docs=1500)
+    fits = [
+        OnlineLDA(6, learning_method="scvb0", init="anchors", max_iter=1, batch_size=256,
+                  random_state=0, n_jobs=n_jobs).fit(X).components_
+        for n_jobs in (1, 2)
+    ]
+    np.testing.assert_array_equal(fits[0], fits[1])
+    corpus = from_csr(X, [f"w{i}" for i in range(X.shape[1])], tmp_path / "c",
+                      row_group_size=256)
+    model = OnlineLDA(6, learning_method="scvb0", init="anchors", max_iter=1,
+                      batch_size=256, random_state=0).fit(str(corpus.path))
+    assert _matched_tv(model.get_topics(), topics).max() < 0.2
+
+
+def test_anchor_start_is_refused_where_no_sample_comes_first():
+    import pytest
+
+    from svi_lda import OnlineLDA
+
+    X, _ = _separable_corpus(seed=7, n_docs=300)
+    with pytest.raises(ValueError, match="init='anchors' needs a sample of the corpus"):
+        OnlineLDA(6, learning_method="scvb0", init="anchors").partial_fit(X[:100])
+    with pytest.raises(ValueError, match="init='anchors' needs a sample of the corpus"):
+        OnlineLDA(6, learning_method="scvb0", init="anchors", total_samples=300).fit(
+            iter([X[:100], X[100:200]])
+        )
+    with pytest.raises(ValueError, match="learning_method='scvb0' only"):
+        OnlineLDA(6, learning_method="online", init="anchors").fit(X)
