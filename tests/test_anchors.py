@@ -158,3 +158,18 @@ def test_anchor_start_is_refused_where_no_sample_comes_first():
         )
     with pytest.raises(ValueError, match="learning_method='scvb0' only"):
         OnlineLDA(6, learning_method="online", init="anchors").fit(X)
+
+
+def test_a_model_started_from_anchors_saves_loads_and_continues(tmp_path):
+    from svi_lda import OnlineLDA
+    from svi_lda.estimator import load_model
+
+    X, _ = _separable_corpus(seed=8, n_docs=600)
+    model = OnlineLDA(6, learning_method="scvb0", init="anchors", max_iter=1,
+                      batch_size=200, random_state=0).fit(X)
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.init == "anchors"
+    np.testing.assert_array_equal(loaded.components_, model.components_)
+    loaded.partial_fit(X[:100])  # the state exists: no new start, no refusal
+    assert loaded.state_.step == model.state_.step + 1
