@@ -150,8 +150,8 @@ def build(name: str, X):
         sweeps = int(name[4:])
         original = model._init_state
 
-        def warm_init(n_features: int) -> None:
-            original(n_features)
+        def warm_init(n_features: int, **options) -> None:
+            original(n_features, **options)
             warm = OnlineLDA(K, learning_method="cvb0", max_iter=sweeps, random_state=0)
             warm.fit(X[:WARM_DOCS])
             counts = (warm.components_ - warm.state_.eta).T * (X.shape[0] / WARM_DOCS)
@@ -164,8 +164,8 @@ def build(name: str, X):
     if name.startswith("anchors"):
         original_init = model._init_state
 
-        def anchors_init(n_features: int) -> None:
-            original_init(n_features)
+        def anchors_init(n_features: int, **options) -> None:
+            original_init(n_features, **options)
             anchor_start(model, X, name)
 
         model._init_state = anchors_init
