@@ -15,6 +15,11 @@ Variants (names on the command line):
 - ``auto``: alpha learned (``doc_topic_prior="auto"``).
 - ``burn<B>``: ``B`` burn-in sweeps per document.
 - ``batch<S>``: minibatches of ``S`` documents.
+- ``anchors<N>_<M>_<W>``: a spectral start (:mod:`svi_lda.numerics.anchors`, Arora et
+  al. 2013): the co-occurrence of the ``M`` words of highest document frequency over the
+  first ``N`` documents, K anchor words, RecoverL2; the frequent words start at
+  ``W`` x (D x mean length) x p(w, z), the others at that mass spread by p(z) alone.
+  Defaults N = 20,000, M = 5,000, W = 1 (``anchors``, ``anchors50000``, ...).
 - ``reseed<T>``: a birth/merge move every ``RESEED_EVERY`` steps from step
   ``RESEED_FIRST`` to ``RESEED_STEPS``: of two topics closer than ``T`` in total
   variation, the smaller is restarted (at most ``RESEED_MAX`` a move) from the documents
@@ -82,6 +87,42 @@ def reseed(model, X, threshold: float, position: int) -> int:
     return len(smaller)
 
 
+ANCHOR_DEFAULTS = (20_000, 5_000, 1.0)
+START_SECONDS: dict[str, float] = {}
+
+
+def anchor_start(model, X, name: str) -> None:
+    """Replace the state's counts by the anchor-word start of variant ``name``."""
+    from svi_lda.numerics.anchors import anchor_topics
+
+    fields = name[len("anchors"):].split("_") if name != "anchors" else []
+    n_docs, n_words, weight = ANCHOR_DEFAULTS
+    if len(fields) > 0 and fields[0]:
+        n_docs = int(fields[0])
+    if len(fields) > 1:
+        n_words = int(fields[1])
+    if len(fields) > 2:
+        weight = float(fields[2])
+    t0 = time.perf_counter()
+    sample = X[:n_docs]
+    doc_freq = np.diff(sample.tocsc().indptr)
+    frequent = np.sort(np.argsort(-doc_freq, kind="stable")[:n_words])
+    topics, topic_share = anchor_topics(
+        sample[:, frequent], K, seed=0, n_threads=2, iterations=200
+    )
+    word_tokens = np.asarray(sample.sum(axis=0)).ravel()
+    total = weight * X.shape[0] * word_tokens.sum() / sample.shape[0]
+    p_word = word_tokens / word_tokens.sum()
+    counts = total * np.outer(p_word, topic_share)
+    frequent_share = p_word[frequent].sum()
+    counts[frequent] = total * frequent_share * (topic_share[:, None] * topics).T
+    state = model.state_
+    state.word_topic[...] = counts.astype(state.word_topic.dtype)
+    state.scale = 1.0
+    state.topic_sums = state.word_topic.sum(axis=0, dtype=np.float64)
+    START_SECONDS[name] = time.perf_counter() - t0
+
+
 def build(name: str, X):
     """The model of variant ``name`` and a function preparing it before ``fit``."""
     import svi_lda.methods.scvb0 as scvb0
@@ -102,15 +143,15 @@ def build(name: str, X):
         scvb0.CollapsedSettings.__init__.__defaults__ = (int(name[4:]), 1.0, 10.0, 0.9, 0)
     elif name.startswith("batch"):
         params["batch_size"] = int(name[5:])
-    elif name != "default" and not name.startswith(("warm", "reseed")):
+    elif name != "default" and not name.startswith(("warm", "reseed", "anchors")):
         raise SystemExit(f"unknown variant {name!r}")
     model = OnlineLDA(K, **params)
     if name.startswith("warm"):
         sweeps = int(name[4:])
         original = model._init_state
 
-        def warm_init(n_features: int) -> None:
-            original(n_features)
+        def warm_init(n_features: int, **options) -> None:
+            original(n_features, **options)
             warm = OnlineLDA(K, learning_method="cvb0", max_iter=sweeps, random_state=0)
             warm.fit(X[:WARM_DOCS])
             counts = (warm.components_ - warm.state_.eta).T * (X.shape[0] / WARM_DOCS)
@@ -120,6 +161,14 @@ def build(name: str, X):
             state.topic_sums = state.word_topic.sum(axis=0, dtype=np.float64)
 
         model._init_state = warm_init
+    if name.startswith("anchors"):
+        original_init = model._init_state
+
+        def anchors_init(n_features: int, **options) -> None:
+            original_init(n_features, **options)
+            anchor_start(model, X, name)
+
+        model._init_state = anchors_init
     return model
 
 
@@ -151,7 +200,9 @@ def main() -> None:
               f"npmi {npmi_coherence(model, held):.3f} tv {tv.mean():.3f} "
               f"tv quantiles (10 25 50 75 90%) {np.quantile(tv, [.1, .25, .5, .75, .9]).round(2)} "
               f"load {os.getloadavg()[0]:.1f}"
-              + (f" restarted {restarted}" if name.startswith("reseed") else ""), flush=True)
+              + (f" restarted {restarted}" if name.startswith("reseed") else "")
+              + (f" start {START_SECONDS[name]:.2f}s" if name in START_SECONDS else ""),
+              flush=True)
 
 
 if __name__ == "__main__":

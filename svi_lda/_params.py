@@ -35,10 +35,15 @@ def check_params(model: Any) -> None:
             "The 'dtype' parameter of OnlineLDA must be a str among "
             f"{{'float32', 'float64'}}. Got {model.dtype!r} instead."
         )
-    if model.init not in ("documents", "random"):
+    if model.init not in ("documents", "random", "anchors"):
         raise ValueError(
             "The 'init' parameter of OnlineLDA must be a str among "
-            f"{{'documents', 'random'}}. Got {model.init!r} instead."
+            f"{{'documents', 'random', 'anchors'}}. Got {model.init!r} instead."
+        )
+    if model.init == "anchors" and model.learning_method != "scvb0":
+        raise ValueError(
+            "init='anchors' is measured for learning_method='scvb0' only; got "
+            f"learning_method={model.learning_method!r}"
         )
     if model.total_samples is not None:
         check_positive_float(model.total_samples, "total_samples")

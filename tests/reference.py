@@ -195,3 +195,18 @@ def gibbs_reference(docs, words, n_topics, n_features, alpha, eta, sweep_keys):
             nwk[w, k] += 1
             nk[k] += 1
     return np.asarray(z)
+
+
+def cooccurrence_reference(X):
+    """Word co-occurrence ``Q = mean_d (x x^T - diag(x)) / (n_d (n_d - 1))`` over the
+    documents of at least two tokens (``svi_lda.numerics.anchors.word_cooccurrence``)."""
+    dense = np.asarray(X.toarray(), dtype=np.float64)
+    lengths = dense.sum(axis=1)
+    Q = np.zeros((dense.shape[1], dense.shape[1]))
+    used = 0
+    for x, n in zip(dense, lengths, strict=True):
+        if n < 2:
+            continue
+        Q += (np.outer(x, x) - np.diag(x)) / (n * (n - 1))
+        used += 1
+    return Q / max(used, 1)

@@ -124,5 +124,6 @@ def test_seeding_changes_the_fit_and_random_init_is_still_available(X):
 
 def test_bad_init_is_reported_in_scikit_learn_form():
     with pytest.raises(ValueError, match="The 'init' parameter of OnlineLDA must be a str "
-                                         "among {'documents', 'random'}. Got 'kmeans'"):
+                                         "among {'documents', 'random', 'anchors'}. "
+                                         "Got 'kmeans'"):
         OnlineLDA(3, init="kmeans").fit(sp.csr_matrix(np.ones((4, 5))))

@@ -41,7 +41,8 @@ def fit_model(
     model.vocabulary_ = vocabulary if vocabulary is not None or corpus is None else (
         corpus.vocabulary
     )
-    model._init_state(source.n_features)
+    has_sample = isinstance(source, MatrixSource | CorpusSource)
+    model._init_state(source.n_features, anchor_sample=has_sample)
     if isinstance(source, IteratorSource):
         minibatches: Iterator[Minibatch] = source.walk()
         total = float(model.total_samples)
@@ -54,6 +55,8 @@ def fit_model(
             method, source.n_docs, source.n_tokens
         ))
     n_threads = model._n_threads()
+    if model.init == "anchors":
+        _start_from_anchors(model, method, source, total, n_threads)
     engine = ThreadEngine(model, method, source, n_threads=n_threads)
     run_loop(model, method, engine, minibatches, total_samples=total, n_threads=n_threads,
              callbacks=callbacks)
@@ -62,6 +65,19 @@ def fit_model(
             f"vocabulary has {len(model.vocabulary_)} words but the data has "
             f"{model.n_features_in_} columns; pass the vocabulary the matrix was built with."
         )
+
+
+def _start_from_anchors(
+    model: Any, method: LearningMethod, source: Any, total: float, n_threads: int
+) -> None:
+    """``init="anchors"``: the topics from the first documents of the first pass."""
+    from svi_lda.anchor_start import ANCHOR_SAMPLE_DOCS, anchor_start, first_documents
+
+    plan = source.plan(0, method.grouping, int(model.batch_size), model.random_seed_)
+    batches = (source.read(ref) for minibatch in plan for ref in minibatch)
+    sample = first_documents(batches, ANCHOR_SAMPLE_DOCS)
+    anchor_start(model.state_, sample, total_samples=total, seed=model.random_seed_,
+                 n_threads=n_threads)
 
 
 def train_step(

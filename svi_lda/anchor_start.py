@@ -1,0 +1,115 @@
+"""``init="anchors"``: SCVB0's topics start from anchor-word recovery (Arora et al. 2013).
+
+Before the first step, ``fit`` reads the first ``ANCHOR_SAMPLE_DOCS`` documents of its
+first pass (the first minibatches of the pass, in order), keeps the ``ANCHOR_WORDS``
+words of highest document frequency in them, and recovers K topics over those words
+(:func:`svi_lda.numerics.anchors.anchor_topics`). The expected counts then start at the
+corpus's estimated token total ``T = D x mean document length``:
+
+- a frequent word w: ``N_phi[w, k] = T p(w, z = k)`` (``p(w, z)`` recovered);
+- any other word: ``N_phi[w, k] = T p(w) p(z = k)``: its mass, no topic preference.
+
+Measured (``benchmarks/results/scvb0.md``, 1,000,000 documents drawn from a K=100 model):
+one SCVB0 pass from this start reaches held-out perplexity 2,242 (default start: 2,526;
+truth 1,942), NPMI 0.269 (0.245; truth 0.296), topic recovery distance 0.180 (0.365). On
+200,000 documents it helps less (perplexity 2,446 against 2,346): the co-occurrence of
+fewer documents is too noisy to find the rare topics' anchors, so it is not the default.
+
+Only ``fit`` on a matrix or a corpus folder has the sample before its first step;
+``partial_fit``, streams, iterators and the Dask engines refuse it (see
+:func:`check_anchor_sample`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from svi_lda.numerics.anchors import anchor_topics
+from svi_lda.state import GlobalState
+
+ANCHOR_SAMPLE_DOCS = 1_000_000
+"""Documents of the co-occurrence sample: 200,000 was too few on the benchmark corpus
+(the anchors of about 40 of 100 topics were duplicates), 1,000,000 found 90."""
+
+ANCHOR_WORDS = 3_000
+"""Words of highest document frequency in the co-occurrence (memory M x M float64:
+72 MB)."""
+
+RECOVER_ITERATIONS = 200
+
+ANCHORS_NEED_A_SAMPLE = (
+    "init='anchors' needs a sample of the corpus before the first step, which only fit "
+    "on a matrix or a corpus folder has (partial_fit, streams, iterators and the Dask "
+    "engines see one minibatch at a time); use init='random' there"
+)
+
+
+def check_anchor_sample(model: Any, has_sample: bool) -> None:
+    """Raise the one-line refusal when ``model.init == "anchors"`` without a sample."""
+    if getattr(model, "init", None) == "anchors" and not has_sample:
+        raise ValueError(ANCHORS_NEED_A_SAMPLE)
+
+
+def first_documents(batches: Iterable[Any], n_docs: int) -> sp.csr_matrix:
+    """The first ``n_docs`` documents of ``batches`` (Batch objects, in order), as CSR."""
+    parts, seen = [], 0
+    for batch in batches:
+        X = batch.to_csr()
+        parts.append(X[: n_docs - seen] if seen + X.shape[0] > n_docs else X)
+        seen += parts[-1].shape[0]
+        if seen >= n_docs:
+            break
+    if not parts:
+        raise ValueError("init='anchors' found no documents to sample")
+    return sp.vstack(parts, format="csr")
+
+
+def anchor_start(
+    state: GlobalState,
+    sample: sp.csr_matrix,
+    *,
+    total_samples: float,
+    seed: int,
+    n_words: int = ANCHOR_WORDS,
+    n_threads: int = 1,
+) -> None:
+    """Set ``state``'s expected counts to the anchor-word start from ``sample``.
+
+    Parameters
+    ----------
+    state : GlobalState
+        Its ``word_topic`` (V x K) is overwritten (``scale`` 1, ``topic_sums`` updated).
+    sample : scipy.sparse.csr_matrix
+        The sampled documents (n, V) of counts.
+    total_samples : float
+        D, the corpus size in documents the counts stand for.
+    seed : int
+        Seeds the random projection of the anchor search.
+    n_words : int
+        The words of highest document frequency the topics are recovered over.
+    n_threads : int
+        Threads of the co-occurrence kernel (the result does not depend on them).
+    """
+    n_topics = state.n_components
+    sample = sp.csr_matrix(sample, dtype=np.float64)
+    doc_freq = np.bincount(sample.indices[sample.data > 0], minlength=sample.shape[1])
+    frequent = np.sort(np.argsort(-doc_freq, kind="stable")[:n_words])
+    topics, topic_share = anchor_topics(
+        sample[:, frequent], n_topics, seed=seed, n_threads=n_threads,
+        iterations=RECOVER_ITERATIONS,
+    )
+    word_tokens = np.asarray(sample.sum(axis=0)).ravel()
+    tokens = float(word_tokens.sum())
+    if tokens <= 0:
+        raise ValueError("init='anchors': the sampled documents have no tokens")
+    total = float(total_samples) * tokens / sample.shape[0]
+    p_word = word_tokens / tokens
+    counts = total * np.outer(p_word, topic_share)
+    counts[frequent] = total * p_word[frequent].sum() * (topic_share[:, None] * topics).T
+    state.word_topic = counts.astype(state.word_topic.dtype)
+    state.scale = 1.0
+    state.topic_sums = state.word_topic.sum(axis=0, dtype=np.float64)
