@@ -269,7 +269,7 @@ def test_rows_scattered_to_a_worker_killed_before_the_local_steps_are_sent_again
         pids = client.run(os.getpid)
         client.run(_set_paused, True)
         engine.submit_esteps(step)
-        assert len(step.scattered) == 2  # one chunk on each worker
+        assert len(step.scattered) == 1  # the whole block, on one worker
         holder = sorted(client.who_has(step.scattered[:1]).values())[0][0]
         os.kill(pids[holder], signal.SIGKILL)  # a worker process this test started
         client.run(_set_paused, False, workers=[w for w in pids if w != holder])
