@@ -102,9 +102,10 @@ def test_one_worker_and_threads_equal_in_process(corpus, reference):
 def test_four_worker_processes_equal_in_process_with_the_merge_on_the_workers(
     corpus, reference
 ):
-    """Issue 16: 4 worker processes, the step's rows shipped once in chunks (one per
-    worker) and the units' statistics summed on the workers along the fixed tree; the
-    coordinator gathers one result per step, and the model is bitwise in process's."""
+    """Issue 16: 4 worker processes, the step's rows shipped once (one block, to one
+    worker) and copied on by the workers, and the units' statistics summed on the workers
+    along the fixed tree; the coordinator gathers one result per step, and the model is
+    bitwise in process's."""
     from distributed import Client, LocalCluster, get_task_stream
 
     from svi_lda.distributed import fit_distributed
@@ -117,14 +118,20 @@ def test_four_worker_processes_equal_in_process_with_the_merge_on_the_workers(
     assert_same_model(model, reference)
     assert model.bound_history_ == reference.bound_history_
     kinds: dict[str, list[str]] = {}
+    rows: dict[str, list[str]] = {}
     for record in stream.data:
         kinds.setdefault(record["key"].split("-")[2], []).append(record["worker"])
+        if record["key"].split("-")[2] == "rows":
+            kind = "block" if record["key"].endswith("-block") else "copy"
+            rows.setdefault(kind, []).append(record["worker"])
     steps = len(reports)
     assert steps == 9
     # 4 units a step: 3 merges (2 then 1) run as worker tasks, never here
     assert len(kinds["merge"]) == 3 * steps
-    # the rows leave the coordinator once: one chunk per worker and step
-    assert len(kinds["rows"]) == 4 * steps and len(set(kinds["rows"])) == 4
+    # the rows leave the coordinator once a step, as one block (inline here: small
+    # rows), and the workers copy it to the 3 others: 4 workers hold it
+    assert len(rows["block"]) == steps and len(rows["copy"]) == 3 * steps
+    assert len(set(rows["block"] + rows["copy"])) == 4
     assert len(set(kinds["estep"])) == 4
     # what comes back is the merged statistics of the minibatch's words, once
     k = PARAMS["n_components"]

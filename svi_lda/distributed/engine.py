@@ -266,8 +266,8 @@ class DaskEngine:
         esteps = [
             graph.add(
                 f"svi-lda-estep-{self.token}-{step.epoch}-{step.units[i].key}{suffix}",
-                tasks.chunked_local_step_task, self.method.name, step.loads[i],
-                [copy_on.get(placed[i], copies[0])], alpha, settings, self.estep_threads,
+                tasks.union_local_step_task, self.method.name, step.loads[i],
+                copy_on.get(placed[i], copies[0]), alpha, settings, self.estep_threads,
                 worker=placed[i],  # a preference: a dead worker's local step runs elsewhere
             )
             for i in range(len(step.units))

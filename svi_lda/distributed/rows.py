@@ -33,20 +33,6 @@ from svi_lda.distributed.graphs import GraphBuilder
 logger = logging.getLogger("svi_lda.distributed.coordinator")
 
 
-def chunk_starts(n_rows: int, n_chunks: int) -> np.ndarray:
-    """First union row of each of ``n_chunks`` near-equal chunks of ``n_rows`` rows
-    (no empty chunk: fewer chunks if there are fewer rows)."""
-    n_chunks = max(1, min(n_chunks, n_rows))
-    return (np.arange(n_chunks, dtype=np.int64) * n_rows) // n_chunks
-
-
-def chunks_of(positions: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """The chunks (indices into ``starts``) holding any of the union rows ``positions``."""
-    if len(positions) == 0:
-        return np.zeros(1, dtype=np.int64)  # a unit without words still needs a block
-    return np.unique(np.searchsorted(starts, positions, side="right") - 1)
-
-
 def ship_rows(
     client: Any,
     graph: GraphBuilder,
