@@ -147,7 +147,7 @@ def local_step_task(
 def rows_chunk(
     rows: np.ndarray, log_shift: np.ndarray, word_ids: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A chunk of a step's parameter rows with its word ids, held on a worker as a task's
+    """A step's parameter rows with their word ids, held on a worker as a task's
     result (a task that Dask can re-run elsewhere if its worker dies, unlike scattered
     data)."""
     return rows, log_shift, word_ids
