@@ -45,7 +45,8 @@ import numpy as np
 
 LINE = re.compile(
     r"^\s*(\d+) workers\s+(\d+) docs/step.*coordinator CPU ([\d.]+) s\s+"
-    r"(?:\(mean ([\d.]+) s\)\s+)?socket in ([\d.]+) MB\s+out ([\d.]+) MB"
+    r"(?:\(mean ([\d.]+) s(?:; idle [\d.]+ ms/s, mean less idle ([\d.-]+) s)?\)\s+)?"
+    r"socket in ([\d.]+) MB\s+out ([\d.]+) MB"
 )
 
 
@@ -61,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--units-per-worker", type=int, default=1,
                    help="predict with this many units per worker and step (the fits are of "
                         "one; each further unit adds its word ids, ~4 bytes a word, ignored)")
+    p.add_argument("--cpu", choices=("less-idle", "mean"), default="less-idle",
+                   help="fit the steps' CPU less the idle coordinator's for the same wall "
+                        "time (where printed), or the plain mean")
     p.add_argument("--rows", choices=("broadcast", "chunks"), default="broadcast",
                    help="how the rows reach the workers (see the module notes)")
     p.add_argument("--topics", type=int, default=100, help="K to predict for")
@@ -73,8 +77,12 @@ def main(argv: list[str] | None = None) -> int:
                         "rows and receives every unit's statistics (no peer pull, no tree)")
     args = p.parse_args(argv)
 
-    # the CPU's mean over the steps where printed (finer than the median of 10 ms ticks)
-    points = [(float(m[1]), float(m[2]), float(m[4] or m[3]), float(m[5]), float(m[6]))
+    # the CPU's mean over the steps where printed (finer than the median of 10 ms ticks),
+    # less the idle coordinator's CPU for the same wall time where printed and asked
+    def cpu(m: re.Match) -> float:
+        return float((args.cpu == "less-idle" and m[5]) or m[4] or m[3])
+
+    points = [(float(m[1]), float(m[2]), cpu(m), float(m[6]), float(m[7]))
               for m in map(LINE.match, args.output.read_text().splitlines()) if m]
     points = [pt for pt in points if pt[0] >= 2]
     if len(points) < 2:
