@@ -244,11 +244,11 @@ def _set_paused(paused: bool, dask_worker=None) -> None:
 
 
 def test_rows_scattered_to_a_worker_killed_before_the_local_steps_are_sent_again(corpus):
-    """The rows of a step are scattered once, a chunk per worker; SIGKILL the worker
-    holding a chunk while the local steps that need it are still queued (both workers are
-    paused, so neither runs a task or fetches a chunk before the kill: a busy worker
-    still fetches its tasks' inputs, which made the loss a race): the step is sent again
-    with its rows inline and its merged statistics are bitwise the in-process ones."""
+    """The rows of a step are scattered once, as one block to one worker; SIGKILL that
+    worker while the other, paused, has not copied the block yet (a paused worker runs no
+    task and fetches no input: a busy one would, which made the loss a race): the step is
+    sent again with its rows inline and its merged statistics are bitwise the in-process
+    ones."""
     from distributed import Client, LocalCluster
 
     from svi_lda.corpus import read_unit
@@ -273,13 +273,19 @@ def test_rows_scattered_to_a_worker_killed_before_the_local_steps_are_sent_again
         step = InFlight(Minibatch(0, 0, False, list(units)))
         engine.load(step)
         client.gather(step.ids)
+        engine.prepare(step)
         pids = client.run(os.getpid)
-        client.run(_set_paused, True)
+        # the block goes to the step's first worker; the other is paused (it copies
+        # nothing). The holder itself must run: a scatter skips paused workers.
+        first = next(w for w in step.workers if w is not None)
+        others = [w for w in pids if w != first]
+        client.run(_set_paused, True, workers=others)
         engine.submit_esteps(step)
         assert len(step.scattered) == 1  # the whole block, on one worker
         holder = sorted(client.who_has(step.scattered[:1]).values())[0][0]
+        assert holder == first
         os.kill(pids[holder], signal.SIGKILL)  # a worker process this test started
-        client.run(_set_paused, False, workers=[w for w in pids if w != holder])
+        client.run(_set_paused, False, workers=others)
         stats = engine.collect(step)
     np.testing.assert_array_equal(stats.word_ids, expected.word_ids)
     np.testing.assert_array_equal(stats.sstats, expected.sstats)
