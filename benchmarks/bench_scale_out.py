@@ -13,7 +13,8 @@ counted here):
   measured first with the client connected and idle, the CPU per second that Dask's
   periodic work costs (the client's heartbeat and scheduler-info polling): with many
   workers on 2 cores a step's wall time grows with the workers and that cost with it, so
-  "mean less idle" subtracts the idle rate times the mean step wall time;
+  "mean less idle" subtracts the idle rate times the mean step wall time (psutil's 10 ms
+  ticks make the idle rate's resolution 10 ms / ``--idle-seconds``: 5 s was too coarse);
 - the engine's own payload counters (``bytes_to_workers``/``bytes_from_workers``), for
   comparison.
 
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--warm-up", type=int, default=2)
     p.add_argument("--memory-limit", default="1.5GiB", help="per worker")
-    p.add_argument("--idle-seconds", type=float, default=5.0,
+    p.add_argument("--idle-seconds", type=float, default=20.0,
                    help="measure the connected coordinator's idle CPU this long first")
     p.add_argument("--scatter-bytes", type=int, default=None,
                    help="fit_distributed's scatter_bytes (rows at least this large are "
