@@ -135,8 +135,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.measured_topics}, V={args.measured_vocab:,}; scale of the K x union terms "
           f"at 16 workers: {scale(16):.3g}); rows: {args.rows}")
     print(f"assumed: {args.units_per_worker} unit(s) per worker, local step {args.estep} s "
-          f"per unit, {docs_per_unit:.0f} docs per worker and step, merge "
-          f"{args.merge_ms} ms, {args.bw / 1e9:.2f} GB/s links; one worker {one:,.0f} docs/s")
+          f"per unit at the measured K (x K / K0), {docs_per_unit:.0f} docs per worker "
+          f"and step, merge {args.merge_ms} ms, {args.bw / 1e9:.2f} GB/s links; "
+          f"one worker {one:,.0f} docs/s")
     for k in args.predict:
         t = step_seconds(k)
         rate = k * docs_per_unit / t
