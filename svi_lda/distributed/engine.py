@@ -28,10 +28,11 @@ Tasks are pure, so Dask recomputes whatever a dead worker held; a step whose sca
 rows died with their worker is sent again with its rows inside tasks. Where local steps
 run: :mod:`svi_lda.distributed.placement`.
 
-This process's cost per step does not grow with the units: each of the two stages (the
-reads, the local steps with their merges) goes to the scheduler as one graph
-(:mod:`svi_lda.distributed.graphs`), with futures only for what it must hold (the reads,
-the union, the root), and it gathers one small array (the union) and one merged result.
+This process's cost per step barely grows with the units: each of the two stages (the
+reads, the local steps with their merges) goes to the scheduler as one graph of O(units)
+tasks and references (:mod:`svi_lda.distributed.graphs`), with futures only for what it
+must hold (the reads, the union, the root); the rows leave in one message; and it gathers
+one small array (the union) and one merged result.
 """
 
 from __future__ import annotations
