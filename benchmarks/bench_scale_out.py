@@ -9,7 +9,12 @@ counted here):
 - bytes received and sent: every byte this process reads from or writes to a TCP
   socket, counted at the socket calls of Tornado's ``IOStream`` (which Dask's TCP comms
   use), so serialisation headers, task graphs and the scheduler's messages are in;
-- CPU seconds: ``psutil`` user + system time of this process (all its threads);
+- CPU seconds: ``psutil`` user + system time of this process (all its threads); and,
+  measured first with the client connected and idle, the CPU per second that Dask's
+  periodic work costs (the client's heartbeat and scheduler-info polling): with many
+  workers on 2 cores a step's wall time grows with the workers and that cost with it, so
+  "mean less idle" subtracts the idle rate times the mean step wall time (psutil's 10 ms
+  ticks make the idle rate's resolution 10 ms / ``--idle-seconds``: 5 s was too coarse);
 - the engine's own payload counters (``bytes_to_workers``/``bytes_from_workers``), for
   comparison.
 
@@ -101,6 +106,13 @@ def run(n_workers: int, args: argparse.Namespace, corpus_path: Path) -> dict[str
         samples: list[tuple[float, float, int, int, int, int]] = []
         with Client(address) as client:
             client.wait_for_workers(n_workers, timeout=120)
+            # Dask's own periodic work (the client's heartbeat and scheduler-info
+            # polling, O(workers) each) costs CPU per second, not per step: measured
+            # idle here, so that it can be told apart from the steps' cost
+            time.sleep(1.0)
+            c0, w0 = cpu_seconds(), time.perf_counter()
+            time.sleep(args.idle_seconds)
+            idle_rate = (cpu_seconds() - c0) / (time.perf_counter() - w0)
 
             def on_step(report) -> None:  # type: ignore[no-untyped-def]
                 samples.append((time.perf_counter(), cpu_seconds(), SOCKET_BYTES["in"],
@@ -124,6 +136,8 @@ def run(n_workers: int, args: argparse.Namespace, corpus_path: Path) -> dict[str
     def median(f) -> float:  # type: ignore[no-untyped-def]
         return statistics.median(f(a, b) for a, b in steady)
 
+    wall_mean = (steady[-1][1][0] - steady[0][0][0]) / len(steady)
+    cpu_mean = (steady[-1][1][1] - steady[0][0][1]) / len(steady)
     out = {
         "workers": n_workers,
         "docs_step": batch_size,
@@ -132,7 +146,11 @@ def run(n_workers: int, args: argparse.Namespace, corpus_path: Path) -> dict[str
         "cpu": median(lambda a, b: b[1] - a[1]),
         # psutil counts CPU in clock ticks (10 ms): the mean over the steady steps
         # resolves what a per-step median cannot
-        "cpu_mean": (steady[-1][1][1] - steady[0][0][1]) / len(steady),
+        "cpu_mean": cpu_mean,
+        "idle_ms_per_s": idle_rate * 1e3,
+        # the mean less what the same wall time costs an idle coordinator: on 2 cores a
+        # step's wall time grows with the workers, and with it Dask's periodic work
+        "cpu_steps": cpu_mean - idle_rate * wall_mean,
         "mb_in": median(lambda a, b: (b[2] - a[2]) / 1e6),
         "mb_out": median(lambda a, b: (b[3] - a[3]) / 1e6),
         "payload_in": median(lambda a, b: b[4] / 1e6),
@@ -141,7 +159,8 @@ def run(n_workers: int, args: argparse.Namespace, corpus_path: Path) -> dict[str
     }
     print(f"{n_workers:>3} workers  {batch_size:>6} docs/step  steps {out['steps']}  "
           f"wall {out['wall']:.2f} s  coordinator CPU {out['cpu']:.3f} s "
-          f"(mean {out['cpu_mean']:.4f} s)  "
+          f"(mean {out['cpu_mean']:.4f} s; idle {out['idle_ms_per_s']:.2f} ms/s, "
+          f"mean less idle {out['cpu_steps']:.4f} s)  "
           f"socket in {out['mb_in']:.1f} MB  out {out['mb_out']:.1f} MB  "
           f"(engine payload in {out['payload_in']:.1f} MB, out {out['payload_out']:.1f} MB)  "
           f"load {out['load']:.1f}", flush=True)
@@ -187,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--warm-up", type=int, default=2)
     p.add_argument("--memory-limit", default="1.5GiB", help="per worker")
+    p.add_argument("--idle-seconds", type=float, default=20.0,
+                   help="measure the connected coordinator's idle CPU this long first")
     p.add_argument("--scatter-bytes", type=int, default=None,
                    help="fit_distributed's scatter_bytes (rows at least this large are "
                         "scattered straight to the workers; else inline in the graph)")
@@ -209,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     several = [r for r in rows if r["workers"] >= 2]
     if len(several) >= 2:
         for key, name in (("mb_in", "bytes in"), ("mb_out", "bytes out"), ("cpu", "CPU"),
-                          ("cpu_mean", "mean CPU")):
+                          ("cpu_mean", "mean CPU"), ("cpu_steps", "mean CPU less idle")):
             values = [r[key] for r in several]
             print(f"{name} per step, {several[0]['workers']}-{several[-1]['workers']} "
                   f"workers: max/min {max(values) / min(values):.2f}")

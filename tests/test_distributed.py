@@ -103,9 +103,10 @@ def test_one_worker_and_threads_equal_in_process(corpus, reference):
 def test_four_worker_processes_equal_in_process_with_the_merge_on_the_workers(
     corpus, reference
 ):
-    """Issue 16: 4 worker processes, the step's rows shipped once in chunks (one per
-    worker) and the units' statistics summed on the workers along the fixed tree; the
-    coordinator gathers one result per step, and the model is bitwise in process's."""
+    """Issue 16: 4 worker processes, the step's rows shipped once (one block, to one
+    worker) and copied on by the workers, and the units' statistics summed on the workers
+    along the fixed tree; the coordinator gathers one result per step, and the model is
+    bitwise in process's."""
     from distributed import Client, LocalCluster, get_task_stream
 
     from svi_lda.distributed import fit_distributed
@@ -118,14 +119,20 @@ def test_four_worker_processes_equal_in_process_with_the_merge_on_the_workers(
     assert_same_model(model, reference)
     assert model.bound_history_ == reference.bound_history_
     kinds: dict[str, list[str]] = {}
+    rows: dict[str, list[str]] = {}
     for record in stream.data:
         kinds.setdefault(record["key"].split("-")[2], []).append(record["worker"])
+        if record["key"].split("-")[2] == "rows":
+            kind = "block" if record["key"].endswith("-block") else "copy"
+            rows.setdefault(kind, []).append(record["worker"])
     steps = len(reports)
     assert steps == 9
     # 4 units a step: 3 merges (2 then 1) run as worker tasks, never here
     assert len(kinds["merge"]) == 3 * steps
-    # the rows leave the coordinator once: one chunk per worker and step
-    assert len(kinds["rows"]) == 4 * steps and len(set(kinds["rows"])) == 4
+    # the rows leave the coordinator once a step, as one block (inline here: small
+    # rows), and the workers copy it to the 3 others: 4 workers hold it
+    assert len(rows["block"]) == steps and len(rows["copy"]) == 3 * steps
+    assert len(set(rows["block"] + rows["copy"])) == 4
     assert len(set(kinds["estep"])) == 4
     # what comes back is the merged statistics of the minibatch's words, once
     k = PARAMS["n_components"]
@@ -238,11 +245,11 @@ def _set_paused(paused: bool, dask_worker=None) -> None:
 
 
 def test_rows_scattered_to_a_worker_killed_before_the_local_steps_are_sent_again(corpus):
-    """The rows of a step are scattered once, a chunk per worker; SIGKILL the worker
-    holding a chunk while the local steps that need it are still queued (both workers are
-    paused, so neither runs a task or fetches a chunk before the kill: a busy worker
-    still fetches its tasks' inputs, which made the loss a race): the step is sent again
-    with its rows inline and its merged statistics are bitwise the in-process ones."""
+    """The rows of a step are scattered once, as one block to one worker; SIGKILL that
+    worker while the other, paused, has not copied the block yet (a paused worker runs no
+    task and fetches no input: a busy one would, which made the loss a race): the step is
+    sent again with its rows inline and its merged statistics are bitwise the in-process
+    ones."""
     from distributed import Client, LocalCluster
 
     from svi_lda.corpus import read_unit
@@ -267,13 +274,19 @@ def test_rows_scattered_to_a_worker_killed_before_the_local_steps_are_sent_again
         step = InFlight(Minibatch(0, 0, False, list(units)))
         engine.load(step)
         client.gather(step.ids)
+        engine.prepare(step)
         pids = client.run(os.getpid)
-        client.run(_set_paused, True)
+        # the block goes to the step's first worker; the other is paused (it copies
+        # nothing). The holder itself must run: a scatter skips paused workers.
+        first = next(w for w in step.workers if w is not None)
+        others = [w for w in pids if w != first]
+        client.run(_set_paused, True, workers=others)
         engine.submit_esteps(step)
-        assert len(step.scattered) == 2  # one chunk on each worker
+        assert len(step.scattered) == 1  # the whole block, on one worker
         holder = sorted(client.who_has(step.scattered[:1]).values())[0][0]
+        assert holder == first
         os.kill(pids[holder], signal.SIGKILL)  # a worker process this test started
-        client.run(_set_paused, False, workers=[w for w in pids if w != holder])
+        client.run(_set_paused, False, workers=others)
         stats = engine.collect(step)
     np.testing.assert_array_equal(stats.word_ids, expected.word_ids)
     np.testing.assert_array_equal(stats.sstats, expected.sstats)

@@ -21,28 +21,13 @@ def test_union_of_is_unique_and_searchsorted(lists, bound):
         np.testing.assert_array_equal(w, np.searchsorted(expected, a))
 
 
-@settings(max_examples=30, deadline=None)
-@given(st.integers(1, 50), st.integers(1, 8))
-def test_row_chunks_cover_the_union_once(n_rows, n_chunks):
-    from svi_lda.distributed.rows import chunk_starts, chunks_of
-
-    starts = chunk_starts(n_rows, n_chunks)
-    assert starts[0] == 0 and len(starts) == min(n_rows, n_chunks)
-    assert np.all(np.diff(np.append(starts, n_rows)) > 0)  # no empty chunk
-    every = chunks_of(np.arange(n_rows), starts)
-    np.testing.assert_array_equal(every, np.arange(len(starts)))
-    last = chunks_of(np.array([n_rows - 1]), starts)
-    np.testing.assert_array_equal(last, [len(starts) - 1])
-
-
 @settings(max_examples=15, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(1, 5))
-def test_local_step_from_chunks_is_bitwise_the_local_step_on_its_rows(seed, n_chunks):
-    """A worker assembles a unit's rows from the chunks that hold its words: the same
+@given(st.integers(0, 2**32 - 1))
+def test_local_step_from_the_union_is_bitwise_the_local_step_on_its_rows(seed):
+    """A worker finds a unit's rows in the block of the whole minibatch's union: the same
     statistics, bitwise, as from the unit's own rows."""
     from svi_lda.batch import Batch
-    from svi_lda.distributed.rows import chunk_starts, chunks_of
-    from svi_lda.distributed.tasks import PreparedUnit, chunked_local_step_task
+    from svi_lda.distributed.tasks import PreparedUnit, union_local_step_task
     from svi_lda.methods import get_method
     from svi_lda.state import GlobalState
     from svi_lda.step import EStepSettings, estep_unit, unit_vocabulary
@@ -57,15 +42,10 @@ def test_local_step_from_chunks_is_bitwise_the_local_step_on_its_rows(seed, n_ch
                                    dtype=("float32", "float64")[seed % 2])
     rows, shift = state.exp_elog_beta_rows(union)
     positions = np.searchsorted(union, ids)
-    starts = chunk_starts(len(union), n_chunks)
-    bounds = [*starts, len(union)]
-    chunks = [(rows[a:b], shift[a:b], union[a:b])
-              for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    needed = chunks_of(positions, starts)
     settings_ = EStepSettings(seed=1)
-    got = chunked_local_step_task(
+    got = union_local_step_task(
         get_method("online").name, PreparedUnit("u", batch, ids, index),
-        [chunks[c] for c in needed], state.alpha, settings_,
+        (rows, shift, union.astype(np.int32)), state.alpha, settings_,
     )
     want, _ = estep_unit(batch, index, ids, rows[positions], shift[positions], state.alpha,
                          settings_)
@@ -93,3 +73,23 @@ def test_union_of_words_on_the_workers_tree_is_the_union(lists):
     np.testing.assert_array_equal(nodes[0], expected)
     if expected.size:  # int32 on the wire when the ids fit
         assert nodes[0].dtype == (np.int32 if expected[-1] < 2**31 else np.int64)
+
+
+def test_rows_are_copied_down_a_binary_tree_one_copy_per_worker():
+    """add_broadcast: copy i is made on targets[i] from copy (i - 1) // 2, so every
+    worker receives the rows once and sends them at most twice, and the graph grows with
+    the workers (not with their square)."""
+    from svi_lda.distributed.graphs import GraphBuilder
+    from svi_lda.distributed.rows import add_broadcast
+
+    graph = GraphBuilder()
+    targets = [f"w{i}" for i in range(7)]
+    root = graph.add("block", tuple, [1, 2])
+    copies = add_broadcast(graph, root, targets, key="r")
+    assert copies[0] is root and len(copies) == 7 and len(graph) == 7
+    for i in range(1, 7):
+        (task,) = graph.layers[targets[i]].values()  # made on its own worker
+        assert task.key == copies[i].key
+        assert task.dependencies == {copies[(i - 1) // 2].key}
+    senders = [(i - 1) // 2 for i in range(1, 7)]
+    assert max(senders.count(j) for j in range(7)) == 2

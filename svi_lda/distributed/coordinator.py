@@ -104,12 +104,12 @@ def fit_distributed(
     estep_threads : int
         Kernel threads per E-step task (keep Dask threads x this <= cores).
     scatter_bytes : int
-        A step's exp(E[log beta]) rows (for the union of its words, sent once, in one
-        chunk per worker; each worker fetches the other chunks it needs from its peers)
-        at least this large go straight to the workers (``scatter(direct=True)``);
-        smaller, each chunk goes inside a task, via the scheduler. If a worker holding a
-        scattered chunk dies, the step is sent again with its chunks inside tasks. Only
-        with direct transfers (see ``direct``).
+        A step's exp(E[log beta]) rows (for the union of its words, sent once, as one
+        block to one worker, which the workers copy on to each other along a binary
+        tree) at least this large go straight to that worker (``scatter(direct=True)``,
+        one message); smaller, the block goes inside a task, via the scheduler. If the
+        worker holding a scattered block dies, the step is sent again with the block
+        inside a task. Only with direct transfers (see ``direct``).
     direct : bool, optional
         Move the step's arrays (merged statistics back, large rows out) directly between this
         process and the workers instead of through the scheduler, which saves a hop and a

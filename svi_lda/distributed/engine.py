@@ -8,9 +8,10 @@ over the minibatches of a Parquet corpus. For each minibatch:
    fixed tree (``union_word_ids``), so this process gathers one array; this is
    prefetched ``READ_AHEAD`` minibatches ahead;
 2. this process computes the method's parameter rows (for SVI exp(E[log beta])) for the
-   union of the minibatch's words, once, from its state, and sends each row once, in
-   one chunk per worker (:mod:`svi_lda.distributed.rows`); each unit's local step pulls
-   the chunks holding its words from the workers that have them;
+   union of the minibatch's words, once, from its state, and sends them once, in one
+   message, to one worker; the workers copy them on to each other along a tree
+   (:mod:`svi_lda.distributed.rows`) and each unit's local step takes the copy on its
+   worker;
 3. the units' statistics are summed on the workers along the reduction tree of
    :mod:`svi_lda.distributed.tree` (a shape fixed by the units alone; the in-process
    engine sums along the same tree), and this process gathers the root; the loop then
@@ -27,10 +28,11 @@ Tasks are pure, so Dask recomputes whatever a dead worker held; a step whose sca
 rows died with their worker is sent again with its rows inside tasks. Where local steps
 run: :mod:`svi_lda.distributed.placement`.
 
-This process's cost per step does not grow with the units: each of the two stages (the
-reads, the local steps with their merges) goes to the scheduler as one graph
-(:mod:`svi_lda.distributed.graphs`), with futures only for what it must hold (the reads,
-the union, the root), and it gathers one small array (the union) and one merged result.
+This process's cost per step barely grows with the units: each of the two stages (the
+reads, the local steps with their merges) goes to the scheduler as one graph of O(units)
+tasks and references (:mod:`svi_lda.distributed.graphs`), with futures only for what it
+must hold (the reads, the union, the root); the rows leave in one message; and it gathers
+one small array (the union) and one merged result.
 """
 
 from __future__ import annotations
@@ -44,7 +46,6 @@ from concurrent.futures import CancelledError
 from typing import Any
 
 import numpy as np
-from dask._task_spec import TaskRef
 
 from svi_lda import seeding, storage
 from svi_lda.corpus import CorpusError, CorpusUnit, ParquetCorpus
@@ -52,7 +53,7 @@ from svi_lda.distributed import tasks
 from svi_lda.distributed.graphs import GraphBuilder, submit_graph
 from svi_lda.distributed.inflight import InFlight
 from svi_lda.distributed.placement import balance_units
-from svi_lda.distributed.rows import chunk_starts, ship_chunks
+from svi_lda.distributed.rows import ship_rows
 from svi_lda.distributed.tree import add_reduction
 from svi_lda.methods import LearningMethod
 from svi_lda.step import UnitStats
@@ -238,36 +239,36 @@ class DaskEngine:
         step.coordinator_seconds += time.perf_counter() - t0
 
     def _submit_graph(self, step: InFlight, *, attempt: int, alive: set[str]) -> None:
-        """Ship the rows (chunk ``c`` to the ``c``-th worker the step uses) and submit, in
-        one graph, each unit's local step on the worker ``balance_units`` chose (a
-        preference) and the reduction tree. A retry (``attempt`` > 0) sends every chunk
-        inside a task."""
+        """Ship the rows (once, to the first worker the step uses, copied on along a
+        tree to the others) and submit, in one graph, each unit's local step on the worker
+        ``balance_units`` chose (a preference) and the reduction tree. A retry
+        (``attempt`` > 0) sends the rows inside a task."""
         assert step.rows is not None and step.log_shift is not None
         assert step.alpha is not None
         suffix = "" if attempt == 0 else f"-retry{attempt}"
         name = f"{self.token}-{step.epoch}-{step.position}{suffix}"
         placed = [w if w in alive else None for w in step.workers]
         targets = list(dict.fromkeys(w for w in placed if w is not None)) or [None]
-        starts = chunk_starts(len(step.rows), len(targets))
         scatter = attempt == 0 and self.direct and step.rows.nbytes >= self.scatter_bytes
         graph = GraphBuilder()
-        chunks, sent, scattered = ship_chunks(
-            self.client, graph, step.rows, step.log_shift, step.union, starts,
-            targets[: len(starts)],
+        copies, sent, scattered = ship_rows(
+            self.client, graph, step.rows, step.log_shift, step.union, targets,
             key=f"svi-lda-rows-{name}", scatter=scatter,
         )
         step.scattered.extend(scattered)
+        step.chunks.extend(scattered)  # held (and released) with the step
         step.bytes_out += sent + step.alpha.nbytes
-        # Every local step takes every chunk: a unit's words spread over the whole sorted
-        # union, so it needs (nearly) all of them anyway, and this process need not know
-        # which words each unit has. Alpha and the settings go once, shared by the units.
+        # A local step takes the copy of the rows on its worker (one reference: the
+        # graph grows with the units, not with units x workers), or the first one if
+        # the scheduler chose its worker. Alpha and the settings go once, shared.
+        copy_on = dict(zip(targets, copies, strict=True))
         alpha = graph.add(f"svi-lda-alpha-{name}", tasks.value, step.alpha)
         settings = graph.add(f"svi-lda-settings-{name}", tasks.value, self.settings)
         esteps = [
             graph.add(
                 f"svi-lda-estep-{self.token}-{step.epoch}-{step.units[i].key}{suffix}",
-                tasks.chunked_local_step_task, self.method.name, step.loads[i], chunks,
-                alpha, settings, self.estep_threads,
+                tasks.union_local_step_task, self.method.name, step.loads[i],
+                copy_on.get(placed[i], copies[0]), alpha, settings, self.estep_threads,
                 worker=placed[i],  # a preference: a dead worker's local step runs elsewhere
             )
             for i in range(len(step.units))
@@ -279,7 +280,6 @@ class DaskEngine:
         futures = submit_graph(self.client, graph, list(dict.fromkeys(wanted)))
         step.root = futures[root.key]
         step.esteps = [futures.get(e.key) for e in esteps]
-        step.chunks.extend(f for f in chunks if not isinstance(f, TaskRef))
 
     @staticmethod
     def _backlog(step: InFlight) -> dict[str, int]:

@@ -30,7 +30,7 @@ class InFlight:
     rows: np.ndarray | None = None
     log_shift: np.ndarray | None = None
     alpha: np.ndarray | None = None
-    # The rows' scattered chunks (futures; ``chunks`` holds them too) and the reduction
+    # The rows' scattered block (a future; ``chunks`` holds it too) and the reduction
     # tree's root (the one result gathered).
     chunks: list[Any] = field(default_factory=list)
     scattered: list[Any] = field(default_factory=list)

@@ -1,16 +1,21 @@
-"""How a step's parameter rows reach the workers: each row leaves the coordinator once.
+"""How a step's parameter rows reach the workers: the coordinator sends them once, in
+one message, whatever the number of workers.
 
 The coordinator computes the rows (for SVI exp(E[log beta]) and its log shifts) for the
-union of the minibatch's words, cuts them into one chunk per worker the step uses, and
-ships each chunk once, to one of those workers. A local step depends on the chunks that
-hold its unit's words, and Dask brings the ones it lacks from the workers holding them
-(peer to peer), so the coordinator sends one copy of the union per step, whatever the
-number of workers.
+union of the minibatch's words and sends them, with their word ids, as one block to one
+of the workers the step uses. The workers copy the block down a binary tree over the
+step's workers (:func:`add_broadcast`: worker ``i`` copies it from worker ``(i - 1) // 2``),
+so each worker receives it once and sends it at most twice, and a local step takes the
+copy on its own worker: one reference per local step, O(workers) tasks per step.
 
-A chunk goes either straight to a worker (``scatter(direct=True)``: one hop, but lost
-if that worker dies, in which case the engine sends the step again with every chunk
+Before (branch ``flat``) the rows were cut into one chunk per worker, scattered in one
+call (one message per worker from this process) and every local step took every chunk
+(workers squared references in the graph, and as many small transfers between workers).
+
+The block goes either straight to a worker (``scatter(direct=True)``: one hop, but lost
+if that worker dies, in which case the engine sends the step again with the block
 inline) or inside a task (:func:`svi_lda.distributed.tasks.rows_chunk`, through the
-scheduler: a task Dask re-runs elsewhere if its worker dies). How the rows are cut never
+scheduler: a task Dask re-runs elsewhere if its worker dies). Where the rows travel never
 changes a result: the kernel reads the same values.
 """
 
@@ -28,69 +33,62 @@ from svi_lda.distributed.graphs import GraphBuilder
 logger = logging.getLogger("svi_lda.distributed.coordinator")
 
 
-def chunk_starts(n_rows: int, n_chunks: int) -> np.ndarray:
-    """First union row of each of ``n_chunks`` near-equal chunks of ``n_rows`` rows
-    (no empty chunk: fewer chunks if there are fewer rows)."""
-    n_chunks = max(1, min(n_chunks, n_rows))
-    return (np.arange(n_chunks, dtype=np.int64) * n_rows) // n_chunks
-
-
-def chunks_of(positions: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """The chunks (indices into ``starts``) holding any of the union rows ``positions``."""
-    if len(positions) == 0:
-        return np.zeros(1, dtype=np.int64)  # a unit without words still needs a block
-    return np.unique(np.searchsorted(starts, positions, side="right") - 1)
-
-
-def ship_chunks(
+def ship_rows(
     client: Any,
     graph: GraphBuilder,
     rows: np.ndarray,
     log_shift: np.ndarray,
     word_ids: np.ndarray,
-    starts: np.ndarray,
     targets: Sequence[str | None],
     *,
     key: str,
     scatter: bool,
 ) -> tuple[list[Any], int, list[Any]]:
-    """Send the chunks of the rows, with their word ids, one to each of ``targets``, once.
+    """Send the rows, with their word ids, to ``targets[0]`` once and copy them to the
+    other ``targets`` on the workers.
 
-    ``scatter``: straight from this process (all chunks in one call); if a worker fails
-    meanwhile, every chunk goes inline instead. Inline, chunk ``c`` travels inside a
-    :func:`~svi_lda.distributed.tasks.rows_chunk` task keyed ``{key}-{c}`` for
-    ``targets[c]``, added to ``graph``. Returns the chunks (futures, or references into
-    ``graph``), the bytes sent, and the futures that were scattered (they die with their
-    worker).
+    ``scatter``: straight from this process, in one message (if that fails, inline
+    instead); inline, the block travels inside a
+    :func:`~svi_lda.distributed.tasks.rows_chunk` task keyed ``{key}-block``, added to
+    ``graph``. Returns the block's copy on each target (references into ``graph``, or
+    the scattered future for ``targets[0]``), the bytes sent, and the futures that were
+    scattered (they die with their worker).
     """
-    bounds = [*starts.tolist(), len(rows)]
     if len(word_ids) and int(word_ids[-1]) < 2**31:
         word_ids = word_ids.astype(np.int32)  # half the bytes
-    pieces = [
-        (rows[a:b], log_shift[a:b], word_ids[a:b])
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-    ]
-    futures: list[Any] = [None] * len(pieces)
-    scattered: list[Any] = []
-    sent = 0
-    if scatter:
-        # One call for all chunks: one request to the scheduler before and one after,
-        # and one message to each worker (Dask deals the chunks round-robin over
-        # ``targets``, one each: which worker holds which chunk changes nothing, as every
-        # local step takes them all). If a worker fails meanwhile, they all go inline.
-        workers = [w for w in targets if w is not None]
-        try:
-            futures = client.scatter(
-                pieces, workers=workers or None, direct=True, hash=False
-            )
-        except (OSError, TimeoutError) as exc:  # a worker just died
-            logger.warning("scatter to %s failed (%s): rows go inline", workers, exc)
-            futures = [None] * len(pieces)
-        else:
-            scattered = list(futures)
-            sent = sum(a.nbytes for piece in pieces for a in piece)
-    for c, (piece, worker) in enumerate(zip(pieces, targets, strict=True)):
-        if futures[c] is None:
-            futures[c] = graph.add(f"{key}-{c}", tasks.rows_chunk, *piece, worker=worker)
-            sent += sum(a.nbytes for a in piece)
-    return futures, sent, scattered
+    block = (rows, log_shift, word_ids)
+    sent = sum(a.nbytes for a in block)
+    root = _scatter_block(client, block, targets[0], key=key) if scatter else None
+    scattered = [] if root is None else [root]
+    if root is None:
+        root = graph.add(f"{key}-block", tasks.rows_chunk, *block, worker=targets[0])
+    return add_broadcast(graph, root, targets, key=key), sent, scattered
+
+
+def _scatter_block(
+    client: Any, block: tuple[np.ndarray, ...], worker: str | None, *, key: str
+) -> Any:
+    """Scatter the whole block to ``worker`` in one message; None if that fails (a
+    worker just died: the caller sends the block inline)."""
+    name = f"{key}-block"
+    try:
+        futures = client.scatter(
+            {name: block}, workers=None if worker is None else [worker], direct=True
+        )
+    except (OSError, TimeoutError) as exc:
+        logger.warning("scatter to %s failed (%s): rows go inline", worker, exc)
+        return None
+    return futures[name]
+
+
+def add_broadcast(
+    graph: GraphBuilder, root: Any, targets: Sequence[str | None], *, key: str
+) -> list[Any]:
+    """Copies of ``root`` (held by ``targets[0]``), one on each of ``targets``, added to
+    ``graph`` along a binary tree: copy ``i`` is made on ``targets[i]`` from copy
+    ``(i - 1) // 2`` (keys ``{key}-copy-{i}``). Returns the copies, ``root`` first."""
+    copies = [root]
+    for i in range(1, len(targets)):
+        parent = copies[(i - 1) // 2]
+        copies.append(graph.add(f"{key}-copy-{i}", tasks.value, parent, worker=targets[i]))
+    return copies

@@ -10,9 +10,8 @@ A Dask worker runs three tasks per unit (one Parquet row group) and step:
 3. :func:`local_step_task` runs the learning method's local step (for SVI the Numba
    E-step, :func:`estep_task`) on the unit with the rows it was sent (``K x words of the
    unit``; never ``K x V``) and returns the unit's statistics for its own words only.
-   :func:`chunked_local_step_task` is the same from the chunks of the minibatch's rows
-   (:mod:`svi_lda.distributed.rows`) that hold the unit's words, which Dask brings from
-   the workers holding them.
+   :func:`union_local_step_task` is the same from the rows of the minibatch's whole
+   union of words, copied to every worker the step uses (:mod:`svi_lda.distributed.rows`).
 4. :func:`svi_lda.step.merge_pair` sums two nodes of the step's reduction tree, so the
    coordinator receives one merged result per step.
 
@@ -148,7 +147,7 @@ def local_step_task(
 def rows_chunk(
     rows: np.ndarray, log_shift: np.ndarray, word_ids: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A chunk of a step's parameter rows with its word ids, held on a worker as a task's
+    """A step's parameter rows with their word ids, held on a worker as a task's
     result (a task that Dask can re-run elsewhere if its worker dies, unlike scattered
     data)."""
     return rows, log_shift, word_ids
@@ -159,28 +158,22 @@ def value(x: object) -> object:
     return x
 
 
-def chunked_local_step_task(
+def union_local_step_task(
     method_name: str,
     prepared: PreparedUnit,
-    chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    block: tuple[np.ndarray, np.ndarray, np.ndarray],
     alpha: np.ndarray,
     settings: object,
     n_threads: int = 1,
 ) -> UnitStats:
-    """:func:`local_step_task` on rows that come in chunks of the minibatch's union.
+    """:func:`local_step_task` on the rows of the whole minibatch's union of words.
 
-    ``chunks`` are ``(rows, log_shift, word_ids)`` triples: consecutive slices of the
-    union of the minibatch's words (sorted), in order, together holding every word of the
-    unit. The unit finds its words' rows among them, so nothing per word is sent per
-    unit; the kernel reads the same values as from the unit's own rows, so the
-    statistics are bitwise the same.
+    ``block`` is ``(rows, log_shift, word_ids)`` for the union (sorted word ids), the
+    copy on this worker (:mod:`svi_lda.distributed.rows`). The unit finds its words' rows
+    in it, so nothing per word is sent per unit; the kernel reads the same values as from
+    the unit's own rows, so the statistics are bitwise the same.
     """
-    if len(chunks) == 1:
-        rows, shift, ids = chunks[0]
-    else:
-        rows = np.concatenate([c[0] for c in chunks])
-        shift = np.concatenate([c[1] for c in chunks])
-        ids = np.concatenate([c[2] for c in chunks])
+    rows, shift, ids = block
     word_rows = np.searchsorted(ids, prepared.word_ids)
     return local_step_task(
         method_name, prepared, rows, shift, alpha, settings, n_threads, word_rows
