@@ -106,7 +106,8 @@ def run(args: argparse.Namespace, workdir: Path | str) -> int:
     print(f"    {model.n_batch_iter_} steps, {docs:,} documents in {seconds:.1f} s "
           f"({docs / seconds:,.0f} docs/s)")
     model.save(model_dir)
-    print(f"3/3 topics (model saved to {model_dir}):")
+    kept = "" if args.workdir is not None else ", a temporary folder: --workdir DIR keeps it"
+    print(f"3/3 topics (model saved to {model_dir}{kept}):")
     print_topics(model, args.top_words)
     print(f"done in {time.perf_counter() - started:.0f} s")
     return 0

@@ -42,7 +42,7 @@ def check_params(model: Any) -> None:
         )
     if model.init == "anchors" and model.learning_method != "scvb0":
         raise ValueError(
-            "init='anchors' is measured for learning_method='scvb0' only; got "
+            "init='anchors' is supported with learning_method='scvb0' only; got "
             f"learning_method={model.learning_method!r}"
         )
     if model.total_samples is not None:

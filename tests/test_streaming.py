@@ -204,7 +204,7 @@ def test_stream_rejections_name_the_file_relative_to_the_source_folder(tmp_path)
     write_jsonl(src / "d.jsonl", _texts(10))
     stream(src, tmp_path / "model", n_components=3, once=True, batch_size=16)
     entry = json.loads((tmp_path / "model" / "rejected" / "c.tsv.gz.jsonl").read_text())
-    assert entry["reason"].startswith("InputError: c.tsv.gz: cannot read the header line")
+    assert entry["reason"].startswith("c.tsv.gz: cannot read the header line")
 
 
 def test_a_source_url_of_an_unknown_protocol_is_named_in_the_error(tmp_path):

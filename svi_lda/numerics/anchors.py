@@ -28,7 +28,10 @@ from svi_lda.parallel import parallel_ranges, split_by_weight
 
 
 @njit(nogil=True, cache=True)
-def cooccurrence_rows(indptr, indices, data, doc_weight, row_lo, row_hi, out):
+def cooccurrence_rows(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, doc_weight: np.ndarray,
+    row_lo: int, row_hi: int, out: np.ndarray,
+) -> None:
     """Add ``doc_weight[d] * (x_d x_d^T - diag(x_d))`` to rows ``row_lo:row_hi`` of ``out``.
 
     ``out`` is (M, M) float64; ``indices`` of a document must be unique. Documents are
@@ -101,8 +104,9 @@ def find_anchors(
     candidates = np.asarray(candidates, dtype=np.int64)
     if len(candidates) < n_anchors:
         raise ValueError(
-            f"{len(candidates)} candidate anchor words for {n_anchors} topics: "
-            "sample more documents or keep more words"
+            f"only {len(candidates)} words are frequent enough to be anchor words for "
+            f"{n_anchors} topics: the corpus is too small for init='anchors' "
+            "(meant for about a million documents); use the default init='documents'"
         )
     rng = np.random.default_rng(seed)
     n_cols = qbar.shape[1]

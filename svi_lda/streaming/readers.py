@@ -120,7 +120,10 @@ def read_file(
                         # before the break were kept, the rest of the file is set aside.
                         end.error = _named(item[2][0], folder)
         except READ_ERRORS as exc:
-            end.error = _named(f"{type(exc).__name__}: {exc}", folder)
+            # Our own errors already say what is wrong and where; others need their kind.
+            said = str(exc) if isinstance(exc, (InputError, CorpusError)) else (
+                f"{type(exc).__name__}: {exc}")
+            end.error = _named(said, folder)
     yield end
 
 

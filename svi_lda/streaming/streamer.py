@@ -353,7 +353,8 @@ class Streamer:
         entries = list(end.rejects)
         if end.error is not None:
             entries.append({"file": end.file, "rest_of_file": True, "reason": end.error})
-            logger.warning("rejected %s: %s", end.file, end.error)
+            named = end.error if end.error.startswith(end.file) else f"{end.file}: {end.error}"
+            logger.warning("set aside: %s", named)
         if not entries:
             return
         folder = storage.join(self.model_dir, REJECTED_SUBDIR)
