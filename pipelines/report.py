@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines._args import OneLineParser, location, output_file
+from pipelines._args import OneLineParser, location, output_file_in_new_folder
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model folder (from 'svi-lda train' or save), or a URL (s3://...)")
     p.add_argument("--corpus", type=location, default=None,
                    help="corpus folder the model was trained on: adds example documents")
-    p.add_argument("--out", "-o", type=output_file, default=Path("report.html"),
+    p.add_argument("--out", "-o", type=output_file_in_new_folder, default=Path("report.html"),
                    help="HTML file to write, or a URL (default report.html)")
     p.add_argument("--top-words", type=int, default=12, help="words listed per topic")
     p.add_argument("--docs", type=int, default=3, help="example documents per topic")

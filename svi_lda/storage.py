@@ -86,12 +86,13 @@ def filesystem(url: str) -> tuple[Any, str]:
         raise StorageError(f"cannot open {url}: {first}") from None
 
 
-def check_output(loc: Location, *, folder: bool = False) -> None:
+def check_output(loc: Location, *, folder: bool = False, make_parent: bool = False) -> None:
     """Fail now, in one line naming ``loc``, if writing there is bound to fail later.
 
     A URL: its protocol must be installed and, on an object store, its bucket must exist.
-    A local file (``folder=False``): its parent folder must exist. A local folder: it must
-    not be a file, and its nearest existing ancestor must be a folder (it is created).
+    A local file (``folder=False``): its parent folder must exist (with ``make_parent``,
+    for a writer that creates it: be creatable). A local folder: it must not be a file,
+    and its nearest existing ancestor must be a folder (the writer creates it).
 
     Raises
     ------
@@ -99,7 +100,7 @@ def check_output(loc: Location, *, folder: bool = False) -> None:
         The location cannot be written; the message names it and says why.
     """
     if isinstance(loc, Path):
-        _check_local_output(loc, folder=folder)
+        _check_local_output(loc, folder=folder, make_parent=make_parent)
         return
     fs, path = filesystem(loc)
     protocol = loc.split("://", 1)[0].lower()
@@ -115,7 +116,7 @@ def check_output(loc: Location, *, folder: bool = False) -> None:
         raise StorageError(f"cannot write {loc}: bucket {bucket!r} does not exist")
 
 
-def _check_local_output(loc: Path, *, folder: bool) -> None:
+def _check_local_output(loc: Path, *, folder: bool, make_parent: bool = False) -> None:
     if folder:
         if loc.exists() and not loc.is_dir():
             raise StorageError(f"cannot write folder {loc}: a file of that name exists")
@@ -127,6 +128,9 @@ def _check_local_output(loc: Path, *, folder: bool) -> None:
         return
     if loc.is_dir():
         raise StorageError(f"cannot write {loc}: it is a folder")
+    if make_parent:
+        _check_local_output(loc.absolute().parent, folder=True)
+        return
     parent = loc.absolute().parent
     if not parent.is_dir():
         raise StorageError(f"cannot write {loc}: folder {parent} does not exist")
