@@ -123,7 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.workdir is not None:
         if isinstance(args.workdir, Path):
             args.workdir.mkdir(parents=True, exist_ok=True)
-        return run(args, args.workdir)
+        try:
+            return run(args, args.workdir)
+        except OSError as exc:  # its corpus and model writes (checked up front, yet a
+            # store may still refuse them: permissions, quota)
+            print(f"svi-lda demo: error: writing under {args.workdir}: {exc}",
+                  file=sys.stderr)
+            return 1
     with tempfile.TemporaryDirectory(prefix="svi-lda-demo-") as tmp:
         return run(args, Path(tmp))
 

@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelFileError, CorpusError, ValueError) as exc:
         print(f"svi-lda report: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. the page's write refused (permissions, a store's quota)
+        print(f"svi-lda report: error: {exc} (report {args.out})", file=sys.stderr)
+        return 1
     finally:
         if client is not None:
             client.close()

@@ -160,7 +160,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.job_script_out is not None:
             from svi_lda import storage
 
-            storage.write_bytes(args.job_script_out, cluster.job_script().encode())
+            try:
+                storage.write_bytes(args.job_script_out, cluster.job_script().encode())
+            except (OSError, ValueError) as exc:
+                print(f"svi-lda slurm: error: cannot write {args.job_script_out}: {exc}",
+                      file=sys.stderr)
+                return 1
             print(f"worker job script: {args.job_script_out}", flush=True)
         if args.jobs:
             cluster.scale(jobs=args.jobs)
