@@ -68,3 +68,27 @@ def location(text: str):
     from svi_lda.storage import location as to_location
 
     return to_location(text)
+
+
+def _output(folder: bool, make_parent: bool = False):
+    def parse(text: str):
+        from svi_lda.storage import StorageError, check_output
+        from svi_lda.storage import location as to_location
+
+        loc = to_location(text)
+        try:
+            check_output(loc, folder=folder, make_parent=make_parent)
+        except StorageError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return loc
+
+    parse.__name__ = "folder" if folder else "file"
+    return parse
+
+
+# Output arguments: a location as :func:`location` gives, checked when the arguments are
+# parsed (protocol installed, bucket present, local parent folder present), so a bad one
+# fails in one line before any work rather than with a traceback after all of it.
+output_file = _output(folder=False)
+output_file_in_new_folder = _output(folder=False, make_parent=True)  # writer makes parents
+output_folder = _output(folder=True)

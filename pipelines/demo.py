@@ -18,12 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipelines._args import location
+from pipelines._args import OneLineParser, output_folder
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of ``svi-lda demo``."""
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="svi-lda demo",
         description="Ingest the built-in 20 Newsgroups sample, train (in process, or on "
         "a local Dask cluster with --workers) and print the topics.",
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None,
                    help="train on a local Dask cluster of this many worker processes "
                    "(default: in this process, one thread per core)")
-    p.add_argument("--workdir", type=location, default=None,
+    p.add_argument("--workdir", type=output_folder, default=None,
                    help="keep the corpus and model here, a folder or a URL (s3://...; "
                    "default: a temporary folder)")
     p.add_argument("--top-words", type=int, default=10)
@@ -124,7 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.workdir is not None:
         if isinstance(args.workdir, Path):
             args.workdir.mkdir(parents=True, exist_ok=True)
-        return run(args, args.workdir)
+        try:
+            return run(args, args.workdir)
+        except OSError as exc:  # its corpus and model writes (checked up front, yet a
+            # store may still refuse them: permissions, quota)
+            print(f"svi-lda demo: error: writing under {args.workdir}: {exc}",
+                  file=sys.stderr)
+            return 1
     with tempfile.TemporaryDirectory(prefix="svi-lda-demo-") as tmp:
         return run(args, Path(tmp))
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipelines._args import location
+from pipelines._args import OneLineParser, location, output_file
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of ``svi-lda evaluate``."""
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="svi-lda evaluate",
         description="Evaluate a topic model on a corpus folder (streamed by row group).",
     )
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     side.add_argument("--training", dest="held_out", action="store_const", const=False,
                       help="state that the corpus is the training corpus")
     p.add_argument("--seed", type=int, default=0, help="seed of the token split")
-    p.add_argument("--json", type=location, metavar="FILE",
+    p.add_argument("--json", type=output_file, metavar="FILE",
                    help="also write the figures as JSON (a path or a URL)")
     p.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for the "
                    "scheduler")
@@ -80,7 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         from svi_lda import storage
 
-        storage.write_bytes(args.json, report.to_json().encode())
+        try:
+            storage.write_bytes(args.json, report.to_json().encode())
+        except (OSError, ValueError) as exc:
+            print(f"svi-lda evaluate: error: cannot write {args.json}: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 

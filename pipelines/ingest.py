@@ -12,7 +12,7 @@ import sys
 import time
 
 from pipelines._args import POSITIVE, OneLineParser, float_in
-from svi_lda.corpus import InputError, ingest
+from svi_lda.corpus import IngestError, InputError, ingest
 from svi_lda.corpus.files import one_line
 from svi_lda.corpus.format import DEFAULT_ROW_GROUP_SIZE, CorpusError
 from svi_lda.corpus.sources import DEFAULT_BLOCK_BYTES
@@ -21,8 +21,19 @@ from svi_lda.text import DEFAULT_TOKEN_PATTERN, Tokenizer
 
 
 def _number(text: str) -> float:
-    """min/max df: an int is a document count, a float a proportion (as scikit-learn)."""
-    return float(text) if any(c in text for c in ".eE") else int(text)
+    """min/max df: an int >= 0 is a document count, a float in [0, 1] a proportion (as
+    scikit-learn); checked here, since the library checks only after the counting pass."""
+    try:
+        value = float(text) if any(c in text for c in ".eE") else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number; got {text!r}") from None
+    if isinstance(value, float) and not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(
+            f"a float is a proportion of documents in [0, 1]; got {text} "
+            "(an int is a document count)")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0; got {text}")
+    return value
 
 
 def _words_file(path: str | None, option: str) -> list[str]:
@@ -172,6 +183,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"svi-lda ingest: {exc}", file=sys.stderr)
         return 2
 
+    from svi_lda import storage
+    from svi_lda.storage import StorageError
+
+    try:
+        # before pass 1, not after both: a missing bucket or an uninstalled protocol
+        storage.check_output(storage.location(args.out), folder=True)
+    except StorageError as exc:
+        print(f"svi-lda ingest: error: {exc}", file=sys.stderr)
+        return 1
     client = cluster = None
     try:
         if not args.no_dask:
@@ -208,8 +228,9 @@ def main(argv: list[str] | None = None) -> int:
             progress=_Progress(not args.quiet),
         )
     except (
-        # ValueError: also an output URL whose protocol is unknown or not installed
-        ValueError, CorpusError, FileNotFoundError, SchedulerUnreachableError
+        # the errors that mean bad input or settings; anything else is a bug: a traceback
+        InputError, IngestError, CorpusError, StorageError, FileNotFoundError,
+        SchedulerUnreachableError,
     ) as exc:
         print(f"svi-lda ingest: error: {exc}", file=sys.stderr)
         return 1

@@ -18,12 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines._args import location
+from pipelines._args import OneLineParser, location, output_file_in_new_folder
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of ``svi-lda report``."""
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="svi-lda report",
         description="Write a self-contained HTML report of a fitted topic model.",
     )
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model folder (from 'svi-lda train' or save), or a URL (s3://...)")
     p.add_argument("--corpus", type=location, default=None,
                    help="corpus folder the model was trained on: adds example documents")
-    p.add_argument("--out", "-o", type=location, default=Path("report.html"),
+    p.add_argument("--out", "-o", type=output_file_in_new_folder, default=Path("report.html"),
                    help="HTML file to write, or a URL (default report.html)")
     p.add_argument("--top-words", type=int, default=12, help="words listed per topic")
     p.add_argument("--docs", type=int, default=3, help="example documents per topic")
@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelFileError, CorpusError, ValueError) as exc:
         print(f"svi-lda report: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. the page's write refused (permissions, a store's quota)
+        print(f"svi-lda report: error: {exc} (report {args.out})", file=sys.stderr)
+        return 1
     finally:
         if client is not None:
             client.close()

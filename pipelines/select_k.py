@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipelines._args import location
+from pipelines._args import OneLineParser, location, output_file, output_folder
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of ``svi-lda select-k``."""
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="svi-lda select-k",
         description="Compare numbers of topics on held-out documents and recommend one.",
     )
@@ -38,12 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "the recommended K must reach (default 0.9)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler: fit the K values in parallel there")
-    p.add_argument("--work-dir", type=location, help="where to write the two parts of the corpus "
-                   "(must be visible to the workers; default a temporary folder)")
-    p.add_argument("--plot", type=location, metavar="FILE",
+    p.add_argument("--work-dir", type=output_folder,
+                   help="where to write the two parts of the corpus (must be visible to "
+                   "the workers; default a temporary folder)")
+    p.add_argument("--plot", type=output_file, metavar="FILE",
                    help="draw the curves: .png (needs matplotlib) or .html (needs bokeh); a "
                    "path or a URL")
-    p.add_argument("--json", type=location, metavar="FILE",
+    p.add_argument("--json", type=output_file, metavar="FILE",
                    help="also write the figures as JSON (a path or a URL)")
     p.add_argument("--timeout", type=float, default=20.0)
     return p
@@ -82,13 +83,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         from svi_lda import storage
 
-        storage.write_bytes(args.json, json.dumps(selection.to_dict(), indent=1).encode())
+        try:
+            storage.write_bytes(args.json, json.dumps(selection.to_dict(), indent=1).encode())
+        except (OSError, ValueError) as exc:
+            print(f"svi-lda select-k: error: cannot write {args.json}: {exc}", file=sys.stderr)
+            return 1
     if args.plot:
         try:
             print(f"curves drawn to {plot_selection(selection, args.plot)}")
         except ImportError as exc:
             print(f"svi-lda select-k: error: {exc}", file=sys.stderr)
             return 2
+        except (OSError, ValueError) as exc:
+            print(f"svi-lda select-k: error: cannot write {args.plot}: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -27,14 +27,14 @@ import argparse
 import sys
 from typing import Any
 
-from pipelines._args import location
+from pipelines._args import OneLineParser, output_file
 
 COMMANDS = ("train", "stream")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of ``svi-lda slurm``."""
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="svi-lda slurm",
         description="Run 'svi-lda train' or 'svi-lda stream' on Dask workers submitted "
         "as SLURM jobs (dask-jobqueue), over mutual TLS.",
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--python", default=sys.executable,
                    help="Python on the compute nodes that has svi-lda installed "
                    "(default: this one)")
-    p.add_argument("--job-script-out", type=location, metavar="FILE",
+    p.add_argument("--job-script-out", type=output_file, metavar="FILE",
                    help="also write the worker job script to FILE (a path or a URL)")
     p.add_argument("--wait", type=float, default=3600.0, metavar="SECONDS",
                    help="train: seconds to wait for the jobs' workers to connect "
@@ -160,7 +160,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.job_script_out is not None:
             from svi_lda import storage
 
-            storage.write_bytes(args.job_script_out, cluster.job_script().encode())
+            try:
+                storage.write_bytes(args.job_script_out, cluster.job_script().encode())
+            except (OSError, ValueError) as exc:
+                print(f"svi-lda slurm: error: cannot write {args.job_script_out}: {exc}",
+                      file=sys.stderr)
+                return 1
             print(f"worker job script: {args.job_script_out}", flush=True)
         if args.jobs:
             cluster.scale(jobs=args.jobs)

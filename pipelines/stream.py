@@ -22,20 +22,20 @@ import argparse
 import logging
 import sys
 
-from pipelines._args import location
+from pipelines._args import OneLineParser, output_folder
 
 logger = logging.getLogger("pipelines.stream")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of ``svi-lda stream``."""
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="svi-lda stream",
         description="Stream new files of a folder into an online topic model.",
     )
     p.add_argument("source", help="folder (path or URL: file://, s3://...) where new files "
                    "appear")
-    p.add_argument("--model", "-m", type=location, required=True,
+    p.add_argument("--model", "-m", type=output_folder, required=True,
                    help="model folder (path or URL): snapshot, checkpoint and what queries "
                    "load")
     p.add_argument("--topics", "-k", type=int, help="number of topics K (new model only)")
@@ -82,7 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run ``svi-lda stream``; returns the exit code."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    # Root at WARNING: other libraries' INFO lines (NumExpr's thread count, botocore's
+    # "Found credentials") are not news on every run; this program's own are.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    for name in ("pipelines", "svi_lda"):
+        logging.getLogger(name).setLevel(logging.INFO)
     logging.getLogger("svi_lda.streaming.streamer").setLevel(logging.WARNING)
     from svi_lda.streaming import Streamer, StreamError, StreamSettings
     from svi_lda.text import Tokenizer

@@ -34,7 +34,7 @@ from typing import Any
 
 from pipelines._args import NON_NEGATIVE as _NON_NEGATIVE
 from pipelines._args import POSITIVE as _POSITIVE
-from pipelines._args import OneLineParser, location
+from pipelines._args import OneLineParser, location, output_folder
 from pipelines._args import float_in as _float_in
 
 logger = logging.getLogger("pipelines.train")
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=("online", "scvb0"), default="online",
                    help="learning_method: 'online' (SVI) or 'scvb0' (stochastic collapsed "
                    "VB, Foulds et al. 2013; sampler-quality topics)")
-    p.add_argument("--out", "-o", type=location, required=True,
+    p.add_argument("--out", "-o", type=output_folder, required=True,
                    help="model folder to write, or a URL (s3://...)")
     p.add_argument("--threads", type=_POSITIVE, metavar="N",
                    help="in process (no cluster option): E-step threads (default: one per "
@@ -372,7 +372,12 @@ def main(argv: list[str] | None = None) -> int:
                     "on a cluster with svi_lda.distributed.sharded.ShardedModel.open)",
                     checkpoint)
         return 0
-    save_model(model, out, extra={"corpus": storage.absolute(corpus.path)})
+    try:
+        save_model(model, out, extra={"corpus": storage.absolute(corpus.path)})
+    except (OSError, ValueError) as exc:
+        logger.error("svi-lda train: error: cannot write the model to %s: %s (the last "
+                     "checkpoint is in %s)", out, exc, checkpoint)
+        return 1
     logger.info(
         "done: %d steps, %d documents in %.1f s; model written to %s",
         model.n_batch_iter_, model.state_.n_docs_seen, seconds, out,

@@ -26,6 +26,15 @@ from typing import IO, Any
 
 Location = Path | str
 
+# Protocols whose first path component is a bucket (or container) that must exist already:
+# writing under a missing one fails only at the first write, after all the work.
+_BUCKET_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"})
+
+
+class StorageError(ValueError):
+    """A location cannot be used: its protocol is unknown or not installed, its bucket
+    does not exist, or its local folder cannot be made."""
+
 
 def is_remote(value: str | os.PathLike[str] | None) -> bool:
     """Whether ``value`` is a URL of a non-local filesystem (``file://`` is local)."""
@@ -62,7 +71,7 @@ def filesystem(url: str) -> tuple[Any, str]:
 
     Raises
     ------
-    ValueError
+    StorageError
         The protocol is unknown or its package is not installed (with what to install).
     """
     import fsspec
@@ -71,9 +80,60 @@ def filesystem(url: str) -> tuple[Any, str]:
         return fsspec.core.url_to_fs(url)
     except ImportError as exc:
         extra = " (pip install 'svi-lda[s3]')" if url.startswith(("s3://", "s3a://")) else ""
-        raise ValueError(f"cannot open {url}: {exc}{extra}") from None
+        raise StorageError(f"cannot open {url}: {exc}{extra}") from None
     except ValueError as exc:
-        raise ValueError(f"cannot open {url}: {exc}") from None
+        first = " ".join(str(exc).split())
+        raise StorageError(f"cannot open {url}: {first}") from None
+
+
+def check_output(loc: Location, *, folder: bool = False, make_parent: bool = False) -> None:
+    """Fail now, in one line naming ``loc``, if writing there is bound to fail later.
+
+    A URL: its protocol must be installed and, on an object store, its bucket must exist.
+    A local file (``folder=False``): its parent folder must exist (with ``make_parent``,
+    for a writer that creates it: be creatable). A local folder: it must not be a file,
+    and its nearest existing ancestor must be a folder (the writer creates it).
+
+    Raises
+    ------
+    StorageError
+        The location cannot be written; the message names it and says why.
+    """
+    if isinstance(loc, Path):
+        _check_local_output(loc, folder=folder, make_parent=make_parent)
+        return
+    fs, path = filesystem(loc)
+    protocol = loc.split("://", 1)[0].lower()
+    if protocol not in _BUCKET_PROTOCOLS:
+        return
+    bucket = path.strip("/").split("/", 1)[0]
+    try:
+        exists = fs.exists(bucket)
+    except OSError as exc:
+        first = " ".join(str(exc).split())
+        raise StorageError(f"cannot reach {loc}: {first}") from None
+    if not exists:
+        raise StorageError(f"cannot write {loc}: bucket {bucket!r} does not exist")
+
+
+def _check_local_output(loc: Path, *, folder: bool, make_parent: bool = False) -> None:
+    if folder:
+        if loc.exists() and not loc.is_dir():
+            raise StorageError(f"cannot write folder {loc}: a file of that name exists")
+        ancestor = loc.absolute()
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise StorageError(f"cannot write folder {loc}: {ancestor} is not a folder")
+        return
+    if loc.is_dir():
+        raise StorageError(f"cannot write {loc}: it is a folder")
+    if make_parent:
+        _check_local_output(loc.absolute().parent, folder=True)
+        return
+    parent = loc.absolute().parent
+    if not parent.is_dir():
+        raise StorageError(f"cannot write {loc}: folder {parent} does not exist")
 
 
 def _remote(loc: str, *, fresh: bool = False) -> tuple[Any, str]:

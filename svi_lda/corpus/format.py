@@ -321,6 +321,7 @@ def check_remote_out(folder: str, overwrite: bool) -> None:
     ``overwrite``), as :func:`prepare_out_dir` does for a local folder."""
     from svi_lda import storage
 
+    storage.check_output(folder, folder=True)  # a missing bucket fails before any work
     old = [n for n in storage.list_names(folder) if n == MANIFEST or n.startswith("part-")]
     if old and not overwrite:
         raise CorpusError(

@@ -185,7 +185,7 @@ def select_k(
             raise ValueError(
                 f"holding out {held_out} of {corpus.n_docs} documents leaves one side empty"
             )
-        paths = (str(train.path.resolve()), str(held.path.resolve()))
+        paths = (storage.absolute(train.path), storage.absolute(held.path))
         if client is None:
             results = [fit_and_score(*paths, k, settings) for k in ks]
         else:

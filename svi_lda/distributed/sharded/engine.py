@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from scipy.special import digamma
 
-from svi_lda import seeding
+from svi_lda import seeding, storage
 from svi_lda._config import RESCALE_THRESHOLD
 from svi_lda.distributed import tasks
 from svi_lda.distributed.sharded import shard_tasks
@@ -181,7 +181,7 @@ class ShardedEngine:
         self.model = model
         self.method_name = method_name
         self.corpus = corpus
-        self.corpus_path = str(corpus.path.resolve())
+        self.corpus_path = storage.absolute(corpus.path)  # workers read it: path or URL
         self.estep_threads = estep_threads
         self.settings = model._settings()
         self._steps: Iterator[ShardedStep] = iter(())
