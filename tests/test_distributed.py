@@ -520,13 +520,15 @@ def test_a_step_with_fewer_units_than_workers_is_reported(dask_client, corpus, c
     assert workers_wait(corpus, 200, 1) is None
     reason = workers_wait(corpus, 100, 16)
     assert reason is not None
-    assert "2 unit(s)" in reason and "14 of them wait" in reason and "800 documents" in reason
+    assert "2 unit(s)" in reason and "16 worker threads" in reason
+    assert "14 of them wait every" in reason and "800 documents" in reason
     with caplog.at_level(logging.WARNING, logger="svi_lda.distributed.coordinator"):
         fit_distributed(dask_client, OnlineLDA(**{**PARAMS, "batch_size": 50}), corpus,
                         n_steps=1)
-    assert any("1 unit(s)" in r.getMessage() and "1 of them wait" in r.getMessage()
-               for r in caplog.records)
+    # the fixture's cluster: 2 workers of 1 thread each, so 2 threads and 1 waits
+    assert any("1 unit(s)" in r.getMessage() and "2 worker threads" in r.getMessage()
+               and "1 of them waits every" in r.getMessage() for r in caplog.records)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="svi_lda.distributed.coordinator"):
         fit_distributed(dask_client, OnlineLDA(**PARAMS), corpus, n_steps=1)
-    assert not any("wait every step" in r.getMessage() for r in caplog.records)
+    assert not any("keeps every thread busy" in r.getMessage() for r in caplog.records)

@@ -83,3 +83,54 @@ def test_top_words_merge_breaks_ties_to_the_lower_id():
     ids, merged = merge_top(candidates, 5)
     np.testing.assert_array_equal(ids, top_indices(values, 5))
     np.testing.assert_array_equal(merged, np.take_along_axis(values, ids, axis=1))
+
+
+def test_open_takes_the_model_folder_checks_parts_unless_told_and_refuses_when_closed(
+    dask_client, too_large, tmp_path
+):
+    import json
+    import shutil
+
+    from svi_lda.distributed import CheckpointError
+    from svi_lda.distributed.sharded import ShardedModel
+
+    # svi-lda train --sharded --out OUT leaves the checkpoint in OUT/checkpoint
+    out = tmp_path / "out"
+    shutil.copytree(too_large, out / "checkpoint")
+    with pytest.raises(CheckpointError, match=r"holds no sharded\.json, nor does its "
+                                              r"checkpoint folder: pass .*--out folder"):
+        ShardedModel.open(dask_client, tmp_path)
+    with ShardedModel.open(dask_client, out) as sharded:
+        assert sharded.checkpoint == out / "checkpoint"
+        top = sharded.top_words(5)
+    with ShardedModel.open(dask_client, too_large) as direct:
+        assert top == direct.top_words(5)
+
+    # closed: a one-line error before any work goes to the workers (whose shards are gone)
+    for query in (lambda: sharded.top_words(5), lambda: sharded.transform(np.ones((1, 5)))):
+        with pytest.raises(RuntimeError, match=r"was closed .*ShardedModel\.open") as info:
+            query()
+        assert "\n" not in str(info.value)
+    sharded.close()  # closing again does nothing
+
+    # a part altered after its manifest (same size): refused unless verify=False
+    checkpoint = out / "checkpoint"
+    part = checkpoint / json.loads((checkpoint / "sharded.json").read_text())["parts"][0]["file"]
+    data = bytearray(part.read_bytes())
+    data[-1] ^= 1
+    part.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"contents differ from the manifest's sha256"):
+        ShardedModel.open(dask_client, out)
+    with ShardedModel.open(dask_client, out, verify=False) as unchecked:
+        assert len(unchecked.top_words(5)) == len(top)
+
+
+def test_top_words_as_ids_is_a_warning(corpus, tmp_path, caplog):
+    from svi_lda.distributed.sharded.query import _vocabulary
+
+    with caplog.at_level("WARNING", logger="svi_lda.distributed.sharded"):
+        assert _vocabulary({"corpus": str(tmp_path / "gone"), "vocabulary_sha256": ""}) is None
+        assert _vocabulary({"corpus": str(corpus.path), "vocabulary_sha256": "other"}) is None
+    messages = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("no vocabulary for the sharded model" in m for m in messages)
+    assert any("changed since training: top words as ids" in m for m in messages)

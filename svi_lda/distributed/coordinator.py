@@ -142,7 +142,8 @@ def fit_distributed(
     """
     if not isinstance(corpus, ParquetCorpus):
         corpus = ParquetCorpus(corpus)
-    warn_if_workers_wait(corpus, int(model.batch_size), len(client.nthreads()))
+    # E-steps run one per worker thread: count the cluster's threads, not its workers
+    warn_if_workers_wait(corpus, int(model.batch_size), sum(client.nthreads().values()))
     # -- sharded mode (svi_lda.distributed.sharded): a separate engine and checkpoints --
     ckpt = storage.location(checkpoint_dir) if checkpoint_dir is not None else None
     if choose_sharded(sharded, model, corpus.n_features, ckpt, resume):
@@ -188,32 +189,36 @@ def fit_distributed(
     return model
 
 
-def workers_wait(corpus: ParquetCorpus, batch_size: int, n_workers: int) -> str | None:
-    """Why some workers would get no E-step in a typical step, or None if all get one.
+def workers_wait(corpus: ParquetCorpus, batch_size: int, n_threads: int) -> str | None:
+    """Why some of the cluster's ``n_threads`` worker threads would get no E-step in a
+    typical step, or None if all get one.
 
     A step's local steps are its units (row groups), never split by the number of
-    workers (that is what keeps results bitwise across worker counts), so a step of
-    ``batch_size`` documents keeps at most as many workers busy as it has units.
+    workers (that is what keeps results bitwise across worker counts), and each runs on
+    one worker thread, so a step of ``batch_size`` documents keeps at most as many
+    threads busy as it has units.
     """
     units = corpus.units
-    if not units or n_workers < 2:
+    if not units or n_threads < 2:
         return None
     per_unit = max(1, round(sum(u.n_docs for u in units) / len(units)))
     plan = plan_minibatches(units, batch_size)
     typical = sorted(len(group) for group in plan)[len(plan) // 2]
-    if typical >= n_workers:
+    if typical >= n_threads:
         return None
+    idle = n_threads - typical
     return (
         f"each step has {typical} unit(s) (row groups of ~{per_unit} documents) for "
-        f"{n_workers} workers, so {n_workers - typical} of them wait every step: a batch "
-        f"size of at least {n_workers * per_unit} documents keeps every worker busy "
+        f"{n_threads} worker threads (one E-step per thread), so {idle} of them "
+        f"{'waits' if idle == 1 else 'wait'} every step: a batch size of at least "
+        f"{n_threads * per_unit} documents keeps every thread busy "
         f"(--batch-size, or OnlineLDA(batch_size=...))"
     )
 
 
-def warn_if_workers_wait(corpus: ParquetCorpus, batch_size: int, n_workers: int) -> None:
+def warn_if_workers_wait(corpus: ParquetCorpus, batch_size: int, n_threads: int) -> None:
     """Log :func:`workers_wait`'s reason as a warning, if there is one."""
-    reason = workers_wait(corpus, batch_size, n_workers)
+    reason = workers_wait(corpus, batch_size, n_threads)
     if reason:
         logger.warning(reason)
 

@@ -255,8 +255,7 @@ class DaskEngine:
             self.client, graph, step.rows, step.log_shift, step.union, targets,
             key=f"svi-lda-rows-{name}", scatter=scatter,
         )
-        step.scattered.extend(scattered)
-        step.chunks.extend(scattered)  # held (and released) with the step
+        step.scattered.extend(scattered)  # held (and released) with the step
         step.bytes_out += sent + step.alpha.nbytes
         # A local step takes the copy of the rows on its worker (one reference: the
         # graph grows with the units, not with units x workers), or the first one if
@@ -346,11 +345,10 @@ class DaskEngine:
 
     @staticmethod
     def _release_graph(step: InFlight) -> None:
-        for f in (step.root, *step.esteps, *step.chunks):
+        for f in (step.root, *step.esteps, *step.scattered):
             if f is not None:
                 f.release()
-        step.root, step.esteps, step.chunks = None, [], []
-        step.scattered = []
+        step.root, step.esteps, step.scattered = None, [], []
 
     def _gather(self, futures: list[Any], step: InFlight) -> list[Any]:
         try:

@@ -30,9 +30,8 @@ class InFlight:
     rows: np.ndarray | None = None
     log_shift: np.ndarray | None = None
     alpha: np.ndarray | None = None
-    # The rows' scattered block (a future; ``chunks`` holds it too) and the reduction
-    # tree's root (the one result gathered).
-    chunks: list[Any] = field(default_factory=list)
+    # The rows' block when scattered (a future, held and released with the step; empty
+    # when the block went inline) and the reduction tree's root (the one result gathered).
     scattered: list[Any] = field(default_factory=list)
     root: Any = None
     bytes_out: int = 0
@@ -57,10 +56,10 @@ class InFlight:
 
     def release(self) -> None:
         """Release the step's futures and drop its arrays."""
-        futures = (self.root, *self.esteps, *self.chunks, *self.ids, *self.loads)
+        futures = (self.root, *self.esteps, *self.scattered, *self.ids, *self.loads)
         for f in futures:
             if f is not None:  # None: a local step not submitted (an error came first)
                 f.release()
-        self.esteps, self.chunks, self.scattered = [], [], []
+        self.esteps, self.scattered = [], []
         self.ids, self.loads, self.root = [], [], None
         self.rows = self.log_shift = self.alpha = None

@@ -8,13 +8,9 @@ step's workers (:func:`add_broadcast`: worker ``i`` copies it from worker ``(i -
 so each worker receives it once and sends it at most twice, and a local step takes the
 copy on its own worker: one reference per local step, O(workers) tasks per step.
 
-Before (branch ``flat``) the rows were cut into one chunk per worker, scattered in one
-call (one message per worker from this process) and every local step took every chunk
-(workers squared references in the graph, and as many small transfers between workers).
-
 The block goes either straight to a worker (``scatter(direct=True)``: one hop, but lost
 if that worker dies, in which case the engine sends the step again with the block
-inline) or inside a task (:func:`svi_lda.distributed.tasks.rows_chunk`, through the
+inline) or inside a task (:func:`svi_lda.distributed.tasks.rows_block`, through the
 scheduler: a task Dask re-runs elsewhere if its worker dies). Where the rows travel never
 changes a result: the kernel reads the same values.
 """
@@ -49,7 +45,7 @@ def ship_rows(
 
     ``scatter``: straight from this process, in one message (if that fails, inline
     instead); inline, the block travels inside a
-    :func:`~svi_lda.distributed.tasks.rows_chunk` task keyed ``{key}-block``, added to
+    :func:`~svi_lda.distributed.tasks.rows_block` task keyed ``{key}-block``, added to
     ``graph``. Returns the block's copy on each target (references into ``graph``, or
     the scattered future for ``targets[0]``), the bytes sent, and the futures that were
     scattered (they die with their worker).
@@ -61,7 +57,7 @@ def ship_rows(
     root = _scatter_block(client, block, targets[0], key=key) if scatter else None
     scattered = [] if root is None else [root]
     if root is None:
-        root = graph.add(f"{key}-block", tasks.rows_chunk, *block, worker=targets[0])
+        root = graph.add(f"{key}-block", tasks.rows_block, *block, worker=targets[0])
     return add_broadcast(graph, root, targets, key=key), sent, scattered
 
 

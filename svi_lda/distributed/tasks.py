@@ -144,7 +144,7 @@ def local_step_task(
     return stats
 
 
-def rows_chunk(
+def rows_block(
     rows: np.ndarray, log_shift: np.ndarray, word_ids: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A step's parameter rows with their word ids, held on a worker as a task's

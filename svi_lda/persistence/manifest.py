@@ -85,7 +85,7 @@ def read_manifest_bytes(path: str | Path) -> bytes:
     try:
         data = storage.read_bytes(manifest_path, limit=MAX_MANIFEST_BYTES)
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        sharded = _sharded_checkpoint_in(path)
+        sharded = find_sharded_checkpoint(path)
         if sharded is not None:
             raise ModelFileError(
                 f"{path} holds no {MANIFEST} but a sharded model too large to assemble "
@@ -104,13 +104,15 @@ def read_manifest_bytes(path: str | Path) -> bytes:
     return data
 
 
-def _sharded_checkpoint_in(path: Any) -> Any:
+def find_sharded_checkpoint(path: Any) -> Any:
     """The sharded checkpoint at ``path`` or in its ``checkpoint`` folder (where
     ``svi-lda train --sharded`` leaves a model too large to gather), or None."""
     from svi_lda import storage
 
     for folder in (path, storage.join(path, "checkpoint")):
         try:
+            # svi_lda.distributed.sharded.checkpoint.MANIFEST: not imported, as that module
+            # imports this package (a cycle)
             if storage.is_file(storage.join(folder, "sharded.json")):
                 return folder
         except (OSError, ValueError):

@@ -254,23 +254,32 @@ def part_files(
             for p in manifest["parts"]]
 
 
+def estimator_from_manifest(manifest: dict[str, Any]) -> Any:
+    """An ``OnlineLDA`` with the checkpoint's parameters and random seed (no state).
+
+    ``random_state`` is left at its default: the manifest keeps only a JSON form of it,
+    and the seed drawn from it (``random_seed_``) is what the model's results use."""
+    from svi_lda.estimator import OnlineLDA
+
+    params = {k: v for k, v in manifest["params"].items() if k != "random_state"}
+    model = OnlineLDA(**params)
+    model.random_seed_ = int(manifest["random_seed"])
+    return model
+
+
 def load_sharded_model(folder: str | Path) -> Any:
     """Assemble a sharded checkpoint (a folder or an fsspec URL) into an ``OnlineLDA`` (W
     in this process: only for a model that fits in memory; see
     :class:`~svi_lda.distributed.sharded.ShardedModel` for one that does not)."""
-    from svi_lda.estimator import OnlineLDA
-
     folder = storage.location(folder)
     manifest = read_manifest(folder)
-    params = {k: v for k, v in manifest["params"].items() if k != "random_state"}
-    model = OnlineLDA(**params)
+    model = estimator_from_manifest(manifest)
     model.random_state = manifest["params"].get("random_state")
     a = read_npz(storage.join(folder, manifest["coordinator"]["file"]))
     word_topic = np.concatenate([
         part_io.read_rows(path, 0, hi - lo, manifest["dtype"])
         for path, lo, hi in part_files(folder, manifest)
     ])
-    model.random_seed_ = int(manifest["random_seed"])
     model.state_ = GlobalState(
         word_topic=word_topic, scale=float(manifest["scale"]),
         topic_sums=a["topic_sums"].copy(), alpha=a["alpha"].copy(), eta=float(manifest["eta"]),

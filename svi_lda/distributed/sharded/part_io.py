@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from svi_lda import storage
+from svi_lda._atomic import atomic_write_with
 
 BLOCK_BYTES = 1 << 22
 
@@ -32,12 +33,11 @@ def file_sha256(loc: storage.Location) -> str:
 
 
 def _write_local(target: Path, rows: np.ndarray) -> None:
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with open(temp, "wb") as f:
-        np.save(f, rows, allow_pickle=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, target)
+    def save(temp: Path) -> None:
+        with open(temp, "wb") as f:  # a file object: np.save would add ".npy" to a name
+            np.save(f, rows, allow_pickle=False)
+
+    atomic_write_with(target, save)
 
 
 def write_rows(loc: str, rows: np.ndarray) -> dict[str, Any]:

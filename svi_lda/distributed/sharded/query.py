@@ -27,10 +27,12 @@ from scipy.special import digamma
 
 from svi_lda import storage
 from svi_lda.batch import Batch
+from svi_lda.distributed.checkpoints import CheckpointError
 from svi_lda.distributed.sharded import checkpoint as sharded_checkpoint
 from svi_lda.distributed.sharded import shard_tasks
 from svi_lda.distributed.sharded.engine import ShardedRun, alive_workers
 from svi_lda.distributed.sharded.layout import assign_shards, segments, shard_bounds
+from svi_lda.persistence.manifest import find_sharded_checkpoint
 from svi_lda.state import _FLOOR_OF_DTYPE
 from svi_lda.step import unit_vocabulary
 
@@ -146,8 +148,6 @@ class ShardedModel:
     def __init__(self, run: ShardedRun, checkpoint: storage.Location,
                  manifest: dict[str, Any], arrays: dict[str, np.ndarray],
                  vocabulary: Any) -> None:
-        from svi_lda.estimator import OnlineLDA
-
         self.run = run
         self.checkpoint = checkpoint
         self.manifest = manifest
@@ -158,9 +158,7 @@ class ShardedModel:
         self.eta = float(manifest["eta"])
         # The coordinator's part as a model (W a zero stand-in): reads the queries' inputs
         # exactly as OnlineLDA.transform does, and gives the E-step's settings.
-        params = {k: v for k, v in manifest["params"].items() if k != "random_state"}
-        self._reader = OnlineLDA(**params)
-        self._reader.random_seed_ = int(manifest["random_seed"])
+        self._reader = sharded_checkpoint.estimator_from_manifest(manifest)
         self._reader.n_features_in_ = self.n_features
         self._reader.vocabulary_ = vocabulary
         self._reader.state_ = sharded_checkpoint.coordinator_state(
@@ -168,20 +166,47 @@ class ShardedModel:
             topic_sums=arrays["topic_sums"], alpha=arrays["alpha"], eta=self.eta,
             step=int(manifest["step"]), n_docs_seen=int(manifest["n_docs_seen"]),
         )
+        self.closed = False
 
     @classmethod
-    def open(cls, client: Any, checkpoint: str | Any, *,
-             n_shards: int | None = None) -> ShardedModel:
-        """Load the sharded checkpoint ``checkpoint`` (a folder or an fsspec URL the
-        workers can read) onto ``client``'s workers, one shard per worker by default.
+    def open(cls, client: Any, checkpoint: str | Any, *, n_shards: int | None = None,
+             verify: bool = True) -> ShardedModel:
+        """Load the sharded checkpoint ``checkpoint`` onto ``client``'s workers, one shard
+        per worker by default.
+
+        Parameters
+        ----------
+        client : distributed.Client
+        checkpoint : path or str
+            The checkpoint folder, or the model folder of ``svi-lda train --sharded``
+            (``--out``) that holds it in ``checkpoint/``: a folder or an fsspec URL that
+            this process and the workers can read.
+        n_shards : int, optional
+            How many shards to cut the vocabulary into (default: one per worker).
+        verify : bool, default True
+            Check every part's sha256 against the manifest before loading (this process
+            reads every part once: on a large model on an object store, that is the whole
+            model's bytes; pass False to skip it, as ``svi-lda train --no-verify`` does).
+            Parts are checked for presence and size either way.
 
         Raises
         ------
         CheckpointError
-            The checkpoint is incomplete or damaged (the message names the file).
+            The checkpoint is missing, incomplete or damaged (the message names the file).
         """
         folder = storage.location(checkpoint)
-        manifest = sharded_checkpoint.read_manifest(folder)
+        found = find_sharded_checkpoint(folder)
+        try:
+            manifest = sharded_checkpoint.read_manifest(found or folder, verify=verify)
+        except CheckpointError as exc:
+            if found is not None:
+                raise
+            raise CheckpointError(
+                f"{exc}; {folder} holds no {sharded_checkpoint.MANIFEST}, nor does its "
+                "checkpoint folder: pass a sharded checkpoint folder or the --out folder of "
+                "svi-lda train --sharded"
+            ) from exc
+        folder = found or folder
         arrays = sharded_checkpoint.read_npz(
             storage.join(folder, manifest["coordinator"]["file"]))
         workers = sorted(alive_workers(client) or client.scheduler_info().get("workers", {}))
@@ -204,8 +229,19 @@ class ShardedModel:
         self.close()
 
     def close(self) -> None:
-        """Drop the shards from the workers (the model cannot be queried afterwards)."""
+        """Drop the shards from the workers (the model cannot be queried afterwards;
+        closing again does nothing)."""
+        if self.closed:
+            return
+        self.closed = True
         self.run.client.run(shard_tasks.drop_run, self.run.token, on_error="ignore")
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuntimeError(
+                f"this ShardedModel of {self.checkpoint} was closed (its shards were "
+                "dropped from the workers): open it again with ShardedModel.open"
+            )
 
     def transform(self, X: Any, *, batch_nonzeros: int = BATCH_NONZEROS) -> np.ndarray:
         """Topic distribution of each document, shape (n_documents, n_components): the
@@ -213,6 +249,7 @@ class ShardedModel:
         float32 rows), computed on the workers."""
         from svi_lda.inference import query_batch
 
+        self._check_open()
         batch, float32 = query_batch(self._reader, X)
         run, state = self.run, self._reader.state_
         psi_totals = digamma(state.topic_totals())
@@ -246,6 +283,7 @@ class ShardedModel:
     def top_words(self, n: int = 10) -> list[list[tuple[str | int, float]]]:
         """For each topic, its ``n`` most probable words (or ids) with their
         probabilities: the assembled model's ``OnlineLDA.top_words``."""
+        self._check_open()
         run = self.run
         futures, carry = [], None
         for s in range(run.n_shards):
@@ -288,10 +326,10 @@ def _vocabulary(manifest: dict[str, Any]) -> Any:
     try:
         vocabulary = ParquetCorpus(manifest["corpus"]).vocabulary
     except (CorpusError, OSError, ValueError) as exc:
-        logger.info("no vocabulary for the sharded model (%s): top words as ids", exc)
+        logger.warning("no vocabulary for the sharded model (%s): top words as ids", exc)
         return None
     if vocabulary.sha256 != manifest["vocabulary_sha256"]:
-        logger.info("the corpus %s changed since training: top words as ids",
+        logger.warning("the corpus %s changed since training: top words as ids",
                     manifest["corpus"])
         return None
     return vocabulary
