@@ -109,6 +109,16 @@ def s3_environment(endpoint: str) -> dict[str, str]:
     }
 
 
+def upload_folder(folder, url: str) -> None:
+    """Copy every file under the local ``folder`` to ``url`` (an ``s3://`` prefix)."""
+    import fsspec
+
+    fs = fsspec.filesystem("s3")
+    for f in sorted(folder.rglob("*")):
+        if f.is_file():
+            fs.put_file(str(f), f"{url.removeprefix('s3://')}/{f.relative_to(folder)}")
+
+
 def configure_workers(client, endpoint: str | None) -> None:
     """Give the workers of the shared test cluster (started before this test) the
     environment a deployment would give them; None takes it away again."""

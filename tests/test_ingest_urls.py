@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import configure_workers
+from conftest import configure_workers, upload_folder
 
 from svi_lda import OnlineLDA
 from svi_lda.corpus import InputError, ParquetCorpus, from_uci, ingest
@@ -62,15 +62,6 @@ def write_inputs(folder):
     return folder
 
 
-def upload(folder, url):
-    import fsspec
-
-    fs = fsspec.filesystem("s3")
-    for f in sorted(folder.rglob("*")):
-        if f.is_file():
-            fs.put_file(str(f), f"{url.removeprefix('s3://')}/{f.relative_to(folder)}")
-
-
 def _rejects(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -82,7 +73,7 @@ def test_ingest_of_an_s3_folder_equals_the_local_ingest_and_trains_the_same(
 
     local_raw = write_inputs(tmp_path / "raw")
     raw = f"{s3_bucket}/raw"
-    upload(local_raw, raw)
+    upload_folder(local_raw, raw)
     options = dict(row_group_size=64, block_bytes=8 << 10)
     local = ingest(local_raw, tmp_path / "local", **options)
     remote = ingest(raw + "/", tmp_path / "remote", **options)  # the prefix, slash or not
@@ -133,7 +124,7 @@ def test_ingest_errors_name_the_url(s3_bucket, tmp_path):
     (folder / "notes.md").write_text("no inputs here")
     (folder / "docs.tsv").write_text("title\nno text column\n")
     (folder / "empty.jsonl").write_text("")
-    upload(folder, raw)
+    upload_folder(folder, raw)
     cases = {
         f"{raw}/missing/": f"input {raw}/missing does not exist",
         f"{raw}/nothing-*.tsv": f"input {raw}/nothing-*.tsv matches no files",
@@ -182,7 +173,7 @@ def test_cli_ingest_from_s3_on_dask_workers_with_word_lists_from_s3(
 
     local_raw = write_inputs(tmp_path / "raw")
     raw = f"{s3_bucket}/raw"
-    upload(local_raw, raw)
+    upload_folder(local_raw, raw)
     fs = fsspec.filesystem("s3")
     fs.pipe_file(f"{s3_bucket}/lists/stop.txt", b"# dropped\nword0\nword1\n")
     fs.pipe_file(f"{s3_bucket}/lists/keep.txt", b"word149\n")

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import configure_workers
+from conftest import configure_workers, upload_folder
 
 import svi_lda
 from svi_lda import OnlineLDA
@@ -24,14 +24,6 @@ def local_corpus(tmp_path_factory):
     path = tmp_path_factory.mktemp("s3") / "corpus"
     from_csr(syn.X, [f"w{i}" for i in range(200)], path, row_group_size=50)
     return path
-
-
-def upload(local, url):
-    import fsspec
-
-    fs = fsspec.filesystem("s3")
-    for f in sorted(local.iterdir()):
-        fs.put_file(str(f), f"{url.removeprefix('s3://')}/{f.name}")
 
 
 def test_fit_save_load_through_s3_equal_local_bitwise(s3_bucket, local_corpus, tmp_path):
@@ -215,7 +207,7 @@ def test_fit_distributed_reads_row_groups_from_s3_on_the_workers(
     from svi_lda.distributed import fit_distributed
 
     url = f"{s3_bucket}/corpus"
-    upload(local_corpus, url)
+    upload_folder(local_corpus, url)
     params = dict(n_components=4, batch_size=100, random_state=5, max_iter=2)
     configure_workers(dask_client, s3_endpoint)
     try:
@@ -279,7 +271,7 @@ def test_fit_in_process_checkpoints_to_s3_and_resumes(s3_bucket, local_corpus):
     from svi_lda.distributed import fit_in_process
 
     url = f"{s3_bucket}/corpus"
-    upload(local_corpus, url)
+    upload_folder(local_corpus, url)
     params = dict(n_components=4, batch_size=100, random_state=5, max_iter=2)
     ckpt = f"{s3_bucket}/inproc-ckpt"
     fit_in_process(OnlineLDA(**params), url, n_steps=3, checkpoint_dir=ckpt)

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import configure_workers
+from conftest import configure_workers, upload_folder
 
 from svi_lda import OnlineLDA
 from svi_lda.corpus import from_csr, ingest
@@ -30,14 +30,6 @@ def local_corpus(tmp_path_factory):
     path = tmp_path_factory.mktemp("checks") / "corpus"
     from_csr(syn.X, [f"w{i}" for i in range(150)], path, row_group_size=50)
     return path
-
-
-def upload(local, url):
-    import fsspec
-
-    fs = fsspec.filesystem("s3")
-    for f in sorted(local.iterdir()):
-        fs.put_file(str(f), f"{url.removeprefix('s3://')}/{f.name}")
 
 
 def one_line_error(capsys, argv, code=2):
@@ -113,7 +105,7 @@ def test_select_k_with_an_s3_corpus_and_work_dir(s3_bucket, local_corpus, capsys
     from pipelines.cli import main
 
     url = f"{s3_bucket}/corpus"
-    upload(local_corpus, url)
+    upload_folder(local_corpus, url)
     out = f"{s3_bucket}/k.json"
     assert main(["select-k", url, "-k", "2", "3", "--passes", "1",
                  "--work-dir", f"{s3_bucket}/skw", "--json", out]) == 0
@@ -128,7 +120,7 @@ def test_sharded_fit_on_an_s3_corpus_equals_in_process(
     from svi_lda.distributed import fit_distributed
 
     url = f"{s3_bucket}/corpus"
-    upload(local_corpus, url)
+    upload_folder(local_corpus, url)
     params = dict(n_components=3, batch_size=100, random_state=2, max_iter=1)
     configure_workers(dask_client, s3_endpoint)
     try:
