@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -117,6 +118,16 @@ def upload_folder(folder, url: str) -> None:
     for f in sorted(folder.rglob("*")):
         if f.is_file():
             fs.put_file(str(f), f"{url.removeprefix('s3://')}/{f.relative_to(folder)}")
+
+
+@contextlib.contextmanager
+def workers_on_s3(client, endpoint: str):
+    """The cluster's workers reach the test S3 server at ``endpoint`` inside the block."""
+    configure_workers(client, endpoint)
+    try:
+        yield
+    finally:
+        configure_workers(client, None)
 
 
 def configure_workers(client, endpoint: str | None) -> None:

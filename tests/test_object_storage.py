@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import configure_workers, upload_folder
+from conftest import configure_workers, upload_folder, workers_on_s3
 
 import svi_lda
 from svi_lda import OnlineLDA
@@ -209,13 +209,10 @@ def test_fit_distributed_reads_row_groups_from_s3_on_the_workers(
     url = f"{s3_bucket}/corpus"
     upload_folder(local_corpus, url)
     params = dict(n_components=4, batch_size=100, random_state=5, max_iter=2)
-    configure_workers(dask_client, s3_endpoint)
-    try:
+    with workers_on_s3(dask_client, s3_endpoint):
         model = fit_distributed(dask_client, OnlineLDA(**params), url,
                                 checkpoint_dir=f"{s3_bucket}/ckpt", checkpoint_every=3)
         reads = dask_client.run(lambda: __import__("os").environ.get("FSSPEC_S3_ENDPOINT_URL"))
-    finally:
-        configure_workers(dask_client, None)
     assert set(reads.values()) == {s3_endpoint}
     reference = OnlineLDA(**params).fit(local_corpus)
     np.testing.assert_array_equal(model.components_, reference.components_)

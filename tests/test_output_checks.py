@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import configure_workers, upload_folder
+from conftest import upload_folder, workers_on_s3
 
 from svi_lda import OnlineLDA
 from svi_lda.corpus import from_csr, ingest
@@ -122,11 +122,8 @@ def test_sharded_fit_on_an_s3_corpus_equals_in_process(
     url = f"{s3_bucket}/corpus"
     upload_folder(local_corpus, url)
     params = dict(n_components=3, batch_size=100, random_state=2, max_iter=1)
-    configure_workers(dask_client, s3_endpoint)
-    try:
+    with workers_on_s3(dask_client, s3_endpoint):
         model = fit_distributed(dask_client, OnlineLDA(**params), url, sharded=True)
-    finally:
-        configure_workers(dask_client, None)
     reference = OnlineLDA(**params).fit(local_corpus)
     assert model.n_batch_iter_ == reference.n_batch_iter_
     np.testing.assert_array_equal(model.components_, reference.components_)
