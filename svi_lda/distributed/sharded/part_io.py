@@ -32,12 +32,30 @@ def file_sha256(loc: storage.Location) -> str:
     return digest.hexdigest()
 
 
-def _write_local(target: Path, rows: np.ndarray) -> None:
+class _HashingWriter:
+    """A binary file that hashes what goes through it (so a part is not read back)."""
+
+    def __init__(self, f: Any) -> None:
+        self.f, self.digest, self.nbytes = f, hashlib.sha256(), 0
+
+    def write(self, data: Any) -> int:
+        self.digest.update(data)
+        self.nbytes += len(memoryview(data).cast("B"))
+        return self.f.write(data)
+
+
+def _write_local(target: Path, rows: np.ndarray) -> dict[str, Any]:
+    """Write ``rows`` atomically as ``.npy`` at ``target``; its ``nbytes`` and ``sha256``."""
+    written: dict[str, Any] = {}
+
     def save(temp: Path) -> None:
-        with open(temp, "wb") as f:  # a file object: np.save would add ".npy" to a name
-            np.save(f, rows, allow_pickle=False)
+        with open(temp, "wb") as f:
+            out = _HashingWriter(f)
+            np.save(out, rows, allow_pickle=False)  # type: ignore[arg-type]
+            written.update(nbytes=out.nbytes, sha256=out.digest.hexdigest())
 
     atomic_write_with(target, save)
+    return written
 
 
 def write_rows(loc: str, rows: np.ndarray) -> dict[str, Any]:
@@ -45,14 +63,12 @@ def write_rows(loc: str, rows: np.ndarray) -> dict[str, Any]:
     ``nbytes`` and ``sha256``."""
     where = storage.location(loc)
     if isinstance(where, Path):
-        _write_local(where, rows)
-        return {"nbytes": where.stat().st_size, "sha256": file_sha256(where)}
+        return _write_local(where, rows)
     handle, name = tempfile.mkstemp(suffix=".npy", prefix="svi-lda-part-")
     os.close(handle)
     temp = Path(name)
     try:
-        _write_local(temp, rows)
-        info = {"nbytes": temp.stat().st_size, "sha256": file_sha256(temp)}
+        info = _write_local(temp, rows)
         storage.upload(temp, where)
     finally:
         temp.unlink(missing_ok=True)
