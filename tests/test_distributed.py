@@ -427,15 +427,6 @@ def test_balance_units_gives_a_worker_running_behind_fewer_units():
     assert balance_units(owners, ["A", "B"], [1] * 4, backlog={}) == owners
 
 
-def test_round_robin_sends_each_workers_first_unit_first():
-    from svi_lda.distributed.placement import round_robin
-
-    assert round_robin(["A", "A", "B", "B"]) == [0, 2, 1, 3]
-    assert round_robin(["A", "B", "A", "B"]) == [0, 1, 2, 3]
-    assert round_robin(["B", "A", "A", "A"]) == [0, 1, 2, 3]
-    assert round_robin([None, None]) == [0, 1]
-    assert round_robin([]) == []
-
 
 def test_local_cluster_turns_off_dask_housekeeping_the_steps_do_not_need():
     import dask

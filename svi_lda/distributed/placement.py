@@ -59,16 +59,3 @@ def union_of(
     union, where = compact_vocabulary(values, bound)
     cuts = np.cumsum([len(a) for a in arrays])[:-1]
     return union, np.split(where, cuts)
-
-
-def round_robin(workers: Sequence[str | None]) -> list[int]:
-    """Unit indices ordered by their rank among the units of the same worker.
-
-    ``["a", "a", "b", "b"]`` gives ``[0, 2, 1, 3]``.
-    """
-    seen: dict[str | None, int] = {}
-    rank = []
-    for worker in workers:
-        rank.append(seen.get(worker, 0))
-        seen[worker] = rank[-1] + 1
-    return sorted(range(len(workers)), key=lambda i: (rank[i], i))
