@@ -75,7 +75,7 @@ def assert_same_model(a: OnlineLDA, b: OnlineLDA) -> None:
 def test_the_corpus_exercises_chunks_across_shards(corpus):
     """Guard on the fixture: a minibatch's words exceed one update chunk (2,048)."""
     from svi_lda.corpus import plan_minibatches
-    from svi_lda.corpus.reader import read_unit
+    from svi_lda.corpus.units import read_unit
     from svi_lda.distributed.sharded.shard_tasks import CHUNK
 
     group = plan_minibatches(corpus.units, 200, epoch=0, seed=0)[0]
@@ -287,7 +287,7 @@ def test_sparse_seed_increment_is_the_dense_one_bitwise(monkeypatch, corpus):
     """Seeding's increment kept sparse and applied block by block: same W and topic sums
     as GlobalState.add_to_lambda with seeding.seed_increment's dense block."""
     from svi_lda import seeding
-    from svi_lda.corpus.reader import read_unit
+    from svi_lda.corpus.units import read_unit
     from svi_lda.distributed.sharded import seed_rows
     from svi_lda.state import GlobalState
 

@@ -11,8 +11,9 @@ from svi_lda.corpus.format import (
     CorpusError,
 )
 from svi_lda.corpus.ingest import IngestError, IngestReport, ingest
-from svi_lda.corpus.reader import CorpusUnit, ParquetCorpus, plan_minibatches, read_unit
+from svi_lda.corpus.reader import ParquetCorpus, plan_minibatches
 from svi_lda.corpus.sources import InputError
+from svi_lda.corpus.units import CorpusUnit, read_unit
 
 __all__ = [
     "DEFAULT_ROW_GROUP_SIZE",

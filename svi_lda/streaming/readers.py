@@ -27,7 +27,6 @@ import pyarrow.parquet as pq
 
 from svi_lda.batch import Batch
 from svi_lda.corpus.format import META_VOCAB_SHA, VOCABULARY, CorpusError
-from svi_lda.corpus.reader import CorpusUnit, read_unit
 from svi_lda.corpus.sources import (
     InputError,
     SourceOptions,
@@ -36,6 +35,7 @@ from svi_lda.corpus.sources import (
     plan_partitions,
     pos_key,
 )
+from svi_lda.corpus.units import CorpusUnit, read_unit
 from svi_lda.streaming.source import FolderSource
 from svi_lda.text.vocabulary import Vocabulary
 
