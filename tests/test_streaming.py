@@ -196,6 +196,27 @@ def test_a_truncated_jsonl_gz_is_set_aside_and_keeps_what_ingest_keeps(tmp_path)
         assert str(tmp_path) not in reason
 
 
+def test_a_tsv_gz_cut_early_keeps_its_header_and_the_lines_before_the_cut(tmp_path):
+    """A .tsv.gz cut within its first 64 KiB of text: the header and the whole lines
+    before the cut are kept by ``ingest`` and the streamer alike (both used to refuse
+    the file whole: the header was read in one 64 KiB read that ran into the cut)."""
+    from svi_lda.corpus import ingest
+
+    rng = np.random.default_rng(0)
+    rows = [" ".join(f"w{i}" for i in rng.integers(0, 5000, 50)) for _ in range(2000)]
+    payload = gzip.compress(("text\n" + "\n".join(rows) + "\n").encode())
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "c.tsv.gz").write_bytes(payload[:20_000])
+    kept = ingest(src / "c.tsv.gz", tmp_path / "corpus")
+    assert 100 < kept.n_read < 2000 and len(kept.losses) == 1
+    ledger = stream(src, tmp_path / "model", n_components=3, once=True, batch_size=64)
+    assert ledger.n_docs == kept.n_read
+    entry = json.loads((tmp_path / "model" / "rejected" / "c.tsv.gz.jsonl").read_text())
+    assert entry["rest_of_file"] is True
+    assert entry["reason"].startswith("c.tsv.gz: the compressed file is truncated"), entry
+
+
 def test_stream_rejections_name_the_file_relative_to_the_source_folder(tmp_path):
     src = tmp_path / "src"
     src.mkdir()

@@ -177,18 +177,26 @@ def _known() -> str:
     return ", ".join(sorted(FORMATS)) + " (optionally + " + ", ".join(sorted(COMPRESSIONS)) + ")"
 
 
+# Compressed streams are read in pieces so that a break loses little: Arrow's
+# decompressor raises on a read that runs into a cut, losing that whole read. Smaller
+# pieces measured no slower (4 KiB to 64 KiB, a 58 MB .tsv.gz).
+PIECE = 1 << 12
+
+
 def first_line(f: IO) -> bytes:
-    """The first line of a stream (works on Arrow streams, which lack ``readline``)."""
+    """The first line of a stream (works on Arrow streams, which lack ``readline``).
+
+    Read in small pieces: a compressed file truncated after its header must still give
+    the header (a 64 KiB read would run into the cut and raise), so that the lines
+    before the cut are kept and only the rest is set aside.
+    """
     data = b""
     while b"\n" not in data:
-        piece = f.read(1 << 16)
+        piece = f.read(PIECE)
         if not piece:
             break
         data += piece
     return data.split(b"\n", 1)[0]
-
-
-PIECE = 1 << 16  # compressed streams are read in pieces so a break loses little
 
 
 def read_upto(f: IO, want: int, path: str, compressed: bool) -> tuple[bytes, Exception | None]:
