@@ -244,6 +244,46 @@ def wrap_output(estimator: Any, out: np.ndarray, X: Any) -> Any:
     raise ValueError(f"output config must be in {sorted(OUTPUT_CONTAINERS)}, got {container!r}")
 
 
+class EstimatorProtocol:
+    """The scikit-learn estimator protocol (parameters, repr, tags, output names and
+    container) for a class whose constructor arguments are its parameters, as
+    :class:`~svi_lda.OnlineLDA`'s are. scikit-learn is not needed to use it."""
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor parameters (scikit-learn protocol, so ``clone`` works)."""
+        return get_params(self)
+
+    def set_params(self, **params: Any) -> Any:
+        """Set constructor parameters; returns self."""
+        return set_params(self, params)
+
+    def __repr__(self) -> str:
+        return estimator_repr(self)
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags, those of its ``LatentDirichletAllocation``."""
+        return sklearn_tags()
+
+    def _more_tags(self) -> dict[str, Any]:
+        """The same tags for scikit-learn < 1.6, which reads these instead."""
+        return legacy_tags()
+
+    def _get_tags(self) -> dict[str, Any]:
+        """All tags, for scikit-learn < 1.6 (its checks call this directly)."""
+        return legacy_tags(with_defaults=True)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return getattr(self, "state_", None) is not None
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Output column names: ``onlinelda0`` ... (scikit-learn's naming)."""
+        return feature_names_out(self, input_features)
+
+    def set_output(self, *, transform: str | None = None) -> Any:
+        """Container ``transform`` returns: "default" (ndarray), "pandas" or "polars"."""
+        return set_output(self, transform)
+
+
 # -- evaluate_every, perp_tol and bound_ ------------------------------------------------
 class Converged(Exception):
     """Raised by :class:`FitMonitor` to end ``fit`` early (perplexity within perp_tol)."""

@@ -31,7 +31,7 @@ from svi_lda.training import ensure_records, fit_model, init_records, train_step
 __all__ = ["Callback", "OnlineLDA", "load_model"]
 
 
-class OnlineLDA:
+class OnlineLDA(sklearn_compat.EstimatorProtocol):
     """Latent Dirichlet Allocation by stochastic variational inference (SVI), batch CAVI,
     batch collapsed VB (CVB0) or stochastic collapsed VB (SCVB0).
 
@@ -222,41 +222,6 @@ class OnlineLDA:
         self.verbose = verbose
         self.evaluate_every = evaluate_every
         self.perp_tol = perp_tol
-
-    # -- scikit-learn protocol ---------------------------------------------------------
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor parameters (scikit-learn protocol, so ``clone`` works)."""
-        return sklearn_compat.get_params(self)
-
-    def set_params(self, **params: Any) -> OnlineLDA:
-        """Set constructor parameters; returns self."""
-        return sklearn_compat.set_params(self, params)
-
-    def __repr__(self) -> str:
-        return sklearn_compat.estimator_repr(self)
-
-    def __sklearn_tags__(self) -> Any:
-        """scikit-learn's tags, those of its ``LatentDirichletAllocation``."""
-        return sklearn_compat.sklearn_tags()
-
-    def _more_tags(self) -> dict[str, Any]:
-        """The same tags for scikit-learn < 1.6, which reads these instead."""
-        return sklearn_compat.legacy_tags()
-
-    def _get_tags(self) -> dict[str, Any]:
-        """All tags, for scikit-learn < 1.6 (its checks call this directly)."""
-        return sklearn_compat.legacy_tags(with_defaults=True)
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return getattr(self, "state_", None) is not None
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Output column names: ``onlinelda0`` ... (scikit-learn's naming)."""
-        return sklearn_compat.feature_names_out(self, input_features)
-
-    def set_output(self, *, transform: str | None = None) -> OnlineLDA:
-        """Container ``transform`` returns: "default" (ndarray), "pandas" or "polars"."""
-        return sklearn_compat.set_output(self, transform)
 
     # -- configuration resolved at fit time (rules in svi_lda._params) ---------------
     def _check_params(self) -> None:
