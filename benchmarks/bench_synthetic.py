@@ -115,13 +115,13 @@ def worker_gensim(p: dict) -> dict:
 
 def worker_vw(p: dict) -> dict:
     import vowpalwabbit
-    from bench_20ng import _write_vw, read_vw_topics, vw_args
+    from _vw import read_vw_topics, vw_args, write_vw
 
     X, true = load_synthetic(p["docs"])
     data = CACHE / f"synthetic_d{p['docs']}.vw"
     if not data.exists():
         tmp = data.with_suffix(".tmp")
-        _write_vw(X, tmp)
+        write_vw(X, tmp)
         tmp.replace(data)
     args = vw_args(K, X.shape[0], V, data)
     args[args.index("--lda_alpha") + 1] = str(ALPHA)
