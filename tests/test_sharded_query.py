@@ -70,6 +70,59 @@ def test_transform_and_top_words_on_the_workers_equal_the_assembled_model(
     assert sum(held.values()) == 0  # closed: the shards were dropped
 
 
+@pytest.mark.parametrize("n_shards,chunk_words", [(None, None), (3, 700)])
+def test_score_and_perplexity_on_the_workers_equal_the_assembled_model(
+    dask_client, corpus, too_large, n_shards, chunk_words, monkeypatch
+):
+    """Bitwise the assembled model's ELBO and perplexity. With 700-word chunks the
+    3,000 words make chunks held whole by one shard and chunks cut between two shards;
+    with the default 8,192 the one chunk is cut between all the shards."""
+    from svi_lda import bounds
+    from svi_lda.distributed.sharded import ShardedModel, load_sharded_model, query
+
+    if chunk_words is not None:  # the chunks are part of the bound's definition
+        monkeypatch.setattr(bounds, "CHUNK_WORDS", chunk_words)
+        monkeypatch.setattr(query, "CHUNK_WORDS", chunk_words)
+    assembled = load_sharded_model(too_large)
+    new_docs = make_lda_corpus(60, corpus.n_features, 5, doc_length=40, seed=12).X.tocsr()
+    new_docs.sort_indices()
+    no_tokens = new_docs[:2].copy()
+    no_tokens.data[:] = 0
+    no_tokens.eliminate_zeros()
+    with ShardedModel.open(dask_client, too_large, n_shards=n_shards) as sharded:
+        n_pieces = [len(p) for p in query.bound_chunks(sharded.run.bounds, corpus.n_features)]
+        score = sharded.score(new_docs, batch_nonzeros=500)  # several document batches
+        perplexity = sharded.perplexity(new_docs)
+        perplexity32 = sharded.perplexity(new_docs.astype(np.float32), batch_nonzeros=300)
+        errors = []
+        for bad in (lambda m: m.perplexity(no_tokens), lambda m: m.score(np.ones((1, 5)))):
+            with pytest.raises(ValueError) as info:
+                bad(sharded)
+            errors.append(str(info.value))
+    if chunk_words is not None:
+        assert 1 in n_pieces and max(n_pieces) > 1  # both kinds of chunk
+    else:
+        assert n_pieces == [sharded.run.n_shards]
+    assert score == assembled.score(new_docs)
+    assert perplexity == assembled.perplexity(new_docs)
+    assert perplexity32 == assembled.perplexity(new_docs.astype(np.float32))
+    # the same one-line errors as the assembled model's
+    for bad, message in zip((lambda m: m.perplexity(no_tokens),
+                             lambda m: m.score(np.ones((1, 5)))), errors, strict=True):
+        with pytest.raises(ValueError) as info:
+            bad(assembled)
+        assert str(info.value) == message and "\n" not in message
+
+
+def test_bound_chunks_with_small_chunks(monkeypatch):
+    from svi_lda.distributed.sharded import query
+
+    monkeypatch.setattr(query, "CHUNK_WORDS", 6)
+    assert query.bound_chunks(np.array([0, 4, 5, 5, 19]), 19) == [
+        [(0, 0, 4), (1, 4, 5), (3, 5, 6)], [(3, 6, 12)], [(3, 12, 18)], [(3, 18, 19)],
+    ]
+
+
 def test_top_words_merge_breaks_ties_to_the_lower_id():
     from svi_lda.distributed.sharded.query import merge_top
     from svi_lda.numerics.topk import top_indices
@@ -107,7 +160,9 @@ def test_open_takes_the_model_folder_checks_parts_unless_told_and_refuses_when_c
         assert top == direct.top_words(5)
 
     # closed: a one-line error before any work goes to the workers (whose shards are gone)
-    for query in (lambda: sharded.top_words(5), lambda: sharded.transform(np.ones((1, 5)))):
+    for query in (lambda: sharded.top_words(5), lambda: sharded.transform(np.ones((1, 5))),
+                  lambda: sharded.score(np.ones((1, 5))),
+                  lambda: sharded.perplexity(np.ones((1, 5)))):
         with pytest.raises(RuntimeError, match=r"was closed .*ShardedModel\.open") as info:
             query()
         assert "\n" not in str(info.value)

@@ -27,6 +27,7 @@ from scipy.special import digamma
 
 from svi_lda import storage
 from svi_lda.batch import Batch
+from svi_lda.bounds import CHUNK_WORDS, fold_topic_bound, topic_bound_terms
 from svi_lda.distributed.checkpoints import CheckpointError
 from svi_lda.distributed.sharded import checkpoint as sharded_checkpoint
 from svi_lda.distributed.sharded import shard_tasks
@@ -66,12 +67,73 @@ def query_estep(
     *pieces: tuple[np.ndarray, np.ndarray],
 ) -> np.ndarray:
     """gamma of ``batch``'s documents from the shards' pieces of rows (in shard order)."""
+    return _pulled_estep(batch, alpha, settings, seed, pieces)[0]
+
+
+def query_doc_bounds(
+    batch: Batch, alpha: np.ndarray, settings: Any, seed: int,
+    *pieces: tuple[np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """Each of ``batch``'s documents' terms of the ELBO (nats), as :func:`query_estep`."""
+    return _pulled_estep(batch, alpha, settings, seed, pieces)[1]
+
+
+def _pulled_estep(
+    batch: Batch, alpha: np.ndarray, settings: Any, seed: int,
+    pieces: tuple[tuple[np.ndarray, np.ndarray], ...],
+) -> tuple[np.ndarray, np.ndarray]:
     from svi_lda.inference import document_estep
 
     state = _PulledRows(np.concatenate([p[0] for p in pieces]),
                         np.concatenate([p[1] for p in pieces]), alpha, len(alpha))
-    gamma, _ = document_estep(state, batch, settings, 1, seed)  # type: ignore[arg-type]
-    return gamma
+    return document_estep(state, batch, settings, 1, seed)  # type: ignore[arg-type]
+
+
+def shard_bound_sums(
+    token: str, shard: int, chunks: list[tuple[int, int]], scale: float, eta: float,
+    psi_totals: np.ndarray,
+) -> list[float]:
+    """The sum of the topic bound's terms over each of ``chunks`` (global word ranges
+    ``lo:hi`` that this shard holds whole), as :func:`svi_lda.bounds.topic_bound` sums
+    each chunk."""
+    held = shard_tasks._get(token, shard)
+    return [
+        float(np.sum(topic_bound_terms(held.word_topic[lo - held.lo:hi - held.lo], scale,
+                                       eta, psi_totals)))
+        for lo, hi in chunks
+    ]
+
+
+def shard_bound_piece(
+    token: str, shard: int, lo: int, hi: int, scale: float, eta: float,
+    psi_totals: np.ndarray,
+) -> np.ndarray:
+    """The topic bound's terms of this shard's words ``lo:hi`` (global ids), shape
+    (hi - lo, K): its piece of a chunk that other shards hold the rest of."""
+    held = shard_tasks._get(token, shard)
+    return topic_bound_terms(held.word_topic[lo - held.lo:hi - held.lo], scale, eta,
+                             psi_totals)
+
+
+def chunk_sum(*pieces: np.ndarray) -> float:
+    """The sum of a chunk's terms from its shards' pieces (in word order): the pieces
+    joined are the assembled model's chunk, element for element, so the sum is its."""
+    return float(np.sum(np.concatenate(pieces)))
+
+
+def bound_chunks(bounds: np.ndarray, n_features: int) -> list[list[tuple[int, int, int]]]:
+    """For each :data:`~svi_lda.bounds.CHUNK_WORDS`-word chunk of the vocabulary, in
+    order: the ``(shard, lo, hi)`` pieces of it that each shard holds (one piece when a
+    shard holds it whole)."""
+    out = []
+    for start in range(0, n_features, CHUNK_WORDS):
+        stop = min(start + CHUNK_WORDS, n_features)
+        out.append([
+            (s, max(start, int(bounds[s])), min(stop, int(bounds[s + 1])))
+            for s in range(len(bounds) - 1)
+            if max(start, int(bounds[s])) < min(stop, int(bounds[s + 1]))
+        ])
+    return out
 
 
 def _lambda_blocks(token: str, shard: int, scale: float, eta: float) -> Any:
@@ -251,6 +313,50 @@ class ShardedModel:
 
         self._check_open()
         batch, float32 = query_batch(self._reader, X)
+        gammas = self.run.wait(self._estep_tasks(query_estep, batch, batch_nonzeros))
+        gamma = (np.concatenate(gammas) if gammas
+                 else np.zeros((0, self.n_components)))
+        theta = gamma / gamma.sum(axis=1, keepdims=True)
+        return theta.astype(np.float32) if float32 else theta
+
+    def score(self, X: Any, y: object = None, *,
+              batch_nonzeros: int = BATCH_NONZEROS) -> float:
+        """Evidence lower bound of X under the model, in nats (higher is better): the
+        assembled model's ``OnlineLDA.score``, bitwise, computed on the workers.
+
+        The documents' terms come from E-steps on the workers (as :meth:`transform`), the
+        topics' prior terms from the shards that own the words, chunk by chunk as
+        :func:`svi_lda.bounds.topic_bound` sums them; the coordinator adds up one number
+        per document and per chunk of words, in order.
+        """
+        doc_bound, _ = self._document_bound(X, batch_nonzeros)
+        return doc_bound + self._topic_bound()
+
+    def perplexity(self, X: Any, *, batch_nonzeros: int = BATCH_NONZEROS) -> float:
+        """exp(-score(X) / number of tokens in X): the assembled model's
+        ``OnlineLDA.perplexity``, bitwise, computed as :meth:`score`."""
+        doc_bound, n_tokens = self._document_bound(X, batch_nonzeros)
+        if n_tokens <= 0:
+            raise ValueError("perplexity needs documents with at least one token.")
+        return float(np.exp(-(doc_bound + self._topic_bound()) / n_tokens))
+
+    def _document_bound(self, X: Any, batch_nonzeros: int) -> tuple[float, float]:
+        """(the documents' ELBO terms summed, their tokens), as ``OnlineLDA._infer``."""
+        from svi_lda.inference import query_batch
+
+        self._check_open()
+        batch, _ = query_batch(self._reader, X)
+        bounds = self.run.wait(self._estep_tasks(query_doc_bounds, batch, batch_nonzeros))
+        # one array in document order, summed at once: NumPy's sum of the assembled
+        # model's array of bounds, whatever the batches
+        doc_bound = float(np.concatenate(bounds).sum()) if bounds else 0.0
+        n_tokens = float(np.asarray(batch.counts, dtype=np.float64).sum())
+        return doc_bound, n_tokens
+
+    def _estep_tasks(self, fn: Any, batch: Batch, batch_nonzeros: int) -> list[Any]:
+        """``fn(part, alpha, settings, seed, *pieces)`` on a worker for each batch of
+        about ``batch_nonzeros`` non-zeros of ``batch``, the pieces the rows of its words
+        from the shards that own them; the futures in document order."""
         run, state = self.run, self._reader.state_
         psi_totals = digamma(state.topic_totals())
         floor = _FLOOR_OF_DTYPE[np.dtype(run.dtype)]
@@ -271,14 +377,49 @@ class ShardedModel:
                 for s in range(run.n_shards)
             ]
             futures.append(run.client.submit(
-                query_estep, part, state.alpha, settings, seed, *pieces,
+                fn, part, state.alpha, settings, seed, *pieces,
                 key=f"svi-lda-query-estep-{run.token}-{uuid.uuid4().hex[:8]}", pure=False,
             ))
-        gammas = run.wait(futures)
-        gamma = (np.concatenate(gammas) if gammas
-                 else np.zeros((0, self.n_components)))
-        theta = gamma / gamma.sum(axis=1, keepdims=True)
-        return theta.astype(np.float32) if float32 else theta
+        return futures
+
+    def _topic_bound(self) -> float:
+        """:func:`svi_lda.bounds.topic_bound` of the model, W left on the workers: each
+        shard sums the chunks it holds whole; a chunk cut by a shard boundary is summed
+        by a task that joins its pieces (at most one such chunk per boundary)."""
+        run, state = self.run, self._reader.state_
+        totals = state.topic_totals()
+        args = (state.scale, state.eta, digamma(totals))
+        call = uuid.uuid4().hex[:8]
+        chunks = bound_chunks(run.bounds, self.n_features)
+        whole: dict[int, list[tuple[int, int]]] = {}
+        cut: list[Any] = []
+        for pieces in chunks:
+            if len(pieces) == 1:
+                s, lo, hi = pieces[0]
+                whole.setdefault(s, []).append((lo, hi))
+            else:
+                cut.append(run.client.submit(
+                    chunk_sum,
+                    *[run.submit(shard_bound_piece, run.token, s, lo, hi, *args, shard=s,
+                                 key=f"query-bound-piece-{call}-{lo}")
+                      for s, lo, hi in pieces],
+                    key=f"svi-lda-query-bound-chunk-{run.token}-{call}-{pieces[0][1]}",
+                    pure=False,
+                ))
+        shards = sorted(whole)
+        results = run.wait([
+            run.submit(shard_bound_sums, run.token, s, whole[s], *args, shard=s,
+                       key=f"query-bound-{call}")
+            for s in shards
+        ] + cut)
+        sums = {s: iter(found) for s, found in zip(shards, results, strict=False)}
+        cut_sums = iter(results[len(shards):])
+        k = self.n_components
+        ordered = [
+            (next(sums[p[0][0]]) if len(p) == 1 else next(cut_sums), (p[-1][2] - p[0][1]) * k)
+            for p in chunks
+        ]
+        return fold_topic_bound(totals, state.eta, self.n_features, ordered)
 
     def top_words(self, n: int = 10) -> list[list[tuple[str | int, float]]]:
         """For each topic, its ``n`` most probable words (or ids) with their
