@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.special import digamma
 from test_sharded import PARAMS, make_corpus
 
 from svi_lda import OnlineLDA
@@ -91,6 +92,7 @@ def test_score_and_perplexity_on_the_workers_equal_the_assembled_model(
     no_tokens.eliminate_zeros()
     with ShardedModel.open(dask_client, too_large, n_shards=n_shards) as sharded:
         n_pieces = [len(p) for p in query.bound_chunks(sharded.run.bounds, corpus.n_features)]
+        chunk_sums = sharded._topic_bound_chunks()
         score = sharded.score(new_docs, batch_nonzeros=500)  # several document batches
         perplexity = sharded.perplexity(new_docs)
         perplexity32 = sharded.perplexity(new_docs.astype(np.float32), batch_nonzeros=300)
@@ -103,6 +105,15 @@ def test_score_and_perplexity_on_the_workers_equal_the_assembled_model(
         assert 1 in n_pieces and max(n_pieces) > 1  # both kinds of chunk
     else:
         assert n_pieces == [sharded.run.n_shards]
+    # each chunk's sum is the assembled model's (bitwise: a sum of the pieces' sums
+    # would round differently), so is the bound
+    state = assembled.state_
+    psi_totals = digamma(state.topic_totals())
+    size = bounds.CHUNK_WORDS
+    expected = [np.sum(bounds.topic_bound_terms(state.word_topic[lo:lo + size], state.scale,
+                                                state.eta, psi_totals))
+                for lo in range(0, corpus.n_features, size)]
+    assert [s for s, _ in chunk_sums] == expected
     assert score == assembled.score(new_docs)
     assert perplexity == assembled.perplexity(new_docs)
     assert perplexity32 == assembled.perplexity(new_docs.astype(np.float32))
@@ -189,3 +200,44 @@ def test_top_words_as_ids_is_a_warning(corpus, tmp_path, caplog):
     messages = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("no vocabulary for the sharded model" in m for m in messages)
     assert any("changed since training: top words as ids" in m for m in messages)
+
+
+def test_chunk_sums_from_shards_are_the_dense_sums():
+    """The workers' functions on held shards of a random W (run here, in the test
+    process): each chunk's sum, whole or joined from its pieces, is bitwise NumPy's sum
+    of the dense chunk's terms (a sum of the pieces' sums would round differently)."""
+    from svi_lda import bounds
+    from svi_lda.distributed.sharded import query, shard_tasks
+
+    rng = np.random.default_rng(4)
+    k, v, size = 6, 1000, 150
+    word_topic = (rng.random((v, k)) * 10.0 ** rng.integers(-3, 3, (v, 1))).astype(np.float32)
+    psi_totals = digamma(rng.random(k) * 1e3 + 100)
+    edges = np.array([0, 37, 220, 230, 401, 640, 777, 905, 1000])
+    token = "chunk-sums-test"
+    try:
+        for s in range(len(edges) - 1):
+            shard_tasks._SHARDS[(token, s)] = shard_tasks.Shard(
+                int(edges[s]), int(edges[s + 1]), word_topic[edges[s]:edges[s + 1]], 0)
+        found, differs = [], 0
+        for lo in range(0, v, size):
+            pieces = [(s, max(lo, int(edges[s])), min(lo + size, int(edges[s + 1])))
+                      for s in range(len(edges) - 1)
+                      if max(lo, int(edges[s])) < min(lo + size, int(edges[s + 1]))]
+            if len(pieces) == 1:
+                s, a, b = pieces[0]
+                found.append(query.shard_bound_sums(token, s, [(a, b)], 0.3, 0.05,
+                                                    psi_totals)[0])
+            else:
+                parts = [query.shard_bound_piece(token, s, a, b, 0.3, 0.05, psi_totals)
+                         for s, a, b in pieces]
+                found.append(query.chunk_sum(*parts))
+                differs += found[-1] != sum(float(np.sum(p)) for p in parts)
+    finally:
+        for s in range(len(edges) - 1):
+            shard_tasks._SHARDS.pop((token, s), None)
+    expected = [float(np.sum(bounds.topic_bound_terms(word_topic[lo:lo + size], 0.3, 0.05,
+                                                      psi_totals)))
+                for lo in range(0, v, size)]
+    assert found == expected
+    assert differs  # the data can tell a joined chunk from a sum of the pieces' sums

@@ -383,12 +383,17 @@ class ShardedModel:
         return futures
 
     def _topic_bound(self) -> float:
-        """:func:`svi_lda.bounds.topic_bound` of the model, W left on the workers: each
-        shard sums the chunks it holds whole; a chunk cut by a shard boundary is summed
-        by a task that joins its pieces (at most one such chunk per boundary)."""
+        """:func:`svi_lda.bounds.topic_bound` of the model, W left on the workers."""
+        state = self._reader.state_
+        return fold_topic_bound(state.topic_totals(), state.eta, self.n_features,
+                                self._topic_bound_chunks())
+
+    def _topic_bound_chunks(self) -> list[tuple[float, int]]:
+        """Each chunk's (sum of the topic bound's terms, number of terms), in word order:
+        each shard sums the chunks it holds whole; a chunk cut by a shard boundary is
+        summed by a task that joins its pieces (at most one such chunk per boundary)."""
         run, state = self.run, self._reader.state_
-        totals = state.topic_totals()
-        args = (state.scale, state.eta, digamma(totals))
+        args = (state.scale, state.eta, digamma(state.topic_totals()))
         call = uuid.uuid4().hex[:8]
         chunks = bound_chunks(run.bounds, self.n_features)
         whole: dict[int, list[tuple[int, int]]] = {}
@@ -415,11 +420,10 @@ class ShardedModel:
         sums = {s: iter(found) for s, found in zip(shards, results, strict=False)}
         cut_sums = iter(results[len(shards):])
         k = self.n_components
-        ordered = [
+        return [
             (next(sums[p[0][0]]) if len(p) == 1 else next(cut_sums), (p[-1][2] - p[0][1]) * k)
             for p in chunks
         ]
-        return fold_topic_bound(totals, state.eta, self.n_features, ordered)
 
     def top_words(self, n: int = 10) -> list[list[tuple[str | int, float]]]:
         """For each topic, its ``n`` most probable words (or ids) with their
