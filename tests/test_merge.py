@@ -165,3 +165,36 @@ def test_non_contiguous_rows():
     expected[1::2] += block[1::2, ::3]
     assert _bits(got[1]) == _bits(expected)
     np.testing.assert_array_equal(got[0], ids)
+
+
+def _dense_tree_sum(slices, n, k):
+    """The sharded update's tree sum as it was: each unit's rows spread over float64
+    zeros of the whole segment, the dense blocks added pairwise along the tree."""
+    nodes = []
+    for positions, rows, _ in slices:
+        dense = np.zeros((n, k))
+        dense[positions] += rows
+        nodes.append(dense)
+    while len(nodes) > 1:
+        upper = [nodes[i] + nodes[i + 1] for i in range(0, len(nodes) - 1, 2)]
+        nodes = upper + ([nodes[-1]] if len(nodes) % 2 else [])
+    return nodes[0] if nodes else np.zeros((n, k))
+
+
+@pytest.mark.parametrize("n_units", [0, 1, 2, 3, 6])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sharded_tree_sum_is_the_dense_tree_sum(n_units, dtype):
+    """The sharded update sums a segment's units with the merge kernel over their rows
+    and spreads only the root: bitwise the dense sum it replaced, -0.0 included."""
+    from svi_lda.distributed.sharded.shard_tasks import _tree_sum
+
+    rng = np.random.default_rng(n_units)
+    n, k = 300, 5
+    slices = []
+    for _ in range(n_units):
+        positions = np.sort(rng.choice(n, size=int(rng.integers(0, 200)), replace=False))
+        rows = rng.random((len(positions), k)) * 10.0 ** rng.integers(-5, 5, (len(positions), 1))
+        rows[rng.random(rows.shape) < 0.1] = -0.0
+        slices.append((positions, rows.astype(dtype), None))
+    got = _tree_sum(tuple(slices), n, k)
+    assert _bits(got) == _bits(_dense_tree_sum(slices, n, k))

@@ -13,6 +13,11 @@ answers, without assembling W anywhere:
   NumPy sums the assembled lambda in, so bitwise the same), then each shard's best ``n``
   words per topic of lambda / row sums, merged by (probability, lower id first): the
   assembled model's ``top_words``.
+- ``score(X)`` / ``perplexity(X)``: the documents' bounds from the E-steps of
+  ``transform``, summed in document order, plus the topic bound of
+  :func:`svi_lda.bounds.topic_bound` summed chunk by chunk on the shards that own the
+  chunk's words (a chunk cut by a shard boundary: its pieces joined on a worker), the
+  chunks added in order on the coordinator: the assembled model's, bitwise.
 """
 
 from __future__ import annotations
