@@ -79,11 +79,11 @@ def test_score_and_perplexity_on_the_workers_equal_the_assembled_model(
     3,000 words make chunks held whole by one shard and chunks cut between two shards;
     with the default 8,192 the one chunk is cut between all the shards."""
     from svi_lda import bounds
-    from svi_lda.distributed.sharded import ShardedModel, load_sharded_model, query
+    from svi_lda.distributed.sharded import ShardedModel, bound_tasks, load_sharded_model
 
     if chunk_words is not None:  # the chunks are part of the bound's definition
         monkeypatch.setattr(bounds, "CHUNK_WORDS", chunk_words)
-        monkeypatch.setattr(query, "CHUNK_WORDS", chunk_words)
+        monkeypatch.setattr(bound_tasks, "CHUNK_WORDS", chunk_words)
     assembled = load_sharded_model(too_large)
     new_docs = make_lda_corpus(60, corpus.n_features, 5, doc_length=40, seed=12).X.tocsr()
     new_docs.sort_indices()
@@ -91,7 +91,7 @@ def test_score_and_perplexity_on_the_workers_equal_the_assembled_model(
     no_tokens.data[:] = 0
     no_tokens.eliminate_zeros()
     with ShardedModel.open(dask_client, too_large, n_shards=n_shards) as sharded:
-        n_pieces = [len(p) for p in query.bound_chunks(sharded.run.bounds, corpus.n_features)]
+        n_pieces = [len(p) for p in bound_tasks.bound_chunks(sharded.run.bounds, corpus.n_features)]
         chunk_sums = sharded._topic_bound_chunks()
         score = sharded.score(new_docs, batch_nonzeros=500)  # several document batches
         perplexity = sharded.perplexity(new_docs)
@@ -126,10 +126,10 @@ def test_score_and_perplexity_on_the_workers_equal_the_assembled_model(
 
 
 def test_bound_chunks_with_small_chunks(monkeypatch):
-    from svi_lda.distributed.sharded import query
+    from svi_lda.distributed.sharded import bound_tasks
 
-    monkeypatch.setattr(query, "CHUNK_WORDS", 6)
-    assert query.bound_chunks(np.array([0, 4, 5, 5, 19]), 19) == [
+    monkeypatch.setattr(bound_tasks, "CHUNK_WORDS", 6)
+    assert bound_tasks.bound_chunks(np.array([0, 4, 5, 5, 19]), 19) == [
         [(0, 0, 4), (1, 4, 5), (3, 5, 6)], [(3, 6, 12)], [(3, 12, 18)], [(3, 18, 19)],
     ]
 
@@ -207,7 +207,7 @@ def test_chunk_sums_from_shards_are_the_dense_sums():
     process): each chunk's sum, whole or joined from its pieces, is bitwise NumPy's sum
     of the dense chunk's terms (a sum of the pieces' sums would round differently)."""
     from svi_lda import bounds
-    from svi_lda.distributed.sharded import query, shard_tasks
+    from svi_lda.distributed.sharded import bound_tasks, shard_tasks
 
     rng = np.random.default_rng(4)
     k, v, size = 6, 1000, 150
@@ -226,12 +226,12 @@ def test_chunk_sums_from_shards_are_the_dense_sums():
                       if max(lo, int(edges[s])) < min(lo + size, int(edges[s + 1]))]
             if len(pieces) == 1:
                 s, a, b = pieces[0]
-                found.append(query.shard_bound_sums(token, s, [(a, b)], 0.3, 0.05,
+                found.append(bound_tasks.shard_bound_sums(token, s, [(a, b)], 0.3, 0.05,
                                                     psi_totals)[0])
             else:
-                parts = [query.shard_bound_piece(token, s, a, b, 0.3, 0.05, psi_totals)
+                parts = [bound_tasks.shard_bound_piece(token, s, a, b, 0.3, 0.05, psi_totals)
                          for s, a, b in pieces]
-                found.append(query.chunk_sum(*parts))
+                found.append(bound_tasks.chunk_sum(*parts))
                 differs += found[-1] != sum(float(np.sum(p)) for p in parts)
     finally:
         for s in range(len(edges) - 1):

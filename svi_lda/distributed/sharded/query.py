@@ -32,10 +32,16 @@ from scipy.special import digamma
 
 from svi_lda import storage
 from svi_lda.batch import Batch
-from svi_lda.bounds import CHUNK_WORDS, fold_topic_bound, topic_bound_terms
+from svi_lda.bounds import fold_topic_bound
 from svi_lda.distributed.checkpoints import CheckpointError
 from svi_lda.distributed.sharded import checkpoint as sharded_checkpoint
 from svi_lda.distributed.sharded import shard_tasks
+from svi_lda.distributed.sharded.bound_tasks import (
+    bound_chunks,
+    chunk_sum,
+    shard_bound_piece,
+    shard_bound_sums,
+)
 from svi_lda.distributed.sharded.engine import ShardedRun, alive_workers
 from svi_lda.distributed.sharded.layout import assign_shards, segments, shard_bounds
 from svi_lda.persistence.manifest import find_sharded_checkpoint
@@ -92,53 +98,6 @@ def _pulled_estep(
     state = _PulledRows(np.concatenate([p[0] for p in pieces]),
                         np.concatenate([p[1] for p in pieces]), alpha, len(alpha))
     return document_estep(state, batch, settings, 1, seed)  # type: ignore[arg-type]
-
-
-def shard_bound_sums(
-    token: str, shard: int, chunks: list[tuple[int, int]], scale: float, eta: float,
-    psi_totals: np.ndarray,
-) -> list[float]:
-    """The sum of the topic bound's terms over each of ``chunks`` (global word ranges
-    ``lo:hi`` that this shard holds whole), as :func:`svi_lda.bounds.topic_bound` sums
-    each chunk."""
-    held = shard_tasks._get(token, shard)
-    return [
-        float(np.sum(topic_bound_terms(held.word_topic[lo - held.lo:hi - held.lo], scale,
-                                       eta, psi_totals)))
-        for lo, hi in chunks
-    ]
-
-
-def shard_bound_piece(
-    token: str, shard: int, lo: int, hi: int, scale: float, eta: float,
-    psi_totals: np.ndarray,
-) -> np.ndarray:
-    """The topic bound's terms of this shard's words ``lo:hi`` (global ids), shape
-    (hi - lo, K): its piece of a chunk that other shards hold the rest of."""
-    held = shard_tasks._get(token, shard)
-    return topic_bound_terms(held.word_topic[lo - held.lo:hi - held.lo], scale, eta,
-                             psi_totals)
-
-
-def chunk_sum(*pieces: np.ndarray) -> float:
-    """The sum of a chunk's terms from its shards' pieces (in word order): the pieces
-    joined are the assembled model's chunk, element for element, so the sum is its."""
-    return float(np.sum(np.concatenate(pieces)))
-
-
-def bound_chunks(bounds: np.ndarray, n_features: int) -> list[list[tuple[int, int, int]]]:
-    """For each :data:`~svi_lda.bounds.CHUNK_WORDS`-word chunk of the vocabulary, in
-    order: the ``(shard, lo, hi)`` pieces of it that each shard holds (one piece when a
-    shard holds it whole)."""
-    out = []
-    for start in range(0, n_features, CHUNK_WORDS):
-        stop = min(start + CHUNK_WORDS, n_features)
-        out.append([
-            (s, max(start, int(bounds[s])), min(stop, int(bounds[s + 1])))
-            for s in range(len(bounds) - 1)
-            if max(start, int(bounds[s])) < min(stop, int(bounds[s + 1]))
-        ])
-    return out
 
 
 def _lambda_blocks(token: str, shard: int, scale: float, eta: float) -> Any:
@@ -334,29 +293,34 @@ class ShardedModel:
         :func:`svi_lda.bounds.topic_bound` sums them; the coordinator adds up one number
         per document and per chunk of words, in order.
         """
-        doc_bound, _ = self._document_bound(X, batch_nonzeros)
-        return doc_bound + self._topic_bound()
+        doc_bound, topic_bound, _ = self._bound(X, batch_nonzeros)
+        return doc_bound + topic_bound
 
     def perplexity(self, X: Any, *, batch_nonzeros: int = BATCH_NONZEROS) -> float:
         """exp(-score(X) / number of tokens in X): the assembled model's
         ``OnlineLDA.perplexity``, bitwise, computed as :meth:`score`."""
-        doc_bound, n_tokens = self._document_bound(X, batch_nonzeros)
-        if n_tokens <= 0:
-            raise ValueError("perplexity needs documents with at least one token.")
-        return float(np.exp(-(doc_bound + self._topic_bound()) / n_tokens))
+        doc_bound, topic_bound, n_tokens = self._bound(X, batch_nonzeros, need_tokens=True)
+        return float(np.exp(-(doc_bound + topic_bound) / n_tokens))
 
-    def _document_bound(self, X: Any, batch_nonzeros: int) -> tuple[float, float]:
-        """(the documents' ELBO terms summed, their tokens), as ``OnlineLDA._infer``."""
+    def _bound(self, X: Any, batch_nonzeros: int,
+               need_tokens: bool = False) -> tuple[float, float, float]:
+        """(the documents' ELBO terms summed, the topic bound, the documents' tokens), as
+        ``OnlineLDA`` computes them; the E-steps and the shards' sums run together."""
         from svi_lda.inference import query_batch
 
         self._check_open()
         batch, _ = query_batch(self._reader, X)
-        bounds = self.run.wait(self._estep_tasks(query_doc_bounds, batch, batch_nonzeros))
+        n_tokens = float(np.asarray(batch.counts, dtype=np.float64).sum())
+        if need_tokens and n_tokens <= 0:
+            raise ValueError("perplexity needs documents with at least one token.")
+        estep = self._estep_tasks(query_doc_bounds, batch, batch_nonzeros)
+        topic, in_order = self._topic_bound_tasks()
+        found = self.run.wait(estep + topic)
+        bounds = found[:len(estep)]
         # one array in document order, summed at once: NumPy's sum of the assembled
         # model's array of bounds, whatever the batches
         doc_bound = float(np.concatenate(bounds).sum()) if bounds else 0.0
-        n_tokens = float(np.asarray(batch.counts, dtype=np.float64).sum())
-        return doc_bound, n_tokens
+        return doc_bound, self._fold(in_order(found[len(estep):])), n_tokens
 
     def _estep_tasks(self, fn: Any, batch: Batch, batch_nonzeros: int) -> list[Any]:
         """``fn(part, alpha, settings, seed, *pieces)`` on a worker for each batch of
@@ -387,16 +351,21 @@ class ShardedModel:
             ))
         return futures
 
-    def _topic_bound(self) -> float:
-        """:func:`svi_lda.bounds.topic_bound` of the model, W left on the workers."""
+    def _fold(self, chunk_sums: list[tuple[float, int]]) -> float:
+        """:func:`svi_lda.bounds.topic_bound` from the chunks' sums, in word order."""
         state = self._reader.state_
-        return fold_topic_bound(state.topic_totals(), state.eta, self.n_features,
-                                self._topic_bound_chunks())
+        return fold_topic_bound(state.topic_totals(), state.eta, self.n_features, chunk_sums)
 
     def _topic_bound_chunks(self) -> list[tuple[float, int]]:
-        """Each chunk's (sum of the topic bound's terms, number of terms), in word order:
-        each shard sums the chunks it holds whole; a chunk cut by a shard boundary is
-        summed by a task that joins its pieces (at most one such chunk per boundary)."""
+        """Each chunk's (sum of the topic bound's terms, number of terms), in word order."""
+        futures, in_order = self._topic_bound_tasks()
+        return in_order(self.run.wait(futures))
+
+    def _topic_bound_tasks(self) -> tuple[list[Any], Any]:
+        """Submit the topic bound's chunk sums: each shard sums the chunks it holds whole;
+        a chunk cut by a shard boundary is summed by a task that joins its pieces (at most
+        one such chunk per boundary). Returns the futures and the function that puts their
+        results in word order as (sum, number of terms) per chunk."""
         run, state = self.run, self._reader.state_
         args = (state.scale, state.eta, digamma(state.topic_totals()))
         call = uuid.uuid4().hex[:8]
@@ -417,18 +386,23 @@ class ShardedModel:
                     pure=False,
                 ))
         shards = sorted(whole)
-        results = run.wait([
+        futures = [
             run.submit(shard_bound_sums, run.token, s, whole[s], *args, shard=s,
                        key=f"query-bound-{call}")
             for s in shards
-        ] + cut)
-        sums = {s: iter(found) for s, found in zip(shards, results, strict=False)}
-        cut_sums = iter(results[len(shards):])
+        ] + cut
         k = self.n_components
-        return [
-            (next(sums[p[0][0]]) if len(p) == 1 else next(cut_sums), (p[-1][2] - p[0][1]) * k)
-            for p in chunks
-        ]
+
+        def in_order(results: list[Any]) -> list[tuple[float, int]]:
+            sums = {s: iter(found) for s, found in zip(shards, results, strict=False)}
+            cut_sums = iter(results[len(shards):])
+            return [
+                (next(sums[p[0][0]]) if len(p) == 1 else next(cut_sums),
+                 (p[-1][2] - p[0][1]) * k)
+                for p in chunks
+            ]
+
+        return futures, in_order
 
     def top_words(self, n: int = 10) -> list[list[tuple[str | int, float]]]:
         """For each topic, its ``n`` most probable words (or ids) with their
