@@ -6,12 +6,18 @@ ELBO of Hoffman et al. (2010, eq. 3; 2013, eq. 15 for LDA), in nats.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import numpy as np
 from scipy.special import digamma, gammaln
 
 from svi_lda.state import GlobalState
 
-_CHUNK_WORDS = 8192
+# Words per chunk of the sum. Part of the result's definition (each chunk is summed
+# pairwise by NumPy, the chunks one after another), so a sharded model sums the same
+# chunks (:meth:`svi_lda.distributed.sharded.ShardedModel.score`).
+CHUNK_WORDS = 8192
 
 
 def topic_bound(state: GlobalState) -> float:
@@ -22,12 +28,31 @@ def topic_bound(state: GlobalState) -> float:
     """
     totals = state.topic_totals()
     psi_totals = digamma(totals)
-    eta = state.eta
-    n_features = state.n_features
+    chunks = (
+        topic_bound_terms(state.word_topic[start : start + CHUNK_WORDS], state.scale,
+                          state.eta, psi_totals)
+        for start in range(0, state.n_features, CHUNK_WORDS)
+    )
+    return fold_topic_bound(totals, state.eta, state.n_features,
+                            ((np.sum(terms), terms.size) for terms in chunks))
+
+
+def topic_bound_terms(
+    word_topic: np.ndarray, scale: float, eta: float, psi_totals: np.ndarray
+) -> np.ndarray:
+    """The bound's terms of some words' rows of W (word-major, shape (n, K)), float64
+    (lambda = eta + scale * W, element by element as :meth:`GlobalState.lambda_`)."""
+    lam = eta + scale * word_topic.astype(np.float64)
+    elog_beta = digamma(lam) - psi_totals
+    return (eta - lam) * elog_beta + gammaln(lam)
+
+
+def fold_topic_bound(
+    totals: np.ndarray, eta: float, n_features: int, chunk_sums: Iterable[tuple[Any, int]]
+) -> float:
+    """The topic bound from each :data:`CHUNK_WORDS`-word chunk's ``(sum of its terms,
+    number of terms)``, in word order, added one after another."""
     total = float(np.sum(gammaln(eta * n_features) - gammaln(totals)))
-    for start in range(0, n_features, _CHUNK_WORDS):
-        block = state.word_topic[start : start + _CHUNK_WORDS].astype(np.float64)
-        lam = eta + state.scale * block
-        elog_beta = digamma(lam) - psi_totals
-        total += float(np.sum((eta - lam) * elog_beta + gammaln(lam))) - gammaln(eta) * lam.size
+    for chunk_sum, size in chunk_sums:
+        total += float(chunk_sum) - gammaln(eta) * size
     return total

@@ -274,7 +274,8 @@ class OnlineLDA(sklearn_compat.EstimatorProtocol):
                 f"this model's topics are in the sharded checkpoint {self.sharded_checkpoint_} "
                 "(too large to gather here): query it on a cluster with "
                 "svi_lda.distributed.sharded.ShardedModel.open(client, checkpoint) "
-                "(transform, top_words), or assemble it where it fits with load_sharded_model"
+                "(transform, top_words, score, perplexity), or assemble it where it fits with "
+                "load_sharded_model"
             )
 
     # -- fitting ------------------------------------------------------------------------

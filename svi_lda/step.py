@@ -22,6 +22,7 @@ import numpy as np
 from svi_lda.batch import Batch
 from svi_lda.numerics.estep import run_estep
 from svi_lda.numerics.hashing import hashed_gamma, splitmix64, splitmix64_int
+from svi_lda.numerics.merge import merge_sorted_rows
 from svi_lda.numerics.remap import compact_vocabulary
 from svi_lda.numerics.scatter import add_rows, weighted_bincount
 from svi_lda.schedule import RobbinsMonro
@@ -257,18 +258,9 @@ class StatsSum:
     """
 
     def __init__(self, word_ids: np.ndarray, like: UnitStats) -> None:
-        self.total = UnitStats(
-            word_ids=word_ids,
-            sstats=np.zeros((len(word_ids), like.sstats.shape[1]), dtype=np.float64),
-            n_docs=0,
-            n_tokens=0.0,
-            elog_theta_sum=np.zeros_like(like.elog_theta_sum),
-            theta_sum=np.zeros_like(like.theta_sum),
-            doc_bound=0.0,
-            n_iter=0,
-            word_counts=None if like.word_counts is None else np.zeros(len(word_ids)),
-            extras={name: np.zeros_like(value) for name, value in like.extras.items()},
-        )
+        counts = None if like.word_counts is None else np.zeros(len(word_ids))
+        sstats = np.zeros((len(word_ids), like.sstats.shape[1]), dtype=np.float64)
+        self.total = _zero_summaries(word_ids, sstats, counts, like)
 
     def add(self, part: UnitStats, positions: np.ndarray | None = None) -> None:
         """Add one unit's statistics (``positions``: row of each of its words here)."""
@@ -276,16 +268,40 @@ class StatsSum:
         if positions is None:
             positions = np.searchsorted(total.word_ids, part.word_ids)
         add_rows(total.sstats, positions, part.sstats)
-        total.elog_theta_sum += part.elog_theta_sum
-        total.theta_sum += part.theta_sum
-        total.doc_bound += part.doc_bound
-        total.n_docs += part.n_docs
-        total.n_tokens += part.n_tokens
-        total.n_iter += part.n_iter
         if total.word_counts is not None and part.word_counts is not None:
             total.word_counts[positions] += part.word_counts
-        for name, value in part.extras.items():
-            total.extras[name] = total.extras[name] + value
+        _add_summaries(total, part)
+
+
+def _zero_summaries(
+    word_ids: np.ndarray, sstats: np.ndarray, word_counts: np.ndarray | None, like: UnitStats
+) -> UnitStats:
+    """A sum's start: the given rows, and zeros for every other field (shaped as
+    ``like``'s), to which :func:`_add_summaries` adds the parts in order."""
+    return UnitStats(
+        word_ids=word_ids,
+        sstats=sstats,
+        n_docs=0,
+        n_tokens=0.0,
+        elog_theta_sum=np.zeros_like(like.elog_theta_sum),
+        theta_sum=np.zeros_like(like.theta_sum),
+        doc_bound=0.0,
+        n_iter=0,
+        word_counts=word_counts,
+        extras={name: np.zeros_like(value) for name, value in like.extras.items()},
+    )
+
+
+def _add_summaries(total: UnitStats, part: UnitStats) -> None:
+    """Add ``part``'s fields other than its words' rows and counts to ``total``."""
+    total.elog_theta_sum += part.elog_theta_sum
+    total.theta_sum += part.theta_sum
+    total.doc_bound += part.doc_bound
+    total.n_docs += part.n_docs
+    total.n_tokens += part.n_tokens
+    total.n_iter += part.n_iter
+    for name, value in part.extras.items():
+        total.extras[name] = total.extras[name] + value
 
 
 def reduction_tree(n_parts: int) -> list[list[tuple[int, int]]]:
@@ -309,14 +325,20 @@ def reduction_tree(n_parts: int) -> list[list[tuple[int, int]]]:
 def merge_pair(left: UnitStats, right: UnitStats) -> UnitStats:
     """One node of :func:`reduction_tree`: ``left + right`` over the union of their words.
 
-    Float64 zeros, then ``left``, then ``right`` added at their words' rows
-    (:class:`StatsSum`), so the result is a pure function of the two inputs.
+    Each row is ``0.0 + left``, ``0.0 + right`` or ``(0.0 + left) + right`` in float64
+    (:func:`svi_lda.numerics.merge.merge_sorted_rows`, one pass over the output), and every
+    other field zero, then ``left``'s, then ``right``'s added: bitwise what adding both
+    into float64 zeros over the union gives (:class:`StatsSum`), and a pure function of the
+    two inputs. Word ids must be sorted and unique (a one-line ``ValueError`` otherwise).
     """
-    words = np.union1d(left.word_ids, right.word_ids)
-    merged = StatsSum(words, left)
-    merged.add(left)
-    merged.add(right)
-    return merged.total
+    words, sstats, counts = merge_sorted_rows(
+        left.word_ids, left.sstats, left.word_counts,
+        right.word_ids, right.sstats, right.word_counts,
+    )
+    total = _zero_summaries(words, sstats, counts, left)
+    _add_summaries(total, left)
+    _add_summaries(total, right)
+    return total
 
 
 def merge_unit_stats(parts: Sequence[UnitStats]) -> UnitStats:

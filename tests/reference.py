@@ -210,3 +210,32 @@ def cooccurrence_reference(X):
         Q += (np.outer(x, x) - np.diag(x)) / (n * (n - 1))
         used += 1
     return Q / max(used, 1)
+
+
+def merge_pair_reference(left, right):
+    """``svi_lda.step.merge_pair`` as it was before its fused kernel: float64 zeros over
+    ``np.union1d`` of the words, then ``left``'s and ``right``'s rows (and counts) added
+    at their ``searchsorted`` positions, every other field zero + left + right.
+    ``left``/``right`` are ``UnitStats``; so is the result."""
+    from dataclasses import replace
+
+    words = np.union1d(left.word_ids, right.word_ids)
+    sstats = np.zeros((len(words), left.sstats.shape[1]), dtype=np.float64)
+    counts = None if left.word_counts is None else np.zeros(len(words))
+    sums = {
+        "n_docs": 0, "n_tokens": 0.0, "doc_bound": 0.0, "n_iter": 0,
+        "elog_theta_sum": np.zeros_like(left.elog_theta_sum),
+        "theta_sum": np.zeros_like(left.theta_sum),
+    }
+    extras = {name: np.zeros_like(value) for name, value in left.extras.items()}
+    for part in (left, right):
+        positions = np.searchsorted(words, part.word_ids)
+        sstats[positions] += part.sstats
+        if counts is not None and part.word_counts is not None:
+            counts[positions] += part.word_counts
+        for name in sums:
+            sums[name] = sums[name] + getattr(part, name)
+        for name, value in part.extras.items():
+            extras[name] = extras[name] + value
+    return replace(left, word_ids=words, sstats=sstats, word_counts=counts, extras=extras,
+                   **sums)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.special import digamma
 from test_sharded import PARAMS, make_corpus
 
 from svi_lda import OnlineLDA
@@ -70,6 +71,69 @@ def test_transform_and_top_words_on_the_workers_equal_the_assembled_model(
     assert sum(held.values()) == 0  # closed: the shards were dropped
 
 
+@pytest.mark.parametrize("n_shards,chunk_words", [(None, None), (3, 700)])
+def test_score_and_perplexity_on_the_workers_equal_the_assembled_model(
+    dask_client, corpus, too_large, n_shards, chunk_words, monkeypatch
+):
+    """Bitwise the assembled model's ELBO and perplexity. With 700-word chunks the
+    3,000 words make chunks held whole by one shard and chunks cut between two shards;
+    with the default 8,192 the one chunk is cut between all the shards."""
+    from svi_lda import bounds
+    from svi_lda.distributed.sharded import ShardedModel, bound_tasks, load_sharded_model
+
+    if chunk_words is not None:  # the chunks are part of the bound's definition
+        monkeypatch.setattr(bounds, "CHUNK_WORDS", chunk_words)
+        monkeypatch.setattr(bound_tasks, "CHUNK_WORDS", chunk_words)
+    assembled = load_sharded_model(too_large)
+    new_docs = make_lda_corpus(60, corpus.n_features, 5, doc_length=40, seed=12).X.tocsr()
+    new_docs.sort_indices()
+    no_tokens = new_docs[:2].copy()
+    no_tokens.data[:] = 0
+    no_tokens.eliminate_zeros()
+    with ShardedModel.open(dask_client, too_large, n_shards=n_shards) as sharded:
+        n_pieces = [len(p) for p in bound_tasks.bound_chunks(sharded.run.bounds, corpus.n_features)]
+        chunk_sums = sharded._topic_bound_chunks()
+        score = sharded.score(new_docs, batch_nonzeros=500)  # several document batches
+        perplexity = sharded.perplexity(new_docs)
+        perplexity32 = sharded.perplexity(new_docs.astype(np.float32), batch_nonzeros=300)
+        errors = []
+        for bad in (lambda m: m.perplexity(no_tokens), lambda m: m.score(np.ones((1, 5)))):
+            with pytest.raises(ValueError) as info:
+                bad(sharded)
+            errors.append(str(info.value))
+    if chunk_words is not None:
+        assert 1 in n_pieces and max(n_pieces) > 1  # both kinds of chunk
+    else:
+        assert n_pieces == [sharded.run.n_shards]
+    # each chunk's sum is the assembled model's (bitwise: a sum of the pieces' sums
+    # would round differently), so is the bound
+    state = assembled.state_
+    psi_totals = digamma(state.topic_totals())
+    size = bounds.CHUNK_WORDS
+    expected = [np.sum(bounds.topic_bound_terms(state.word_topic[lo:lo + size], state.scale,
+                                                state.eta, psi_totals))
+                for lo in range(0, corpus.n_features, size)]
+    assert [s for s, _ in chunk_sums] == expected
+    assert score == assembled.score(new_docs)
+    assert perplexity == assembled.perplexity(new_docs)
+    assert perplexity32 == assembled.perplexity(new_docs.astype(np.float32))
+    # the same one-line errors as the assembled model's
+    for bad, message in zip((lambda m: m.perplexity(no_tokens),
+                             lambda m: m.score(np.ones((1, 5)))), errors, strict=True):
+        with pytest.raises(ValueError) as info:
+            bad(assembled)
+        assert str(info.value) == message and "\n" not in message
+
+
+def test_bound_chunks_with_small_chunks(monkeypatch):
+    from svi_lda.distributed.sharded import bound_tasks
+
+    monkeypatch.setattr(bound_tasks, "CHUNK_WORDS", 6)
+    assert bound_tasks.bound_chunks(np.array([0, 4, 5, 5, 19]), 19) == [
+        [(0, 0, 4), (1, 4, 5), (3, 5, 6)], [(3, 6, 12)], [(3, 12, 18)], [(3, 18, 19)],
+    ]
+
+
 def test_top_words_merge_breaks_ties_to_the_lower_id():
     from svi_lda.distributed.sharded.query import merge_top
     from svi_lda.numerics.topk import top_indices
@@ -107,7 +171,9 @@ def test_open_takes_the_model_folder_checks_parts_unless_told_and_refuses_when_c
         assert top == direct.top_words(5)
 
     # closed: a one-line error before any work goes to the workers (whose shards are gone)
-    for query in (lambda: sharded.top_words(5), lambda: sharded.transform(np.ones((1, 5)))):
+    for query in (lambda: sharded.top_words(5), lambda: sharded.transform(np.ones((1, 5))),
+                  lambda: sharded.score(np.ones((1, 5))),
+                  lambda: sharded.perplexity(np.ones((1, 5)))):
         with pytest.raises(RuntimeError, match=r"was closed .*ShardedModel\.open") as info:
             query()
         assert "\n" not in str(info.value)
@@ -134,3 +200,44 @@ def test_top_words_as_ids_is_a_warning(corpus, tmp_path, caplog):
     messages = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("no vocabulary for the sharded model" in m for m in messages)
     assert any("changed since training: top words as ids" in m for m in messages)
+
+
+def test_chunk_sums_from_shards_are_the_dense_sums():
+    """The workers' functions on held shards of a random W (run here, in the test
+    process): each chunk's sum, whole or joined from its pieces, is bitwise NumPy's sum
+    of the dense chunk's terms (a sum of the pieces' sums would round differently)."""
+    from svi_lda import bounds
+    from svi_lda.distributed.sharded import bound_tasks, shard_tasks
+
+    rng = np.random.default_rng(4)
+    k, v, size = 6, 1000, 150
+    word_topic = (rng.random((v, k)) * 10.0 ** rng.integers(-3, 3, (v, 1))).astype(np.float32)
+    psi_totals = digamma(rng.random(k) * 1e3 + 100)
+    edges = np.array([0, 37, 220, 230, 401, 640, 777, 905, 1000])
+    token = "chunk-sums-test"
+    try:
+        for s in range(len(edges) - 1):
+            shard_tasks._SHARDS[(token, s)] = shard_tasks.Shard(
+                int(edges[s]), int(edges[s + 1]), word_topic[edges[s]:edges[s + 1]], 0)
+        found, differs = [], 0
+        for lo in range(0, v, size):
+            pieces = [(s, max(lo, int(edges[s])), min(lo + size, int(edges[s + 1])))
+                      for s in range(len(edges) - 1)
+                      if max(lo, int(edges[s])) < min(lo + size, int(edges[s + 1]))]
+            if len(pieces) == 1:
+                s, a, b = pieces[0]
+                found.append(bound_tasks.shard_bound_sums(token, s, [(a, b)], 0.3, 0.05,
+                                                    psi_totals)[0])
+            else:
+                parts = [bound_tasks.shard_bound_piece(token, s, a, b, 0.3, 0.05, psi_totals)
+                         for s, a, b in pieces]
+                found.append(bound_tasks.chunk_sum(*parts))
+                differs += found[-1] != sum(float(np.sum(p)) for p in parts)
+    finally:
+        for s in range(len(edges) - 1):
+            shard_tasks._SHARDS.pop((token, s), None)
+    expected = [float(np.sum(bounds.topic_bound_terms(word_topic[lo:lo + size], 0.3, 0.05,
+                                                      psi_totals)))
+                for lo in range(0, v, size)]
+    assert found == expected
+    assert differs  # the data can tell a joined chunk from a sum of the pieces' sums

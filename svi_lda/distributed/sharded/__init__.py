@@ -2,8 +2,8 @@
 
 :func:`fit_sharded` is ``fit_distributed``'s sharded mode; :func:`load_sharded_model`
 assembles a sharded checkpoint into a model (when it fits in one process);
-:class:`ShardedModel` answers ``transform`` and ``top_words`` on a cluster from a
-checkpoint too large to assemble anywhere.
+:class:`ShardedModel` answers ``transform``, ``top_words``, ``score`` and ``perplexity``
+on a cluster from a checkpoint too large to assemble anywhere.
 """
 
 from svi_lda.distributed.sharded.checkpoint import load_sharded_model

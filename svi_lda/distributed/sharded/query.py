@@ -13,6 +13,11 @@ answers, without assembling W anywhere:
   NumPy sums the assembled lambda in, so bitwise the same), then each shard's best ``n``
   words per topic of lambda / row sums, merged by (probability, lower id first): the
   assembled model's ``top_words``.
+- ``score(X)`` / ``perplexity(X)``: the documents' bounds from the E-steps of
+  ``transform``, summed in document order, plus the topic bound of
+  :func:`svi_lda.bounds.topic_bound` summed chunk by chunk on the shards that own the
+  chunk's words (a chunk cut by a shard boundary: its pieces joined on a worker), the
+  chunks added in order on the coordinator: the assembled model's, bitwise.
 """
 
 from __future__ import annotations
@@ -27,9 +32,16 @@ from scipy.special import digamma
 
 from svi_lda import storage
 from svi_lda.batch import Batch
+from svi_lda.bounds import fold_topic_bound
 from svi_lda.distributed.checkpoints import CheckpointError
 from svi_lda.distributed.sharded import checkpoint as sharded_checkpoint
 from svi_lda.distributed.sharded import shard_tasks
+from svi_lda.distributed.sharded.bound_tasks import (
+    bound_chunks,
+    chunk_sum,
+    shard_bound_piece,
+    shard_bound_sums,
+)
 from svi_lda.distributed.sharded.engine import ShardedRun, alive_workers
 from svi_lda.distributed.sharded.layout import assign_shards, segments, shard_bounds
 from svi_lda.persistence.manifest import find_sharded_checkpoint
@@ -66,12 +78,26 @@ def query_estep(
     *pieces: tuple[np.ndarray, np.ndarray],
 ) -> np.ndarray:
     """gamma of ``batch``'s documents from the shards' pieces of rows (in shard order)."""
+    return _pulled_estep(batch, alpha, settings, seed, pieces)[0]
+
+
+def query_doc_bounds(
+    batch: Batch, alpha: np.ndarray, settings: Any, seed: int,
+    *pieces: tuple[np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """Each of ``batch``'s documents' terms of the ELBO (nats), as :func:`query_estep`."""
+    return _pulled_estep(batch, alpha, settings, seed, pieces)[1]
+
+
+def _pulled_estep(
+    batch: Batch, alpha: np.ndarray, settings: Any, seed: int,
+    pieces: tuple[tuple[np.ndarray, np.ndarray], ...],
+) -> tuple[np.ndarray, np.ndarray]:
     from svi_lda.inference import document_estep
 
     state = _PulledRows(np.concatenate([p[0] for p in pieces]),
                         np.concatenate([p[1] for p in pieces]), alpha, len(alpha))
-    gamma, _ = document_estep(state, batch, settings, 1, seed)  # type: ignore[arg-type]
-    return gamma
+    return document_estep(state, batch, settings, 1, seed)  # type: ignore[arg-type]
 
 
 def _lambda_blocks(token: str, shard: int, scale: float, eta: float) -> Any:
@@ -251,6 +277,55 @@ class ShardedModel:
 
         self._check_open()
         batch, float32 = query_batch(self._reader, X)
+        gammas = self.run.wait(self._estep_tasks(query_estep, batch, batch_nonzeros))
+        gamma = (np.concatenate(gammas) if gammas
+                 else np.zeros((0, self.n_components)))
+        theta = gamma / gamma.sum(axis=1, keepdims=True)
+        return theta.astype(np.float32) if float32 else theta
+
+    def score(self, X: Any, y: object = None, *,
+              batch_nonzeros: int = BATCH_NONZEROS) -> float:
+        """Evidence lower bound of X under the model, in nats (higher is better): the
+        assembled model's ``OnlineLDA.score``, bitwise, computed on the workers.
+
+        The documents' terms come from E-steps on the workers (as :meth:`transform`), the
+        topics' prior terms from the shards that own the words, chunk by chunk as
+        :func:`svi_lda.bounds.topic_bound` sums them; the coordinator adds up one number
+        per document and per chunk of words, in order.
+        """
+        doc_bound, topic_bound, _ = self._bound(X, batch_nonzeros)
+        return doc_bound + topic_bound
+
+    def perplexity(self, X: Any, *, batch_nonzeros: int = BATCH_NONZEROS) -> float:
+        """exp(-score(X) / number of tokens in X): the assembled model's
+        ``OnlineLDA.perplexity``, bitwise, computed as :meth:`score`."""
+        doc_bound, topic_bound, n_tokens = self._bound(X, batch_nonzeros, need_tokens=True)
+        return float(np.exp(-(doc_bound + topic_bound) / n_tokens))
+
+    def _bound(self, X: Any, batch_nonzeros: int,
+               need_tokens: bool = False) -> tuple[float, float, float]:
+        """(the documents' ELBO terms summed, the topic bound, the documents' tokens), as
+        ``OnlineLDA`` computes them; the E-steps and the shards' sums run together."""
+        from svi_lda.inference import query_batch
+
+        self._check_open()
+        batch, _ = query_batch(self._reader, X)
+        n_tokens = float(np.asarray(batch.counts, dtype=np.float64).sum())
+        if need_tokens and n_tokens <= 0:
+            raise ValueError("perplexity needs documents with at least one token.")
+        estep = self._estep_tasks(query_doc_bounds, batch, batch_nonzeros)
+        topic, in_order = self._topic_bound_tasks()
+        found = self.run.wait(estep + topic)
+        bounds = found[:len(estep)]
+        # one array in document order, summed at once: NumPy's sum of the assembled
+        # model's array of bounds, whatever the batches
+        doc_bound = float(np.concatenate(bounds).sum()) if bounds else 0.0
+        return doc_bound, self._fold(in_order(found[len(estep):])), n_tokens
+
+    def _estep_tasks(self, fn: Any, batch: Batch, batch_nonzeros: int) -> list[Any]:
+        """``fn(part, alpha, settings, seed, *pieces)`` on a worker for each batch of
+        about ``batch_nonzeros`` non-zeros of ``batch``, the pieces the rows of its words
+        from the shards that own them; the futures in document order."""
         run, state = self.run, self._reader.state_
         psi_totals = digamma(state.topic_totals())
         floor = _FLOOR_OF_DTYPE[np.dtype(run.dtype)]
@@ -271,14 +346,63 @@ class ShardedModel:
                 for s in range(run.n_shards)
             ]
             futures.append(run.client.submit(
-                query_estep, part, state.alpha, settings, seed, *pieces,
+                fn, part, state.alpha, settings, seed, *pieces,
                 key=f"svi-lda-query-estep-{run.token}-{uuid.uuid4().hex[:8]}", pure=False,
             ))
-        gammas = run.wait(futures)
-        gamma = (np.concatenate(gammas) if gammas
-                 else np.zeros((0, self.n_components)))
-        theta = gamma / gamma.sum(axis=1, keepdims=True)
-        return theta.astype(np.float32) if float32 else theta
+        return futures
+
+    def _fold(self, chunk_sums: list[tuple[float, int]]) -> float:
+        """:func:`svi_lda.bounds.topic_bound` from the chunks' sums, in word order."""
+        state = self._reader.state_
+        return fold_topic_bound(state.topic_totals(), state.eta, self.n_features, chunk_sums)
+
+    def _topic_bound_chunks(self) -> list[tuple[float, int]]:
+        """Each chunk's (sum of the topic bound's terms, number of terms), in word order."""
+        futures, in_order = self._topic_bound_tasks()
+        return in_order(self.run.wait(futures))
+
+    def _topic_bound_tasks(self) -> tuple[list[Any], Any]:
+        """Submit the topic bound's chunk sums: each shard sums the chunks it holds whole;
+        a chunk cut by a shard boundary is summed by a task that joins its pieces (at most
+        one such chunk per boundary). Returns the futures and the function that puts their
+        results in word order as (sum, number of terms) per chunk."""
+        run, state = self.run, self._reader.state_
+        args = (state.scale, state.eta, digamma(state.topic_totals()))
+        call = uuid.uuid4().hex[:8]
+        chunks = bound_chunks(run.bounds, self.n_features)
+        whole: dict[int, list[tuple[int, int]]] = {}
+        cut: list[Any] = []
+        for pieces in chunks:
+            if len(pieces) == 1:
+                s, lo, hi = pieces[0]
+                whole.setdefault(s, []).append((lo, hi))
+            else:
+                cut.append(run.client.submit(
+                    chunk_sum,
+                    *[run.submit(shard_bound_piece, run.token, s, lo, hi, *args, shard=s,
+                                 key=f"query-bound-piece-{call}-{lo}")
+                      for s, lo, hi in pieces],
+                    key=f"svi-lda-query-bound-chunk-{run.token}-{call}-{pieces[0][1]}",
+                    pure=False,
+                ))
+        shards = sorted(whole)
+        futures = [
+            run.submit(shard_bound_sums, run.token, s, whole[s], *args, shard=s,
+                       key=f"query-bound-{call}")
+            for s in shards
+        ] + cut
+        k = self.n_components
+
+        def in_order(results: list[Any]) -> list[tuple[float, int]]:
+            sums = {s: iter(found) for s, found in zip(shards, results, strict=False)}
+            cut_sums = iter(results[len(shards):])
+            return [
+                (next(sums[p[0][0]]) if len(p) == 1 else next(cut_sums),
+                 (p[-1][2] - p[0][1]) * k)
+                for p in chunks
+            ]
+
+        return futures, in_order
 
     def top_words(self, n: int = 10) -> list[list[tuple[str | int, float]]]:
         """For each topic, its ``n`` most probable words (or ids) with their

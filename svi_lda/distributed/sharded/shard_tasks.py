@@ -28,6 +28,7 @@ from numba import njit
 
 from svi_lda.distributed.sharded import part_io
 from svi_lda.methods import get_method
+from svi_lda.numerics.merge import merge_sorted_rows
 from svi_lda.numerics.scatter import add_rows
 from svi_lda.state import _UPDATE_CHUNK, _exp_elog_beta_rows, _lazy_add
 from svi_lda.step import UnitStats, reduction_tree
@@ -187,24 +188,26 @@ def stats_slice(
 def _tree_sum(
     slices: tuple[tuple[np.ndarray, np.ndarray, np.ndarray | None], ...], n: int, k: int
 ) -> np.ndarray:
-    """The units' rows of this segment summed along :func:`~svi_lda.step.reduction_tree`.
+    """The units' rows of this segment summed along :func:`~svi_lda.step.reduction_tree`,
+    as a dense (n, K) float64 block.
 
-    A word a unit lacks counts as an exact zero, so each word's sum rounds as in
-    :func:`~svi_lda.step.merge_unit_stats` over the whole units (bitwise in process).
+    Each node is :func:`~svi_lda.numerics.merge.merge_sorted_rows` of the two below over
+    the union of their rows, the kernel of :func:`~svi_lda.step.merge_pair`, so each
+    word's sum rounds as in :func:`~svi_lda.step.merge_unit_stats` over the whole units
+    (bitwise in process); only the root is spread over the segment's rows.
     """
-    nodes = []
-    for pos, sstats, _ in slices:
-        dense = np.zeros((n, k), dtype=np.float64)
-        add_rows(dense, pos, sstats)
-        nodes.append(dense)
+    nodes = [(pos, sstats) for pos, sstats, _ in slices]
+    dense = np.zeros((n, k), dtype=np.float64)
     if not nodes:
-        return np.zeros((n, k), dtype=np.float64)
+        return dense
     for level in reduction_tree(len(nodes)):
-        upper = [nodes[i] + nodes[j] for i, j in level]
+        upper = [merge_sorted_rows(*nodes[i], None, *nodes[j], None)[:2] for i, j in level]
         if len(nodes) % 2:
             upper.append(nodes[-1])
         nodes = upper
-    return nodes[0]
+    positions, rows = nodes[0]
+    add_rows(dense, positions, rows)  # 0.0 + the root (float64 already but for one unit)
+    return dense
 
 
 def shard_update(
