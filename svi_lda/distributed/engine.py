@@ -3,15 +3,16 @@
 Driven by the run loop (:func:`svi_lda.training.run_loop`) like the in-process engine,
 over the minibatches of a Parquet corpus. For each minibatch:
 
-1. every unit is read on a worker (``load_unit``, deterministic key: the data stays
-   there) and the union of the units' words is found on the workers along the step's
-   fixed tree (``union_word_ids``), so this process gathers one array; this is
-   prefetched ``READ_AHEAD`` minibatches ahead;
+1. every unit is read on a worker, which keeps it in its own memory
+   (:mod:`svi_lda.distributed.unit_cache`: no Dask result, so no future here per unit)
+   and returns its word ids; the union of the units' words is found on the workers along
+   the step's fixed tree (``union_word_ids``), so this process gathers one array; this
+   is prefetched ``READ_AHEAD`` minibatches ahead;
 2. this process computes the method's parameter rows (for SVI exp(E[log beta])) for the
    union of the minibatch's words, once, from its state, and sends them once, in one
    message, to one worker; the workers copy them on to each other along a tree
    (:mod:`svi_lda.distributed.rows`) and each unit's local step takes the copy on its
-   worker;
+   worker, and its unit from that worker's cache (read again on a miss);
 3. the units' statistics are summed on the workers along the reduction tree of
    :mod:`svi_lda.distributed.tree` (a shape fixed by the units alone; the in-process
    engine sums along the same tree), and this process gathers the root; the loop then
@@ -30,9 +31,11 @@ run: :mod:`svi_lda.distributed.placement`.
 
 This process's cost per step barely grows with the units: each of the two stages (the
 reads, the local steps with their merges) goes to the scheduler as one graph of O(units)
-tasks and references (:mod:`svi_lda.distributed.graphs`), with futures only for what it
-must hold (the reads, the union, the root); the rows leave in one message; and it gathers
-one small array (the union) and one merged result.
+tasks and references (:mod:`svi_lda.distributed.graphs`), with a future only for what it
+gathers (the union, the root: O(1) futures a step, so the scheduler reports O(1) keys to
+it); the rows leave in one message; and it gathers one small array (the union) and one
+merged result. A read placed on one worker and a local step run on another (stolen, or
+the worker died) costs a second read of the unit, never a different result.
 """
 
 from __future__ import annotations
