@@ -9,6 +9,11 @@ thread and the functions with the most CPU per step (own time and inclusive).
 
     python benchmarks/profile_coordinator.py --workers 2
     python benchmarks/profile_coordinator.py --workers 16
+    py-spy record -r 200 -f raw -o out.txt -- python benchmarks/profile_coordinator.py \
+        --workers 16 --no-yappi
+
+(yappi's cost per Python call inflates pure-Python code such as pickling a graph many
+times over; a sampling profiler does not.)
 """
 
 from __future__ import annotations
@@ -30,9 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--units", type=int, default=None,
+                   help="row groups per step (default: one per worker)")
     p.add_argument("--warm-up", type=int, default=3)
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--pattern", default="", help="also list functions whose name has this")
+    p.add_argument("--no-yappi", action="store_true",
+                   help="no profiler here: run under a sampling profiler (py-spy) instead")
     args = p.parse_args(argv)
 
     import psutil
@@ -62,12 +71,13 @@ def main(argv: list[str] | None = None) -> int:
                 nonlocal profiled, seen
                 seen += 1
                 if seen == args.warm_up:
-                    yappi.start(builtins=True, profile_threads=True)
+                    if not args.no_yappi:
+                        yappi.start(builtins=True, profile_threads=True)
                     marks.append((time.perf_counter(), _cpu(psutil)))
                 elif seen > args.warm_up:
                     profiled += 1
 
-            model = OnlineLDA(n_components=100, batch_size=1024 * args.workers,
+            model = OnlineLDA(n_components=100, batch_size=1024 * (args.units or args.workers),
                               random_state=0, max_iter=1000)
             fit_distributed(client, model, corpus, n_steps=args.steps, on_step=on_step)
             yappi.stop()
@@ -80,8 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     n = max(profiled, 1)
     wall = (marks[1][0] - marks[0][0]) / n
     cpu = (marks[1][1] - marks[0][1]) / n
-    print(f"{args.workers} workers: {n} steps profiled, wall {wall * 1e3:.1f} ms/step, "
+    print(f"{args.workers} workers, {args.units or args.workers} units a step: {n} steps "
+          f"profiled, wall {wall * 1e3:.1f} ms/step, "
           f"process CPU (psutil) {cpu * 1e3:.1f} ms/step, load {os.getloadavg()}")
+    if args.no_yappi:
+        return 0
     threads = yappi.get_thread_stats()
     for t in sorted(threads, key=lambda t: -t.ttot):
         print(f"  thread {t.name:<28} {t.ttot / n * 1e3:8.2f} ms/step")
