@@ -186,8 +186,7 @@ class DaskEngine:
                 key=f"svi-lda-seed-{self.token}-{source.unit.key}",
                 priority=10,
                 # where the unit was read (a preference: a miss reads it again)
-                workers=None if worker is None else [worker],
-                allow_other_workers=True,
+                **({} if worker is None else {"workers": [worker], "allow_other_workers": True}),
             )
             for source, worker in zip(step.sources, step.read_on, strict=True)
         ]
