@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from svi_lda.corpus import CorpusUnit
+from svi_lda.distributed.unit_cache import UnitSource
 from svi_lda.training import Minibatch
 
 
@@ -20,7 +21,7 @@ class InFlight:
     workers: list[str | None] = field(default_factory=list)
     alive: set[str] = field(default_factory=set)
     # Where each unit is read (kept in that worker's cache), and where its tasks find it.
-    sources: list[Any] = field(default_factory=list)
+    sources: list[UnitSource] = field(default_factory=list)
     read_on: list[str | None] = field(default_factory=list)
     # The future of the union of the units' words (one, united on the workers).
     ids: list[Any] = field(default_factory=list)
