@@ -106,16 +106,29 @@ def test_four_worker_processes_equal_in_process_with_the_merge_on_the_workers(
     """Issue 16: 4 worker processes, the step's rows shipped once (one block, to one
     worker) and copied on by the workers, and the units' statistics summed on the workers
     along the fixed tree; the coordinator gathers one result per step, and the model is
-    bitwise in process's."""
+    bitwise in process's. The coordinator holds no future per unit (the reads keep their
+    units in the workers' caches), and the caches are empty after the run."""
     from distributed import Client, LocalCluster, get_task_stream
 
-    from svi_lda.distributed import fit_distributed
+    from svi_lda.distributed import fit_distributed, unit_cache
+    from svi_lda.distributed.engine import READ_AHEAD
 
-    reports = []
+    reports, held = [], []
+
+    def on_step(report) -> None:
+        reports.append(report)
+        held.append(list(client.futures))
+
     with LocalCluster(n_workers=4, threads_per_worker=1, processes=True,
                       dashboard_address=None, env={"NUMBA_NUM_THREADS": "1"}) as cluster, \
             Client(cluster) as client, get_task_stream(client) as stream:
-        model = fit_distributed(client, OnlineLDA(**PARAMS), corpus, on_step=reports.append)
+        model = fit_distributed(client, OnlineLDA(**PARAMS), corpus, on_step=on_step)
+        left = client.run(unit_cache.cached_units)
+    assert left and set(left.values()) == {0}
+    # per step: the root, the rows' block, and the union of each minibatch read ahead
+    for keys in held:
+        assert len(keys) <= 2 + READ_AHEAD + 1, keys
+        assert not [k for k in keys if any(s in k for s in ("-read-", "-load-", "-estep-"))], keys
     assert_same_model(model, reference)
     assert model.bound_history_ == reference.bound_history_
     kinds: dict[str, list[str]] = {}
@@ -129,6 +142,7 @@ def test_four_worker_processes_equal_in_process_with_the_merge_on_the_workers(
     assert steps == 9
     # 4 units a step: 3 merges (2 then 1) run as worker tasks, never here
     assert len(kinds["merge"]) == 3 * steps
+    assert len(kinds["read"]) == 4 * steps  # each unit read once
     # the rows leave the coordinator once a step, as one block (inline here: small
     # rows), and the workers copy it to the 3 others: 4 workers hold it
     assert len(rows["block"]) == steps and len(rows["copy"]) == 3 * steps

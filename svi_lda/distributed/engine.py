@@ -3,15 +3,16 @@
 Driven by the run loop (:func:`svi_lda.training.run_loop`) like the in-process engine,
 over the minibatches of a Parquet corpus. For each minibatch:
 
-1. every unit is read on a worker (``load_unit``, deterministic key: the data stays
-   there) and the union of the units' words is found on the workers along the step's
-   fixed tree (``union_word_ids``), so this process gathers one array; this is
-   prefetched ``READ_AHEAD`` minibatches ahead;
+1. every unit is read on a worker, which keeps it in its own memory
+   (:mod:`svi_lda.distributed.unit_cache`: no Dask result, so no future here per unit)
+   and returns its word ids; the union of the units' words is found on the workers along
+   the step's fixed tree (``union_word_ids``), so this process gathers one array; this
+   is prefetched ``READ_AHEAD`` minibatches ahead;
 2. this process computes the method's parameter rows (for SVI exp(E[log beta])) for the
    union of the minibatch's words, once, from its state, and sends them once, in one
    message, to one worker; the workers copy them on to each other along a tree
    (:mod:`svi_lda.distributed.rows`) and each unit's local step takes the copy on its
-   worker;
+   worker, and its unit from that worker's cache (read again on a miss);
 3. the units' statistics are summed on the workers along the reduction tree of
    :mod:`svi_lda.distributed.tree` (a shape fixed by the units alone; the in-process
    engine sums along the same tree), and this process gathers the root; the loop then
@@ -30,9 +31,11 @@ run: :mod:`svi_lda.distributed.placement`.
 
 This process's cost per step barely grows with the units: each of the two stages (the
 reads, the local steps with their merges) goes to the scheduler as one graph of O(units)
-tasks and references (:mod:`svi_lda.distributed.graphs`), with futures only for what it
-must hold (the reads, the union, the root); the rows leave in one message; and it gathers
-one small array (the union) and one merged result.
+tasks and references (:mod:`svi_lda.distributed.graphs`), with a future only for what it
+gathers (the union, the root: O(1) futures a step, so the scheduler reports O(1) keys to
+it); the rows leave in one message; and it gathers one small array (the union) and one
+merged result. A read placed on one worker and a local step run on another (stolen, or
+the worker died) costs a second read of the unit, never a different result.
 """
 
 from __future__ import annotations
@@ -49,12 +52,13 @@ import numpy as np
 
 from svi_lda import seeding, storage
 from svi_lda.corpus import CorpusError, CorpusUnit, ParquetCorpus
-from svi_lda.distributed import tasks
+from svi_lda.distributed import tasks, unit_cache
 from svi_lda.distributed.graphs import GraphBuilder, submit_graph
 from svi_lda.distributed.inflight import InFlight
 from svi_lda.distributed.placement import balance_units
 from svi_lda.distributed.rows import ship_rows
 from svi_lda.distributed.tree import add_reduction
+from svi_lda.distributed.unit_cache import UnitSource
 from svi_lda.methods import LearningMethod
 from svi_lda.step import UnitStats
 from svi_lda.training import Minibatch, StepInput
@@ -126,32 +130,33 @@ class DaskEngine:
 
     # Futures -----------------------------------------------------------------------
     def load(self, step: InFlight, *, priority: int = 0) -> None:
-        """Submit the reads of a minibatch's row groups (data stays on the workers) and
-        the union of their words along the fixed tree, in one graph.
+        """Submit the reads of a minibatch's row groups and the union of their words
+        along the fixed tree, in one graph; hold a future for the union alone.
 
-        ``priority`` orders the reads against the E-steps already queued on a worker: a
-        negative one lets the worker finish its E-steps first and read while it would
-        otherwise wait for the coordinator's update.
+        Each read keeps its unit in its worker's cache (:mod:`.unit_cache`) and returns
+        only the unit's word ids, so this process holds no future per unit. ``priority``
+        orders the reads against the E-steps already queued on a worker: a negative one
+        lets the worker finish its E-steps first and read while it would otherwise wait
+        for the coordinator's update.
         """
-        graph = GraphBuilder()
-        loads = [
-            graph.add(
-                f"svi-lda-load-{self.token}-{step.epoch}-{unit.key}",
-                tasks.load_unit, self.corpus_path, unit, self.corpus.n_features,
-                worker=worker,
-            )
-            for unit, worker in zip(step.units, self._placement(step.units), strict=True)
+        step.sources = [
+            UnitSource(self.token, self.corpus_path, unit, self.corpus.n_features)
+            for unit in step.units
         ]
-        name = f"{self.token}-{step.epoch}-{step.position}"
-        if len(loads) == 1:
-            union = graph.add(f"svi-lda-ids-{name}", tasks.unit_word_ids, loads[0])
-        else:
-            union = add_reduction(
-                graph, loads, key=f"svi-lda-ids-{name}", merge=tasks.union_word_ids
+        step.read_on = self._placement(step.units)
+        graph = GraphBuilder()
+        reads = [
+            graph.add(
+                f"svi-lda-read-{self.token}-{step.epoch}-{source.unit.key}",
+                unit_cache.read_unit_ids, source, worker=worker,
             )
-        keys = [ref.key for ref in (*loads, union)]
-        futures = submit_graph(self.client, graph, keys, priority=priority)
-        step.loads = [futures[ref.key] for ref in loads]
+            for source, worker in zip(step.sources, step.read_on, strict=True)
+        ]
+        union = add_reduction(
+            graph, reads, key=f"svi-lda-ids-{self.token}-{step.epoch}-{step.position}",
+            merge=tasks.union_word_ids,
+        )
+        futures = submit_graph(self.client, graph, [union.key], priority=priority)
         step.ids = [futures[union.key]]
 
     def _placement(self, units: list[CorpusUnit]) -> list[str | None]:
@@ -174,14 +179,16 @@ class DaskEngine:
         n_pick = seeding.n_seed_documents(self.model.state_.n_components)
         futures = [
             self.client.submit(
-                tasks.seed_candidates_task,
-                data,
+                unit_cache.cached_seed_candidates,
+                source,
                 self.model.random_seed_,
                 n_pick,
-                key=f"svi-lda-seed-{self.token}-{step.units[i].key}",
+                key=f"svi-lda-seed-{self.token}-{source.unit.key}",
                 priority=10,
+                # where the unit was read (a preference: a miss reads it again)
+                **({} if worker is None else {"workers": [worker], "allow_other_workers": True}),
             )
-            for i, data in enumerate(step.loads)
+            for source, worker in zip(step.sources, step.read_on, strict=True)
         ]
         try:
             parts = self._gather(futures, step)
@@ -211,9 +218,10 @@ class DaskEngine:
         step.bytes_in += union.nbytes
         union = union.astype(np.int64)
         step.alive = self._alive_workers()
+        # The units are where their reads were placed (a read stolen by another worker
+        # only costs a second read: the cache is keyed by unit, not by worker).
         step.workers = balance_units(
-            self._data_owners(step), sorted(step.alive), [u.n_docs for u in step.units],
-            backlog,
+            step.read_on, sorted(step.alive), [u.n_docs for u in step.units], backlog
         )
         step.union = union
         step.coordinator_seconds += time.perf_counter() - t0
@@ -266,7 +274,7 @@ class DaskEngine:
         esteps = [
             graph.add(
                 f"svi-lda-estep-{self.token}-{step.epoch}-{step.units[i].key}{suffix}",
-                tasks.union_local_step_task, self.method.name, step.loads[i],
+                unit_cache.cached_local_step, self.method.name, step.sources[i],
                 copy_on.get(placed[i], copies[0]), alpha, settings, self.estep_threads,
                 worker=placed[i],  # a preference: a dead worker's local step runs elsewhere
             )
@@ -289,12 +297,6 @@ class DaskEngine:
             if worker is not None and future is not None and not future.done():
                 backlog[worker] = backlog.get(worker, 0) + unit.n_docs
         return backlog
-
-    def _data_owners(self, step: InFlight) -> list[str | None]:
-        """The worker holding each unit's documents now (an idle worker may have stolen
-        the read), or None."""
-        who = self.client.who_has(step.loads)
-        return [min(who.get(f.key, ()), default=None) for f in step.loads]
 
     def _alive_workers(self) -> set[str]:
         # nthreads(): the workers' addresses alone (scheduler_info() brings every
@@ -416,12 +418,17 @@ class DaskEngine:
         self._read_ahead()  # after the local steps, which an idle worker must start first
 
     def close(self) -> None:
-        """Release the futures of every minibatch still in flight."""
+        """Release the futures of every minibatch still in flight and drop this run's
+        units from the workers' caches."""
         for step in (self._current, *self._ahead):
             if step is not None:
                 step.release()
         self._current = None
         self._ahead.clear()
+        try:
+            self.client.run(unit_cache.drop_run, self.token, on_error="ignore")
+        except Exception as exc:  # closing after a failure: the cluster may be gone
+            logger.warning("could not drop this run's cached units on the workers: %s", exc)
 
     def _read_ahead(self) -> None:
         # READ_AHEAD minibatches ahead, so that the coordinator never waits for the reads

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from svi_lda.corpus import CorpusUnit
+from svi_lda.distributed.unit_cache import UnitSource
 from svi_lda.training import Minibatch
 
 
@@ -19,7 +20,9 @@ class InFlight:
     # The worker each unit's E-step runs on, from balance_units (None: no preference).
     workers: list[str | None] = field(default_factory=list)
     alive: set[str] = field(default_factory=set)
-    loads: list[Any] = field(default_factory=list)
+    # Where each unit is read (kept in that worker's cache), and where its tasks find it.
+    sources: list[UnitSource] = field(default_factory=list)
+    read_on: list[str | None] = field(default_factory=list)
     # The future of the union of the units' words (one, united on the workers).
     ids: list[Any] = field(default_factory=list)
     # Each unit's local step: a future in pipelined mode, else None (the local steps
@@ -56,10 +59,10 @@ class InFlight:
 
     def release(self) -> None:
         """Release the step's futures and drop its arrays."""
-        futures = (self.root, *self.esteps, *self.scattered, *self.ids, *self.loads)
+        futures = (self.root, *self.esteps, *self.scattered, *self.ids)
         for f in futures:
             if f is not None:  # None: a local step not submitted (an error came first)
                 f.release()
         self.esteps, self.scattered = [], []
-        self.ids, self.loads, self.root = [], [], None
+        self.ids, self.root = [], None
         self.rows = self.log_shift = self.alpha = None

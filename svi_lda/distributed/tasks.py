@@ -3,7 +3,8 @@
 A Dask worker runs three tasks per unit (one Parquet row group) and step:
 
 1. :func:`load_unit` reads the row group and finds its vocabulary. Its result stays in the
-   worker's memory under a deterministic key; the coordinator never sees the documents.
+   worker's memory (the Dask engine keeps it in :mod:`svi_lda.distributed.unit_cache`,
+   the sharded engine as a task result); the coordinator never sees the documents.
 2. :func:`union_word_ids` unites the units' sorted word ids along the step's fixed
    tree, so the coordinator receives one small array, the minibatch's words, for which it
    computes the rows of exp(E[log beta]) (:func:`unit_word_ids`: one unit's).
