@@ -28,17 +28,19 @@ from svi_lda.parallel import parallel_ranges, split_by_weight
 
 
 @njit(nogil=True, cache=True)
-def cooccurrence_rows(
+def cooccurrence_upper_rows(
     indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, doc_weight: np.ndarray,
-    row_lo: int, row_hi: int, out: np.ndarray,
+    n_columns: int, row_lo: int, row_hi: int, out: np.ndarray,
 ) -> None:
-    """Add ``doc_weight[d] * (x_d x_d^T - diag(x_d))`` to rows ``row_lo:row_hi`` of ``out``.
+    """Add ``doc_weight[d] * (x_d x_d^T - diag(x_d))`` to rows ``row_lo:row_hi`` of ``out``
+    (M, n_columns): for a row ``a < n_columns`` its upper triangle (``b >= a``) only, for
+    a row ``a >= n_columns`` all its columns.
 
-    ``out`` is (M, M) float64; ``indices`` of a document must be unique. Documents are
-    added in order, so each entry's sum has one order whatever the row ranges.
-
-    Equivalent to: ``out[lo:hi] += (X.T @ diag(w) @ X - diag(X.T @ w * ...))[lo:hi]``
-    (see ``tests/reference.py::cooccurrence_reference``).
+    ``indices`` of a document must be unique and sorted, so a document's words from
+    ``row_lo`` on are found by bisection, its column words come first and each row is
+    walked forward. Documents are added in order, so each entry's sum has one order
+    whatever the row ranges. Mirroring the strict upper triangle of the first
+    ``n_columns`` rows gives the full matrix (``tests/reference.py::cooccurrence_reference``).
     """
     for d in range(indptr.shape[0] - 1):
         w = doc_weight[d]
@@ -46,47 +48,85 @@ def cooccurrence_rows(
             continue
         lo = indptr[d]
         hi = indptr[d + 1]
-        for i in range(lo, hi):
+        first = lo + np.searchsorted(indices[lo:hi], row_lo)
+        for i in range(first, hi):
             a = indices[i]
-            if a < row_lo or a >= row_hi:
-                continue
+            if a >= row_hi:
+                break
             xa = data[i] * w
             row = out[a]
-            for j in range(lo, hi):
-                row[indices[j]] += xa * data[j]
-            row[a] -= xa
+            if a < n_columns:
+                row[a] += xa * (data[i] - 1.0)
+                start = i + 1
+            else:
+                start = lo
+            for j in range(start, hi):
+                b = indices[j]
+                if b >= n_columns:
+                    break
+                row[b] += xa * data[j]
 
 
-def word_cooccurrence(X: sp.csr_matrix, n_threads: int = 1) -> np.ndarray:
-    """The word co-occurrence matrix ``Q`` (M, M) of the documents of ``X`` (n, M).
+def word_cooccurrence(
+    X: sp.csr_matrix, n_threads: int = 1, n_columns: int | None = None
+) -> np.ndarray:
+    """The word co-occurrence matrix ``Q`` of the documents of ``X`` (n, M): all M words'
+    rows over the first ``n_columns`` words (default M).
 
-    Documents with fewer than two tokens are left out. ``Q`` sums to 1 (if any document
-    counts); bitwise the same for any ``n_threads``. Memory: M x M float64.
+    ``Q[a, b]`` is the probability that two distinct tokens drawn from a document are
+    words a and b, averaged over the documents of at least two tokens; its square part
+    is symmetric and ``Q`` sums to 1 when ``n_columns`` is M (if any document counts).
+    Bitwise the same for any ``n_threads``. Memory: M x n_columns float64. The work of
+    the rows past ``n_columns`` is proportional to their words' occurrences, so rare
+    words add rows cheaply.
     """
     X = sp.csr_matrix(X, dtype=np.float64)
     X.sum_duplicates()
-    lengths = np.asarray(X.sum(axis=1)).ravel()
-    usable = lengths >= 2.0
-    doc_weight = np.zeros(X.shape[0])
-    doc_weight[usable] = 1.0 / (lengths[usable] * (lengths[usable] - 1.0))
-    n_words = X.shape[1]
-    out = np.zeros((n_words, n_words))
-    # Row ranges of similar work: a row's work is its non-zeros times their documents' sizes.
-    doc_nnz = np.diff(X.indptr).astype(np.float64)
-    work = np.bincount(X.indices, weights=np.repeat(doc_nnz, np.diff(X.indptr)),
-                       minlength=n_words)
+    X.sort_indices()  # the kernel bisects each document's words
+    n_rows = X.shape[1]
+    n_columns = n_rows if n_columns is None else int(n_columns)
+    doc_weight = cooccurrence_weights(X)
+    out = np.zeros((n_rows, n_columns))
+    # Row ranges of similar work: a non-zero's work is the column words it is paired with.
+    is_column = X.indices < n_columns
+    doc_sizes = np.diff(X.indptr)
+    doc_of = np.repeat(np.arange(X.shape[0]), doc_sizes)
+    per_nnz = np.bincount(doc_of, weights=is_column, minlength=X.shape[0])[doc_of]
+    rank = np.arange(X.nnz) - X.indptr[:-1][doc_of]
+    after = np.where(is_column, per_nnz - rank - 1, per_nnz)
+    work = np.bincount(X.indices, weights=after, minlength=n_rows)
     bounds = split_by_weight(np.concatenate(([0.0], np.cumsum(work + 1.0))),
                              4 * max(1, n_threads))
-    indptr = X.indptr.astype(np.int64)
-    indices = X.indices.astype(np.int64)
     parallel_ranges(
-        lambda lo, hi: cooccurrence_rows(indptr, indices, X.data, doc_weight, lo, hi, out),
+        lambda lo, hi: cooccurrence_upper_rows(
+            X.indptr, X.indices, X.data, doc_weight, n_columns, lo, hi, out),
         bounds, n_threads,
     )
-    n_used = int(usable.sum())
+    square = out[:n_columns]
+    square += np.triu(square, 1).T
+    n_used = int((doc_weight > 0).sum())
     if n_used:
         out /= n_used
     return out
+
+
+def cooccurrence_weights(X: sp.csr_matrix) -> np.ndarray:
+    """Each document's weight ``1 / (n_d (n_d - 1))``, 0 below two tokens."""
+    lengths = np.asarray(X.sum(axis=1)).ravel()
+    usable = lengths >= 2.0
+    weight = np.zeros(X.shape[0])
+    weight[usable] = 1.0 / (lengths[usable] * (lengths[usable] - 1.0))
+    return weight
+
+
+def word_marginals(X: sp.csr_matrix) -> np.ndarray:
+    """``p(w)`` of the co-occurrence: ``mean_d x_d / n_d`` over the documents of at least
+    two tokens, the full row sums of ``Q`` (over every word, not only its columns)."""
+    X = sp.csr_matrix(X, dtype=np.float64)
+    lengths = np.asarray(X.sum(axis=1)).ravel()
+    usable = lengths >= 2.0
+    weight = np.where(usable, 1.0 / np.maximum(lengths, 1.0), 0.0)
+    return np.asarray(X.T @ weight).ravel() / max(int(usable.sum()), 1)
 
 
 def find_anchors(
@@ -101,6 +141,15 @@ def find_anchors(
     row farthest from the span of those chosen, removing each new direction
     (Gram-Schmidt), as in the paper's FastAnchorWords.
     """
+    rng = np.random.default_rng(seed)
+    n_cols = qbar.shape[1]
+    dim = min(projection_dim, n_cols)
+    projection = rng.standard_normal((n_cols, dim)) / np.sqrt(dim)
+    return _greedy_anchors(qbar[candidates] @ projection, candidates, n_anchors)
+
+
+def _greedy_anchors(points: np.ndarray, candidates: np.ndarray, n_anchors: int) -> np.ndarray:
+    """FastAnchorWords' greedy Gram-Schmidt on ``points``, the candidates' projected rows."""
     candidates = np.asarray(candidates, dtype=np.int64)
     if len(candidates) < n_anchors:
         raise ValueError(
@@ -108,11 +157,7 @@ def find_anchors(
             f"{n_anchors} topics: the corpus is too small for init='anchors' "
             "(meant for about a million documents); use the default init='documents'"
         )
-    rng = np.random.default_rng(seed)
-    n_cols = qbar.shape[1]
-    dim = min(projection_dim, n_cols)
-    projection = rng.standard_normal((n_cols, dim)) / np.sqrt(dim)
-    points = qbar[candidates] @ projection
+    points = np.array(points, dtype=np.float64)
     chosen = [int(np.argmax(np.einsum("ij,ij->i", points, points)))]
     points = points - points[chosen[0]]
     for _ in range(1, n_anchors):
@@ -123,6 +168,40 @@ def find_anchors(
         direction = points[best] / np.sqrt(max(norms[best], 1e-300))
         points -= np.outer(points @ direction, direction)
     return candidates[np.array(chosen, dtype=np.int64)]
+
+
+def signal_subspace(Q: np.ndarray, rank: int, *, seed: int, power_steps: int = 4) -> np.ndarray:
+    """An orthonormal basis (M, rank) of the top-``rank`` eigenspace of the symmetric ``Q``.
+
+    Seeded randomized subspace iteration (Halko, Martinsson & Tropp 2011): ``power_steps``
+    products with ``Q`` from a Gaussian start with 10 extra columns, re-orthonormalised
+    after each, then the Rayleigh-Ritz step keeps the ``rank`` eigenvectors of largest
+    magnitude. The population ``Q = A E[theta theta^T] A^T`` has rank K and its rows span
+    the topics, so this is the space the anchor search needs; the sampled ``Q``'s
+    remaining directions are noise.
+    """
+    rng = np.random.default_rng(seed)
+    n_words = Q.shape[0]
+    width = min(n_words, rank + 10)
+    basis, _ = np.linalg.qr(rng.standard_normal((n_words, width)))
+    for _ in range(power_steps):
+        basis, _ = np.linalg.qr(Q @ basis)
+    small = basis.T @ Q @ basis
+    values, vectors = np.linalg.eigh(0.5 * (small + small.T))
+    keep = np.argsort(-np.abs(values), kind="stable")[: min(rank, width)]
+    return basis @ vectors[:, keep]
+
+
+def find_anchors_denoised(
+    qbar: np.ndarray, Q: np.ndarray, candidates: np.ndarray, n_anchors: int, *, seed: int,
+    rank: int | None = None,
+) -> np.ndarray:
+    """:func:`find_anchors` on the candidates' rows projected on ``Q``'s top-``rank``
+    eigenspace (default ``n_anchors``) instead of random directions: the projection
+    removes the sampling noise outside the topics' span, which otherwise makes the rows
+    of rarer words look farthest out."""
+    basis = signal_subspace(Q, n_anchors if rank is None else rank, seed=seed)
+    return _greedy_anchors(qbar[candidates] @ basis, candidates, n_anchors)
 
 
 def project_rows_to_simplex(Y: np.ndarray) -> np.ndarray:
@@ -159,6 +238,52 @@ def recover_l2(qbar: np.ndarray, anchors: np.ndarray, *, iterations: int = 500) 
         next_momentum = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * momentum * momentum))
         point = following + ((momentum - 1.0) / next_momentum) * (following - current)
         current, momentum = following, next_momentum
+    return current
+
+
+def recover_kl(
+    qbar: np.ndarray, anchors: np.ndarray, *, iterations: int = 100,
+    start: np.ndarray | None = None,
+) -> np.ndarray:
+    """``C`` (M, K): each word's point of the simplex minimising
+    ``KL(Qbar[a] || C[a] Qbar[anchors])``, the paper's RecoverKL.
+
+    Exponentiated gradient on all words at once, each word with its own step, doubled
+    after a step that lowers its objective and halved (the step undone) after one that
+    does not, so each word's objective never increases. ``start`` (default: uniform, the
+    anchors at their own vertex) may be RecoverL2's solution.
+    """
+    rows = qbar[anchors]
+    n_words, n_topics = qbar.shape[0], len(anchors)
+    if start is None:
+        current = np.full((n_words, n_topics), 1.0 / n_topics)
+        current[anchors] = np.eye(n_topics)
+    else:
+        current = np.maximum(start, 1e-12)
+        current /= current.sum(axis=1, keepdims=True)
+    tiny = 1e-300
+    support = qbar > 0
+
+    def objective(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mixed = C @ rows
+        ratio = np.where(support, qbar / np.maximum(mixed, tiny), 0.0)
+        value = -np.where(support, qbar * np.log(np.maximum(mixed, tiny)), 0.0).sum(axis=1)
+        return value, ratio
+
+    value, ratio = objective(current)
+    step = np.ones(n_words)
+    for _ in range(iterations):
+        gradient = -(ratio @ rows.T)
+        with np.errstate(divide="ignore"):
+            exponent = np.log(current) - step[:, None] * gradient
+        trial = np.exp(exponent - exponent.max(axis=1, keepdims=True))
+        trial /= trial.sum(axis=1, keepdims=True)
+        trial_value, trial_ratio = objective(trial)
+        better = trial_value <= value
+        current[better] = trial[better]
+        value[better] = trial_value[better]
+        ratio[better] = trial_ratio[better]
+        step = np.where(better, np.minimum(2.0 * step, 1e6), 0.5 * step)
     return current
 
 
