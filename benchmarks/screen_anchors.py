@@ -23,7 +23,8 @@ A VARIANT is ``;``-free text of ``key=value`` fields joined by ``,``:
 ``dim=N``, ``mindf=N`` (candidates' document-frequency floor), ``recover=l2|kl|l2kl``,
 ``it=N`` (recovery iterations), ``norm=rows|marginal`` (``Qbar`` rows normalised by
 their sums over the columns, as round 3, or by the words' marginals), ``w=W`` (start
-weight), ``tau=T``, ``kappa=K`` (the pass's schedule), ``burn=B``.
+weight), ``tau=T``, ``kappa=K`` (the pass's schedule), ``burn=B``, ``start=truth`` (the
+true topics as the start: what the pass keeps of a perfect start).
 """
 
 from __future__ import annotations
@@ -113,12 +114,13 @@ def prepare(n_docs: int, n_words: int, old: bool) -> None:
 
 def parse(variant: str) -> dict:
     options = dict(find="random", dim=1000, mindf=50, recover="l2", it=200, w=1.0, norm="rows",
+                   start="anchors",
                    tau=None, kappa=None, burn=None)
     for field in filter(None, variant.split(",")):
         key, value = field.split("=")
         if key not in options:
             raise SystemExit(f"unknown field {key!r}")
-        options[key] = value if key in ("find", "recover", "norm") else float(value)
+        options[key] = value if key in ("find", "recover", "norm", "start") else float(value)
     return options
 
 
@@ -192,7 +194,12 @@ def one_pass(n_docs: int, n_words: int, variants: list[str]) -> None:
     defaults = scvb0.CollapsedSettings.__init__.__defaults__
     for variant in variants:
         options = parse(variant)
-        _, _, _, seconds, counts = start_topics(cached, options)
+        if options["start"] == "truth":  # the upper bound: the true topics as the start
+            seconds = (0.0,)
+            share = true["alpha"] / true["alpha"].sum()
+            counts = (share[:, None] * true["topics"]).T
+        else:
+            _, _, _, seconds, counts = start_topics(cached, options)
         params = dict(learning_method="scvb0", max_iter=1, random_state=0, n_jobs=2)
         if options["tau"] is not None:
             params["learning_offset"] = options["tau"]

@@ -44,6 +44,11 @@ ANCHOR_WORDS = 3_000
 """Words of highest document frequency in the co-occurrence (memory M x M float64:
 72 MB)."""
 
+ANCHOR_ROWS = 6_000
+"""Words of highest document frequency that get a row of the co-occurrence (over the
+``ANCHOR_WORDS`` columns): rarer words are the only anchors of rare topics; their rows
+cost in proportion to their occurrences (memory M x 6,000 float64: 144 MB)."""
+
 RECOVER_ITERATIONS = 200
 
 ANCHORS_NEED_A_SAMPLE = (
@@ -81,6 +86,7 @@ def anchor_start(
     total_samples: float,
     seed: int,
     n_words: int = ANCHOR_WORDS,
+    n_rows: int = ANCHOR_ROWS,
     n_threads: int = 1,
 ) -> None:
     """Set ``state``'s expected counts to the anchor-word start from ``sample``.
@@ -96,17 +102,22 @@ def anchor_start(
     seed : int
         Seeds the random projection of the anchor search.
     n_words : int
-        The words of highest document frequency the topics are recovered over.
+        The words of highest document frequency the co-occurrence is taken over.
+    n_rows : int
+        The words of highest document frequency (``>= n_words``) whose topics are
+        recovered (and that may be anchors).
     n_threads : int
         Threads of the co-occurrence kernel (the result does not depend on them).
     """
     n_topics = state.n_components
     sample = sp.csr_matrix(sample, dtype=np.float64)
     doc_freq = np.bincount(sample.indices[sample.data > 0], minlength=sample.shape[1])
-    frequent = np.sort(np.argsort(-doc_freq, kind="stable")[:n_words])
+    ranked = np.argsort(-doc_freq, kind="stable")
+    # The column words first, then the rarer words that only get rows (both sorted).
+    words = np.concatenate((np.sort(ranked[:n_words]), np.sort(ranked[n_words:n_rows])))
     topics, topic_share = anchor_topics(
-        sample[:, frequent], n_topics, seed=seed, n_threads=n_threads,
-        iterations=RECOVER_ITERATIONS,
+        sample[:, words], n_topics, seed=seed, n_columns=min(n_words, len(words)),
+        n_threads=n_threads, iterations=RECOVER_ITERATIONS,
     )
     word_tokens = np.asarray(sample.sum(axis=0)).ravel()
     tokens = float(word_tokens.sum())
@@ -115,7 +126,7 @@ def anchor_start(
     total = float(total_samples) * tokens / sample.shape[0]
     p_word = word_tokens / tokens
     counts = total * np.outer(p_word, topic_share)
-    counts[frequent] = total * p_word[frequent].sum() * (topic_share[:, None] * topics).T
+    counts[words] = total * p_word[words].sum() * (topic_share[:, None] * topics).T
     state.word_topic = counts.astype(state.word_topic.dtype)
     state.scale = 1.0
     state.topic_sums = state.word_topic.sum(axis=0, dtype=np.float64)

@@ -144,22 +144,6 @@ def test_signal_subspace_spans_the_topics_and_denoised_anchors_are_found():
     assert sorted(int(a) // 3 for a in anchors) == [0, 1, 2, 3, 4]
 
 
-def test_denoised_anchors_find_every_topic_in_a_noisy_sample_where_random_ones_do_not():
-    # Few documents: the rows of rare (non-anchor) words are noisy. Measured at this
-    # seed: the denoised search finds an anchor of every topic.
-    rng = np.random.default_rng(11)
-    n_topics, n_words, n_docs = 8, 150, 1500
-    topics = _separable_topics(n_topics, n_words, rng)
-    theta = rng.dirichlet(np.full(n_topics, 0.3), size=n_docs)
-    X = sample_documents(topics, theta, np.full(n_docs, 40), rng)
-    Q = word_cooccurrence(X)
-    p_word = Q.sum(axis=1)
-    qbar = Q / np.maximum(p_word, 1e-300)[:, None]
-    candidates = np.flatnonzero(p_word > 0)
-    denoised = find_anchors_denoised(qbar, Q, candidates, n_topics, seed=0)
-    assert len({int(a) // 3 for a in denoised if a < 3 * n_topics}) == n_topics
-
-
 def test_anchor_topics_recover_separable_topics_from_sampled_documents():
     rng = np.random.default_rng(4)
     n_topics, n_words, n_docs = 6, 80, 4000
@@ -177,6 +161,10 @@ def test_anchor_topics_recover_separable_topics_from_sampled_documents():
     # Deterministic for a fixed seed.
     again, _ = anchor_topics(X, n_topics, seed=0, min_anchor_docs=20)
     np.testing.assert_array_equal(found, again)
+    # Rows past the columns: words 50-79 get topics from their co-occurrence with 0-49.
+    rectangular, _ = anchor_topics(X, n_topics, seed=0, min_anchor_docs=20, n_columns=50)
+    assert rectangular.shape == (n_topics, n_words)
+    assert _matched_tv(rectangular, topics).max() < 0.15
 
 
 def _separable_corpus(seed: int = 5, n_topics: int = 6, n_words: int = 80, n_docs: int = 3000):

@@ -288,21 +288,28 @@ def recover_kl(
 
 
 def anchor_topics(
-    X: sp.csr_matrix, n_topics: int, *, seed: int, min_anchor_docs: int = 50,
-    n_threads: int = 1, iterations: int = 500,
+    X: sp.csr_matrix, n_topics: int, *, seed: int, n_columns: int | None = None,
+    min_anchor_docs: int = 50, n_threads: int = 1, iterations: int = 500,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Topics over the columns of ``X`` (a sample of documents, n x M) by anchor words.
 
+    Each of the M words' rows of the co-occurrence is taken over the first ``n_columns``
+    words (default M) and divided by the word's marginal (:func:`word_marginals`), so
+    it is exactly a convex combination of the anchors' rows; the anchors are searched
+    among the rows projected on the topics' span (:func:`find_anchors_denoised`).
     Returns ``(topics, weights)``: ``topics`` (K, M), rows sum to 1; ``weights`` (K,),
     each topic's share of the tokens, ``p(z = k)``. Anchor candidates are the words in at
     least ``min_anchor_docs`` documents of the sample.
     """
-    Q = word_cooccurrence(X, n_threads)
-    p_word = Q.sum(axis=1)
+    X = sp.csr_matrix(X, dtype=np.float64)
+    X.sum_duplicates()
+    n_columns = X.shape[1] if n_columns is None else int(n_columns)
+    Q = word_cooccurrence(X, n_threads, n_columns)
+    p_word = word_marginals(X)
     qbar = Q / np.maximum(p_word, 1e-300)[:, None]
-    doc_freq = np.diff(sp.csc_matrix(X).indptr)
+    doc_freq = np.bincount(X.indices[X.data > 0], minlength=X.shape[1])
     candidates = np.flatnonzero((doc_freq >= min_anchor_docs) & (p_word > 0))
-    anchors = find_anchors(qbar, candidates, n_topics, seed=seed)
+    anchors = find_anchors_denoised(qbar, Q[:n_columns], candidates, n_topics, seed=seed)
     C = recover_l2(qbar, anchors, iterations=iterations)
     joint = C * p_word[:, None]  # p(w, z)
     weights = joint.sum(axis=0)
