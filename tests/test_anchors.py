@@ -234,3 +234,15 @@ def test_a_model_started_from_anchors_saves_loads_and_continues(tmp_path):
     np.testing.assert_array_equal(loaded.components_, model.components_)
     loaded.partial_fit(X[:100])  # the state exists: no new start, no refusal
     assert loaded.state_.step == model.state_.step + 1
+
+
+def test_anchor_start_averages_its_pass_unless_the_schedule_is_given():
+    from svi_lda import OnlineLDA
+    from svi_lda._params import ANCHOR_SCHEDULE
+
+    anchors = OnlineLDA(6, learning_method="scvb0", init="anchors")._schedule()
+    assert (anchors.tau0, anchors.kappa) == ANCHOR_SCHEDULE
+    given = OnlineLDA(6, learning_method="scvb0", init="anchors", learning_decay=0.8)
+    assert (given._schedule().tau0, given._schedule().kappa) == (10.0, 0.8)
+    documents = OnlineLDA(6, learning_method="scvb0")._schedule()
+    assert (documents.tau0, documents.kappa) == (10.0, 0.7)
