@@ -26,6 +26,8 @@ from numba import njit
 
 from svi_lda.parallel import parallel_ranges, split_by_weight
 
+ROWS_BYTES_PER_RANGE = 2 << 20
+
 
 @njit(nogil=True, cache=True)
 def cooccurrence_upper_rows(
@@ -87,16 +89,16 @@ def word_cooccurrence(
     n_columns = n_rows if n_columns is None else int(n_columns)
     doc_weight = cooccurrence_weights(X)
     out = np.zeros((n_rows, n_columns))
-    # Row ranges of similar work: a non-zero's work is the column words it is paired with.
-    is_column = X.indices < n_columns
-    doc_sizes = np.diff(X.indptr)
-    doc_of = np.repeat(np.arange(X.shape[0]), doc_sizes)
-    per_nnz = np.bincount(doc_of, weights=is_column, minlength=X.shape[0])[doc_of]
-    rank = np.arange(X.nnz) - X.indptr[:-1][doc_of]
-    after = np.where(is_column, per_nnz - rank - 1, per_nnz)
-    work = np.bincount(X.indices, weights=after, minlength=n_rows)
-    bounds = split_by_weight(np.concatenate(([0.0], np.cumsum(work + 1.0))),
-                             4 * max(1, n_threads))
+    # Row ranges of similar work: a non-zero's work is about the column words of its
+    # document (half of them for a column word's row: the upper triangle).
+    doc_of = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    doc_columns = np.bincount(doc_of, weights=X.indices < n_columns, minlength=X.shape[0])
+    work = np.bincount(X.indices, weights=doc_columns[doc_of], minlength=n_rows)
+    work[:n_columns] *= 0.5
+    # Ranges of about 2 MB of rows, so a range's rows stay in cache while every document
+    # is walked for it: measured 2x faster than 8 ranges of 18 MB (round 4).
+    n_ranges = max(4 * max(1, n_threads), out.nbytes // ROWS_BYTES_PER_RANGE)
+    bounds = split_by_weight(np.concatenate(([0.0], np.cumsum(work + 1.0))), n_ranges)
     parallel_ranges(
         lambda lo, hi: cooccurrence_upper_rows(
             X.indptr, X.indices, X.data, doc_weight, n_columns, lo, hi, out),
@@ -183,13 +185,24 @@ def signal_subspace(Q: np.ndarray, rank: int, *, seed: int, power_steps: int = 4
     rng = np.random.default_rng(seed)
     n_words = Q.shape[0]
     width = min(n_words, rank + 10)
-    basis, _ = np.linalg.qr(rng.standard_normal((n_words, width)))
+    basis = _orthonormal(rng.standard_normal((n_words, width)))
     for _ in range(power_steps):
-        basis, _ = np.linalg.qr(Q @ basis)
+        basis = _orthonormal(Q @ basis)
     small = basis.T @ Q @ basis
     values, vectors = np.linalg.eigh(0.5 * (small + small.T))
     keep = np.argsort(-np.abs(values), kind="stable")[: min(rank, width)]
     return basis @ vectors[:, keep]
+
+
+def _orthonormal(Y: np.ndarray) -> np.ndarray:
+    """An orthonormal basis of the span of ``Y``'s columns, by the eigendecomposition of
+    its small Gram matrix, twice (as CholeskyQR2); directions below 1e-10 of the largest
+    are dropped. Matrix products only: LAPACK's QR took 0.3-1.8 s on the shared VM."""
+    for _ in range(2):
+        values, vectors = np.linalg.eigh(Y.T @ Y)
+        keep = values > 1e-10 * max(float(values[-1]), 1e-300)
+        Y = Y @ (vectors[:, keep] / np.sqrt(values[keep]))
+    return Y
 
 
 def find_anchors_denoised(
