@@ -4,6 +4,9 @@
     python benchmarks/screen_anchors.py qrect DOCS COLUMNS_ROWS
     python benchmarks/screen_anchors.py starts DOCS WORDS VARIANT [VARIANT ...]
     python benchmarks/screen_anchors.py pass DOCS WORDS VARIANT [VARIANT ...]
+    python benchmarks/screen_anchors.py population DOCS     # needs the q cache of 3000
+    python benchmarks/screen_anchors.py profile DOCS        # the library's start, profiled
+    python benchmarks/screen_anchors.py ranges SAMPLE_DOCS ROWS  # kernel time by ranges
 
 ``q``: times the pieces of the start on the corpus of ``make_lda_corpus.py`` (the whole
 corpus as the sample, the WORDS words of highest document frequency): the column slice,
@@ -133,6 +136,8 @@ def start_topics(cached, options: dict, seed: int = 0):
     n_columns = int(cached.get("n_columns", Q.shape[1]))
     t0 = time.perf_counter()
     if options["norm"] == "marginal" or "marginal" in cached and n_columns < Q.shape[0]:
+        if "marginal" not in cached:
+            raise SystemExit("norm=marginal needs a cache written by qrect")
         p_word = cached["marginal"]
     else:
         p_word = Q.sum(axis=1)
@@ -232,11 +237,111 @@ def one_pass(n_docs: int, n_words: int, variants: list[str]) -> None:
     scvb0.CollapsedSettings.__init__.__defaults__ = defaults
 
 
+def population(n_docs: int) -> None:
+    """Which true topics have a word of high purity (largest true p(z | w)) among the M
+    most frequent words, and which the round-3 anchors of the cached 3,000-word Q miss."""
+    from collections import Counter
+
+    from svi_lda.numerics.anchors import find_anchors
+
+    X, _, true = load(n_docs)
+    alpha = true["alpha"]
+    moments = (np.outer(alpha, alpha) + np.diag(alpha)) / (alpha.sum() * (alpha.sum() + 1))
+    doc_freq = np.bincount(X.indices, minlength=X.shape[1])
+    for n_words in (3000, 4000, 5000):
+        frequent = np.sort(np.argsort(-doc_freq, kind="stable")[:n_words])
+        A = true["topics"][:, frequent].T
+        Q = A @ moments @ A.T
+        Q /= Q.sum()
+        qbar = Q / Q.sum(axis=1)[:, None]
+        purity = A * np.diag(moments)[None]
+        purity /= purity.sum(axis=1, keepdims=True)
+        found = find_anchors(qbar, np.arange(n_words), K, seed=0)
+        best = purity.max(axis=0)
+        print(f"{n_words} pop distinct {len(set(purity[found].argmax(axis=1)))} topics with "
+              f"a word of purity>0.5/0.8/0.9: {(best > .5).sum()} {(best > .8).sum()} "
+              f"{(best > .9).sum()}", flush=True)
+        if n_words == 3000:
+            sampled = np.load(cache_path(n_docs, 3000))["Q"]
+            found = find_anchors(sampled / sampled.sum(axis=1)[:, None], np.arange(3000), K,
+                                 seed=0)
+            topics = purity[found].argmax(axis=1)
+            missing = sorted(set(range(K)) - set(topics))
+            print(f" sample anchors purity q "
+                  f"{np.quantile(purity[found].max(axis=1), [.1, .25, .5]).round(2)} "
+                  f"distinct {len(set(topics))}")
+            print(f" missing topics {missing} their best purity {best[missing].round(2)} "
+                  f"alpha {alpha[missing].round(3)} alpha median {np.median(alpha):.3f}")
+            print(" duplicate topics",
+                  [(int(k), v) for k, v in Counter(topics).items() if v > 1], flush=True)
+
+
+def profile_start(n_docs: int) -> None:
+    """cProfile of ``init="anchors"``'s start alone, through ``fit`` (2 threads)."""
+    import cProfile
+    import pstats
+
+    from svi_lda import OnlineLDA
+    from svi_lda.training import fit as fit_module
+
+    X, _, _ = load(n_docs)
+    original = fit_module._start_from_anchors
+
+    class Started(Exception):
+        pass
+
+    def timed(*args, **kwargs):
+        t0, profiler = time.perf_counter(), cProfile.Profile()
+        profiler.enable()
+        original(*args, **kwargs)
+        profiler.disable()
+        print(f"start {time.perf_counter() - t0:.1f}s load {load_avg()}", flush=True)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(20)
+        raise Started
+
+    fit_module._start_from_anchors = timed
+    try:
+        OnlineLDA(K, learning_method="scvb0", init="anchors", max_iter=1, n_jobs=2,
+                  random_state=0).fit(X)
+    except Started:
+        pass
+    finally:
+        fit_module._start_from_anchors = original
+
+
+def time_ranges(n_docs: int, n_rows: int) -> None:
+    """The co-occurrence kernel (rows ``n_rows`` over 3,000 columns) for several numbers
+    of row ranges, on the first ``n_docs`` documents of the 1M corpus."""
+    import svi_lda.numerics.anchors as anchors
+
+    X, _, _ = load(1_000_000)
+    X = X[:n_docs]
+    doc_freq = np.bincount(X.indices, minlength=X.shape[1])
+    ranked = np.argsort(-doc_freq, kind="stable")
+    Xr = X[:, np.concatenate((np.sort(ranked[:3000]), np.sort(ranked[3000:n_rows])))]
+    anchors.word_cooccurrence(Xr[:100], 2, 3000)
+    original = anchors.split_by_weight
+    try:
+        for parts in (4, 16, 32, 64, 4):
+            anchors.split_by_weight = lambda cumsum, _, parts=parts: original(cumsum, parts)
+            t0 = time.perf_counter()
+            anchors.word_cooccurrence(Xr, 2, 3000)
+            print(f"{parts} ranges {time.perf_counter() - t0:.1f}s load {load_avg()}",
+                  flush=True)
+    finally:
+        anchors.split_by_weight = original
+
+
 def main() -> None:
     print("command: python " + " ".join(sys.argv))
     print("load", load_avg(), flush=True)
+    if sys.argv[1] in ("population", "profile"):
+        (population if sys.argv[1] == "population" else profile_start)(int(sys.argv[2]))
+        return
     mode, n_docs, n_words = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    if mode == "qrect":
+    if mode == "ranges":
+        time_ranges(n_docs, int(n_words))
+    elif mode == "qrect":
         prepare_rectangular(n_docs, *map(int, n_words.split("_")))
     elif mode == "q":
         n_words = int(n_words)
