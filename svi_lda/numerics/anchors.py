@@ -1,20 +1,24 @@
 """Anchor-word topic recovery (Arora, Ge, Halpern, Mimno, Moitra, Sontag, Wu & Zhu, ICML
 2013): topics from the word co-occurrence matrix of a sample of documents.
 
-Three pieces, each a function of its inputs only (no thread-dependent sums):
+The pieces, each a function of its inputs only (no thread-dependent sums):
 
 - :func:`word_cooccurrence`: ``Q[a, b]``, the probability that two distinct tokens drawn
   from a document are words a and b, averaged over documents of at least two tokens::
 
       Q = mean_d (x_d x_d^T - diag(x_d)) / (n_d (n_d - 1))
 
-  accumulated by a Numba kernel in which each thread owns a range of rows of ``Q`` and
-  adds documents in order (the same bits for any number of threads);
-- :func:`find_anchors`: K anchor words, by greedy Gram-Schmidt on a seeded random
-  projection of the row-normalised ``Q`` (``Qbar[a] = p(w2 | w1 = a)``);
-- :func:`recover_l2`: for each word a, the point ``C[a]`` of the simplex minimising
-  ``|| Qbar[a] - C[a] Qbar[anchors] ||^2`` (``C[a, k] = p(z = k | w = a)``), by
-  accelerated projected gradient (FISTA) with the exact Lipschitz step.
+  for every word a (rows) and the first ``n_columns`` words b, accumulated by a Numba
+  kernel in which each thread owns ranges of rows and adds documents in order (the same
+  bits for any number of threads); :func:`word_marginals`: its full row sums ``p(a)``;
+- :func:`find_anchors_denoised` (the start's) or :func:`find_anchors`: K anchor words,
+  by greedy Gram-Schmidt on the rows ``Qbar[a] = Q[a] / p(a) = p(w2 | w1 = a)``
+  projected on the top-K eigenspace of ``Q`` (:func:`signal_subspace`) or on seeded
+  random directions;
+- :func:`recover_l2` (the start's): for each word a, the point ``C[a]`` of the simplex
+  minimising ``|| Qbar[a] - C[a] Qbar[anchors] ||^2`` (``C[a, k] = p(z = k | w = a)``),
+  by accelerated projected gradient (FISTA) with the exact Lipschitz step;
+  :func:`recover_kl`: the KL objective instead, by exponentiated gradient.
   ``topics[k, a]`` is then ``C[a, k] p(a)`` normalised over a.
 """
 
