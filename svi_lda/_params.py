@@ -98,11 +98,14 @@ def schedule(model: Any) -> RobbinsMonro:
     return RobbinsMonro(tau0=tau0, kappa=kappa)
 
 
-def _default_schedule(model: Any) -> tuple[float, float]:
-    """The constructor's defaults of ``(learning_offset, learning_decay)``."""
+def _default_schedule(model: Any) -> tuple[Any, Any]:
+    """The constructor's defaults of ``(learning_offset, learning_decay)`` (None where the
+    constructor has no such parameter)."""
     parameters = inspect.signature(type(model).__init__).parameters
-    return (float(parameters["learning_offset"].default),
-            float(parameters["learning_decay"].default))
+    return tuple(
+        getattr(parameters.get(name), "default", None)
+        for name in ("learning_offset", "learning_decay")
+    )
 
 
 def initial_alpha(n_components: int, prior: Any) -> np.ndarray:
