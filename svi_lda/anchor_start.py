@@ -1,24 +1,33 @@
 """``init="anchors"``: SCVB0's topics start from anchor-word recovery (Arora et al. 2013).
 
 Before the first step, ``fit`` reads the first ``ANCHOR_SAMPLE_DOCS`` documents of its
-first pass (the first minibatches of the pass, in order), keeps the ``ANCHOR_WORDS``
-words of highest document frequency in them, and recovers K topics over those words
-(:func:`svi_lda.numerics.anchors.anchor_topics`). The expected counts then start at the
-corpus's estimated token total ``T = D x mean document length``:
+first pass (the first minibatches of the pass, in order), and recovers K topics over the
+``ANCHOR_ROWS`` words of highest document frequency in them from their co-occurrence
+with the ``ANCHOR_WORDS`` most frequent (:func:`svi_lda.numerics.anchors.anchor_topics`:
+rows over marginals, anchors searched on the topics' span, RecoverL2). The expected
+counts then start at the corpus's estimated token total ``T = D x mean document
+length``:
 
-- a frequent word w: ``N_phi[w, k] = T p(w, z = k)`` (``p(w, z)`` recovered);
+- a word with a row: ``N_phi[w, k] = T p(w, z = k)`` (``p(w, z)`` recovered);
 - any other word: ``N_phi[w, k] = T p(w) p(z = k)``: its mass, no topic preference.
 
-Measured (``benchmarks/results/scvb0.md``, 1,000,000 documents drawn from a K=100 model):
-one SCVB0 pass from this start reaches held-out perplexity 2,242 (default start: 2,526;
-truth 1,942), NPMI 0.269 (0.245; truth 0.296), topic recovery distance 0.180 (0.365). On
-200,000 documents it helps less (perplexity 2,446 against 2,346): the co-occurrence of
-fewer documents is too noisy to find the rare topics' anchors, so it is not the default.
+With ``learning_offset`` and ``learning_decay`` at their defaults the pass then runs
+the schedule :data:`svi_lda._params.ANCHOR_SCHEDULE` (tau0 = 100, kappa = 1: it averages
+its minibatches, the start weighted as 100 of them). Measured in
+``benchmarks/results/scvb0.md`` (round 4), 1,000,000 documents drawn from a K=100 model,
+start and one pass: held-out perplexity 2,122 (default start: 2,526; truth 1,942), NPMI
+0.277 (0.245; truth 0.296), topic recovery distance 0.198 (0.365), in 1.67x SVI's
+one-pass time. One SCVB0 pass from the true topics themselves ends at perplexity 2,235
+with the default schedule: the schedule, not only the start, decides the one-pass
+quality. On 200,000 documents the round-3 start helped less than the default start
+(perplexity 2,446 against 2,346; this round's start was not measured there), so it is
+not the default.
 
 Memory: the sample is held while the start is computed, as a float64 CSR matrix plus
-copies of its frequent columns, about 16-24 bytes per non-zero (measured: +99 MB peak
-over init="documents" for 6.3M non-zeros; the benchmark's 1M documents, 100.8M
-non-zeros, need about 2 GB), on top of the co-occurrence matrix (72 MB).
+copies of its row words' columns, about 16-24 bytes per non-zero (measured in round 3:
++99 MB peak over init="documents" for 6.3M non-zeros; the benchmark's 1M documents,
+100.8M non-zeros, need about 2 GB), on top of the co-occurrence matrix (6,000 x 3,000
+float64: 144 MB).
 
 Only ``fit`` on a matrix or a corpus folder has the sample before its first step;
 ``partial_fit``, streams, iterators and the Dask engines refuse it (see
@@ -41,8 +50,15 @@ ANCHOR_SAMPLE_DOCS = 1_000_000
 (the anchors of about 40 of 100 topics were duplicates), 1,000,000 found 90."""
 
 ANCHOR_WORDS = 3_000
-"""Words of highest document frequency in the co-occurrence (memory M x M float64:
-72 MB)."""
+"""Words of highest document frequency that are the co-occurrence's columns."""
+
+ANCHOR_ROWS = 6_000
+"""Words of highest document frequency that get a row of the co-occurrence (over the
+``ANCHOR_WORDS`` columns): rarer words are the only anchors of rare topics; their rows
+cost in proportion to their occurrences (memory 6,000 x 3,000 float64: 144 MB). Measured
+at 1M documents (round 4): 93 of 100 true topics get an anchor, against 90 from the
+3,000 x 3,000 co-occurrence, whose rows hold no anchor at all for the other rare
+topics."""
 
 RECOVER_ITERATIONS = 200
 
@@ -81,6 +97,7 @@ def anchor_start(
     total_samples: float,
     seed: int,
     n_words: int = ANCHOR_WORDS,
+    n_rows: int = ANCHOR_ROWS,
     n_threads: int = 1,
 ) -> None:
     """Set ``state``'s expected counts to the anchor-word start from ``sample``.
@@ -96,17 +113,22 @@ def anchor_start(
     seed : int
         Seeds the random projection of the anchor search.
     n_words : int
-        The words of highest document frequency the topics are recovered over.
+        The words of highest document frequency the co-occurrence is taken over.
+    n_rows : int
+        The words of highest document frequency (``>= n_words``) whose topics are
+        recovered (and that may be anchors).
     n_threads : int
         Threads of the co-occurrence kernel (the result does not depend on them).
     """
     n_topics = state.n_components
     sample = sp.csr_matrix(sample, dtype=np.float64)
     doc_freq = np.bincount(sample.indices[sample.data > 0], minlength=sample.shape[1])
-    frequent = np.sort(np.argsort(-doc_freq, kind="stable")[:n_words])
+    ranked = np.argsort(-doc_freq, kind="stable")
+    # The column words first, then the rarer words that only get rows (both sorted).
+    words = np.concatenate((np.sort(ranked[:n_words]), np.sort(ranked[n_words:n_rows])))
     topics, topic_share = anchor_topics(
-        sample[:, frequent], n_topics, seed=seed, n_threads=n_threads,
-        iterations=RECOVER_ITERATIONS,
+        sample[:, words], n_topics, seed=seed, n_columns=min(n_words, len(words)),
+        n_threads=n_threads, iterations=RECOVER_ITERATIONS,
     )
     word_tokens = np.asarray(sample.sum(axis=0)).ravel()
     tokens = float(word_tokens.sum())
@@ -115,7 +137,7 @@ def anchor_start(
     total = float(total_samples) * tokens / sample.shape[0]
     p_word = word_tokens / tokens
     counts = total * np.outer(p_word, topic_share)
-    counts[frequent] = total * p_word[frequent].sum() * (topic_share[:, None] * topics).T
+    counts[words] = total * p_word[words].sum() * (topic_share[:, None] * topics).T
     state.word_topic = counts.astype(state.word_topic.dtype)
     state.scale = 1.0
     state.topic_sums = state.word_topic.sum(axis=0, dtype=np.float64)

@@ -80,7 +80,9 @@ class OnlineLDA(sklearn_compat.EstimatorProtocol):
     learning_decay : float, default=0.7
         kappa in (0.5, 1].
     learning_offset : float, default=10.0
-        tau0 >= 0.
+        tau0 >= 0. With ``init="anchors"`` and both left at their defaults, the schedule
+        is tau0 = 100, kappa = 1 (:data:`svi_lda._params.ANCHOR_SCHEDULE`): the pass
+        averages its minibatches instead of forgetting the anchor start.
     max_iter : int, default=10
         Passes over the data that ``fit`` makes.
     batch_size : int, default=512
@@ -127,10 +129,10 @@ class OnlineLDA(sklearn_compat.EstimatorProtocol):
         better held-out perplexity and coherence and fewer E-step iterations (see
         :mod:`svi_lda.seeding`). "anchors" (``learning_method="scvb0"`` only): topics
         recovered by anchor words from the co-occurrence of the first 1,000,000
-        documents of the first pass (:mod:`svi_lda.anchor_start`); for corpora of about
-        a million documents or more (measured on 1M: held-out perplexity 2,242 against
-        2,526, topic recovery distance 0.180 against 0.365); ``fit`` on a matrix or a
-        corpus folder only.
+        documents of the first pass (:mod:`svi_lda.anchor_start`), and a step-size
+        schedule that keeps that start (``learning_offset``); for corpora of about a
+        million documents or more (measured on 1M, one pass: see
+        :mod:`svi_lda.anchor_start`); ``fit`` on a matrix or a corpus folder only.
     random_state : int, numpy.random.Generator, numpy.random.RandomState or None, default=None
         Seeds lambda's initialisation, each training document's initial gamma (by
         document id) and the shuffling of documents between passes. A Generator or

@@ -11,9 +11,13 @@ from scipy.optimize import linear_sum_assignment
 from svi_lda.numerics.anchors import (
     anchor_topics,
     find_anchors,
+    find_anchors_denoised,
     project_rows_to_simplex,
+    recover_kl,
     recover_l2,
+    signal_subspace,
     word_cooccurrence,
+    word_marginals,
 )
 from svi_lda.synthetic import sample_documents
 
@@ -35,11 +39,23 @@ def test_cooccurrence_matches_numpy_reference():
     np.testing.assert_array_equal(Q, Q.T)
 
 
+def test_cooccurrence_rows_past_the_columns_and_marginals_match_numpy_reference():
+    X = _random_counts(3)
+    reference = cooccurrence_reference(X)
+    Q = word_cooccurrence(X, n_columns=25)
+    assert Q.shape == (40, 25)
+    np.testing.assert_allclose(Q, reference[:, :25], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(word_marginals(X), reference.sum(axis=1), rtol=1e-12)
+
+
 def test_cooccurrence_is_bitwise_the_same_for_any_thread_count():
     X = _random_counts(1, n_docs=400, n_words=120)
     one = word_cooccurrence(X, n_threads=1)
+    rectangular = word_cooccurrence(X, n_threads=1, n_columns=70)
     for n_threads in (2, 3):
         np.testing.assert_array_equal(word_cooccurrence(X, n_threads=n_threads), one)
+        np.testing.assert_array_equal(
+            word_cooccurrence(X, n_threads=n_threads, n_columns=70), rectangular)
 
 
 def test_simplex_projection_against_a_direct_solution():
@@ -87,6 +103,47 @@ def test_population_cooccurrence_gives_the_anchors_and_the_topics_exactly():
     assert _matched_tv(recovered, topics).max() < 0.02
 
 
+def _population(seed: int = 3, n_topics: int = 5, n_words: int = 60):
+    rng = np.random.default_rng(seed)
+    topics = _separable_topics(n_topics, n_words, rng)
+    alpha = np.full(n_topics, 0.2)
+    R = (np.outer(alpha, alpha) + np.diag(alpha)) / (alpha.sum() * (alpha.sum() + 1))
+    Q = topics.T @ R @ topics
+    return topics, Q, Q.sum(axis=1)
+
+
+def test_recover_kl_gives_the_population_topics_and_never_raises_a_words_kl():
+    topics, Q, p_word = _population()
+    qbar = Q / p_word[:, None]
+    anchors = np.array([0, 3, 6, 9, 12])
+    C = recover_kl(qbar, anchors, iterations=400)
+    np.testing.assert_allclose(C.sum(axis=1), 1.0, atol=1e-12)
+    assert (C >= 0).all()
+    joint = C * p_word[:, None]
+    assert _matched_tv((joint / joint.sum(axis=0)).T, topics).max() < 0.02
+
+    def kl(C):
+        return (qbar * np.log(qbar / (C @ qbar[anchors]))).sum(axis=1)
+
+    # Each word's objective falls with more iterations (steps that raise it are undone),
+    # from RecoverL2's point too.
+    few, more = recover_kl(qbar, anchors, iterations=3), recover_kl(qbar, anchors, iterations=30)
+    assert (kl(more) <= kl(few) + 1e-15).all() and kl(more).sum() < kl(few).sum()
+    l2 = recover_l2(qbar, anchors, iterations=20)
+    assert (kl(recover_kl(qbar, anchors, iterations=20, start=l2)) <= kl(
+        np.maximum(l2, 1e-12) / np.maximum(l2, 1e-12).sum(axis=1, keepdims=True)) + 1e-15).all()
+
+
+def test_signal_subspace_spans_the_topics_and_denoised_anchors_are_found():
+    topics, Q, p_word = _population()
+    basis = signal_subspace(Q, 5, seed=0)
+    np.testing.assert_allclose(basis.T @ basis, np.eye(5), atol=1e-10)
+    # The population Q has rank 5: its rows lie in the basis's span.
+    np.testing.assert_allclose(Q @ basis @ basis.T, Q, atol=1e-12)
+    anchors = find_anchors_denoised(Q / p_word[:, None], Q, np.arange(60), 5, seed=0)
+    assert sorted(int(a) // 3 for a in anchors) == [0, 1, 2, 3, 4]
+
+
 def test_anchor_topics_recover_separable_topics_from_sampled_documents():
     rng = np.random.default_rng(4)
     n_topics, n_words, n_docs = 6, 80, 4000
@@ -104,6 +161,10 @@ def test_anchor_topics_recover_separable_topics_from_sampled_documents():
     # Deterministic for a fixed seed.
     again, _ = anchor_topics(X, n_topics, seed=0, min_anchor_docs=20)
     np.testing.assert_array_equal(found, again)
+    # Rows past the columns: words 50-79 get topics from their co-occurrence with 0-49.
+    rectangular, _ = anchor_topics(X, n_topics, seed=0, min_anchor_docs=20, n_columns=50)
+    assert rectangular.shape == (n_topics, n_words)
+    assert _matched_tv(rectangular, topics).max() < 0.15
 
 
 def _separable_corpus(seed: int = 5, n_topics: int = 6, n_words: int = 80, n_docs: int = 3000):
@@ -173,3 +234,15 @@ def test_a_model_started_from_anchors_saves_loads_and_continues(tmp_path):
     np.testing.assert_array_equal(loaded.components_, model.components_)
     loaded.partial_fit(X[:100])  # the state exists: no new start, no refusal
     assert loaded.state_.step == model.state_.step + 1
+
+
+def test_anchor_start_averages_its_pass_unless_the_schedule_is_given():
+    from svi_lda import OnlineLDA
+    from svi_lda._params import ANCHOR_SCHEDULE
+
+    anchors = OnlineLDA(6, learning_method="scvb0", init="anchors")._schedule()
+    assert (anchors.tau0, anchors.kappa) == ANCHOR_SCHEDULE
+    given = OnlineLDA(6, learning_method="scvb0", init="anchors", learning_decay=0.8)
+    assert (given._schedule().tau0, given._schedule().kappa) == (10.0, 0.8)
+    documents = OnlineLDA(6, learning_method="scvb0")._schedule()
+    assert (documents.tau0, documents.kappa) == (10.0, 0.7)
