@@ -241,3 +241,48 @@ def test_chunk_sums_from_shards_are_the_dense_sums():
                 for lo in range(0, v, size)]
     assert found == expected
     assert differs  # the data can tell a joined chunk from a sum of the pieces' sums
+
+
+def test_each_part_is_verified_once_by_the_worker_holding_most_of_it():
+    from svi_lda.distributed.sharded.part_io import verifier_of_parts
+
+    parts = [("a", 0, 50), ("b", 50, 100)]
+    assert verifier_of_parts(parts, np.array([0, 50, 100])) == [0, 1]  # as written
+    assert verifier_of_parts(parts, np.array([0, 34, 67, 100])) == [0, 2]  # 34 < 16+17
+    assert verifier_of_parts(parts, np.array([0, 25, 75, 100])) == [0, 1]  # tie: first
+    assert verifier_of_parts(parts, np.array([0, 100])) == [0, 0]
+
+
+@pytest.mark.parametrize("n_shards", [None, 3])
+def test_open_verifies_the_parts_on_the_workers_not_here(
+    dask_client, too_large, tmp_path, monkeypatch, n_shards
+):
+    """ShardedModel.open(verify=True) leaves the parts' sha256 to the workers that load
+    them (this process hashing a part fails the test), still refuses a damaged part with
+    the part's name, whatever the shard layout, and leaves no shard behind on a refusal."""
+    import json
+    import shutil
+
+    from svi_lda.distributed import CheckpointError
+    from svi_lda.distributed.sharded import ShardedModel, part_io, shard_tasks
+
+    real = part_io.file_sha256
+
+    def only_small_files(loc):  # this process may hash the coordinator's file only
+        assert "part-" not in str(loc), f"the coordinator read a part: {loc}"
+        return real(loc)
+
+    monkeypatch.setattr(part_io, "file_sha256", only_small_files)
+    with ShardedModel.open(dask_client, too_large, n_shards=n_shards) as sharded:
+        assert len(sharded.top_words(3)) == PARAMS["n_components"]
+    copy = tmp_path / "damaged"
+    shutil.copytree(too_large, copy)
+    part = copy / json.loads((copy / "sharded.json").read_text())["parts"][-1]["file"]
+    data = bytearray(part.read_bytes())
+    data[-1] ^= 1
+    part.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=rf"{part.name}: contents differ from the "
+                                              "manifest's sha256"):
+        ShardedModel.open(dask_client, copy, n_shards=n_shards)
+    held = dask_client.run(shard_tasks.held_bytes)
+    assert sum(held.values()) == 0

@@ -149,8 +149,15 @@ def write_checkpoint(run: Any, model: Any, folder: storage.Location, corpus: Any
                 step, n_shards, folder, time.perf_counter() - started)
 
 
-def read_manifest(folder: storage.Location, *, verify: bool = True) -> dict[str, Any]:
-    """The manifest of a complete checkpoint; ``CheckpointError`` for anything else."""
+def read_manifest(
+    folder: storage.Location, *, verify: bool = True, parts_here: bool = True
+) -> dict[str, Any]:
+    """The manifest of a complete checkpoint; ``CheckpointError`` for anything else.
+
+    ``verify`` checks the files' sha256; ``parts_here=False`` leaves the parts' to the
+    workers that load them (:func:`load_shards`), so this process does not read the
+    whole model: it then hashes only the coordinator's file.
+    """
     path = storage.join(folder, MANIFEST)
     try:
         manifest = json.loads(storage.read_bytes(path))
@@ -185,17 +192,46 @@ def read_manifest(folder: storage.Location, *, verify: bool = True) -> dict[str,
                 f"{file}: {storage.file_size(file)} bytes, the manifest records "
                 f"{entry['nbytes']}"
             )
-        if verify and part_io.file_sha256(file) != entry["sha256"]:
+        here = parts_here or entry is manifest["coordinator"]
+        if verify and here and part_io.file_sha256(file) != entry["sha256"]:
             raise CheckpointError(f"{file}: contents differ from the manifest's sha256")
     return manifest
+
+
+def load_shards(
+    run: Any, folder: storage.Location, manifest: dict[str, Any], *, verify: bool, key: str
+) -> None:
+    """Load the checkpoint's W into ``run``'s shards on the workers; with ``verify``, each
+    part's sha256 is checked by the worker holding most of its rows, as it loads them
+    (``CheckpointError`` naming the part if one differs)."""
+    parts = part_files(folder, manifest)
+    checks: list[dict[str, str]] = [{} for _ in range(run.n_shards)]
+    if verify:
+        owners = part_io.verifier_of_parts(parts, run.bounds)
+        for (path, _, _), entry, shard in zip(parts, manifest["parts"], owners, strict=True):
+            checks[shard][path] = entry["sha256"]
+    try:
+        run.wait([
+            run.submit(shard_tasks.load_shard, run.token, s, int(run.bounds[s]),
+                       int(run.bounds[s + 1]), parts, int(manifest["step"]), run.dtype,
+                       checks[s], shard=s, key=key)
+            for s in range(run.n_shards)
+        ])
+    except Exception as exc:
+        # the shards that did load must not stay in the workers' memory
+        run.client.run(shard_tasks.drop_run, run.token, on_error="ignore")
+        if isinstance(exc, part_io.PartChecksumError):
+            raise CheckpointError(str(exc)) from None
+        raise
 
 
 def restore(
     model: Any, corpus: Any, folder: storage.Location
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Put the checkpoint's coordinator part into ``model`` after checking it matches the
-    corpus and the parameters; returns (manifest, the walk's resume record)."""
-    manifest = read_manifest(folder)
+    corpus and the parameters; returns (manifest, the walk's resume record). The parts'
+    sha256 are left to :func:`load_shards`, which the caller runs next."""
+    manifest = read_manifest(folder, parts_here=False)
     if (manifest["n_features"] != corpus.n_features
             or manifest["vocabulary_sha256"] != corpus.vocabulary.sha256):
         raise CheckpointError(

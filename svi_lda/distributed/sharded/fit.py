@@ -152,13 +152,7 @@ def _column_sums(run: ShardedRun) -> np.ndarray:
 
 
 def _load(run: ShardedRun, folder: storage.Location, manifest: dict[str, Any]) -> None:
-    parts = sharded_checkpoint.part_files(folder, manifest)
-    run.wait([
-        run.submit(shard_tasks.load_shard, run.token, s, int(run.bounds[s]),
-                   int(run.bounds[s + 1]), parts, int(manifest["step"]), run.dtype,
-                   shard=s, key="load")
-        for s in range(run.n_shards)
-    ])
+    sharded_checkpoint.load_shards(run, folder, manifest, verify=True, key="load")
 
 
 def fit_sharded(

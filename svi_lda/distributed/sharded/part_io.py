@@ -10,6 +10,7 @@ reads only those bytes (``mmap`` locally, a ranged read on a store).
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -21,6 +22,10 @@ from svi_lda import storage
 from svi_lda._atomic import atomic_write_with
 
 BLOCK_BYTES = 1 << 22
+
+
+class PartChecksumError(ValueError):
+    """A part's bytes differ from the sha256 its manifest records."""
 
 
 def file_sha256(loc: storage.Location) -> str:
@@ -96,3 +101,37 @@ def read_rows(loc: str, start: int, stop: int, dtype: str) -> np.ndarray:
         raise ValueError(f"{loc}: truncated ({len(data)} bytes for rows {start}:{stop})")
     rows = np.frombuffer(data, dtype=stored).reshape(stop - start, shape[1])
     return np.array(rows, dtype=dtype)
+
+
+def read_rows_verified(
+    loc: str, start: int, stop: int, dtype: str, sha256: str
+) -> np.ndarray:
+    """Rows ``start:stop`` of the ``.npy`` file at ``loc`` after checking the whole file's
+    sha256 (:class:`PartChecksumError` if it differs). The file is read once: hashed
+    block by block as it is read, then parsed from those bytes, so a worker that loads a
+    whole part verifies it for free."""
+    digest = hashlib.sha256()
+    blocks = []
+    with storage.open_read(storage.location(loc)) as f:
+        for block in iter(lambda: f.read(BLOCK_BYTES), b""):
+            digest.update(block)
+            blocks.append(block)
+    if digest.hexdigest() != sha256:
+        raise PartChecksumError(f"{loc}: contents differ from the manifest's sha256")
+    block = np.load(io.BytesIO(b"".join(blocks)), allow_pickle=False)
+    if block.ndim != 2:
+        raise ValueError(f"{loc}: not a 2-D array of numbers")
+    return np.array(block[start:stop], dtype=dtype)
+
+
+def verifier_of_parts(parts: list[tuple[str, int, int]], bounds: np.ndarray) -> list[int]:
+    """For each part ``(file, lo, hi)``, the shard (rows ``bounds[s]:bounds[s + 1]``) that
+    checks its sha256: the one holding most of its rows (the first on a tie), so each part
+    is hashed once, on a worker, and with the layout it was written in each worker hashes
+    exactly the part it loads."""
+    owners = []
+    for _, lo, hi in parts:
+        overlap = [min(hi, int(bounds[s + 1])) - max(lo, int(bounds[s]))
+                   for s in range(len(bounds) - 1)]
+        owners.append(int(np.argmax(overlap)))
+    return owners

@@ -210,10 +210,10 @@ class ShardedModel:
         n_shards : int, optional
             How many shards to cut the vocabulary into (default: one per worker).
         verify : bool, default True
-            Check every part's sha256 against the manifest before loading (this process
-            reads every part once: on a large model on an object store, that is the whole
-            model's bytes; pass False to skip it, as ``svi-lda train --no-verify`` does).
-            Parts are checked for presence and size either way.
+            Check every part's sha256 against the manifest. Each part is hashed by the
+            worker that loads most of its rows, as it reads them (with one shard per
+            part, as written, no byte is read twice and this process reads none of W);
+            pass False to skip it. Parts are checked for presence and size either way.
 
         Raises
         ------
@@ -223,7 +223,8 @@ class ShardedModel:
         folder = storage.location(checkpoint)
         found = find_sharded_checkpoint(folder)
         try:
-            manifest = sharded_checkpoint.read_manifest(found or folder, verify=verify)
+            manifest = sharded_checkpoint.read_manifest(found or folder, verify=verify,
+                                                        parts_here=False)
         except CheckpointError as exc:
             if found is not None:
                 raise
@@ -239,13 +240,7 @@ class ShardedModel:
         bounds = shard_bounds(int(manifest["n_features"]), int(n_shards or len(workers)))
         run = ShardedRun(client, uuid.uuid4().hex[:12], bounds,
                          assign_shards(len(bounds) - 1, workers), manifest["dtype"])
-        parts = sharded_checkpoint.part_files(folder, manifest)
-        run.wait([
-            run.submit(shard_tasks.load_shard, run.token, s, int(bounds[s]),
-                       int(bounds[s + 1]), parts, int(manifest["step"]), run.dtype,
-                       shard=s, key="query-load")
-            for s in range(run.n_shards)
-        ])
+        sharded_checkpoint.load_shards(run, folder, manifest, verify=verify, key="query-load")
         return cls(run, folder, manifest, arrays, _vocabulary(manifest))
 
     def __enter__(self) -> ShardedModel:

@@ -101,14 +101,22 @@ def init_shard(
 
 def load_shard(
     token: str, shard: int, lo: int, hi: int, parts: list[tuple[str, int, int]], step: int,
-    dtype: str,
+    dtype: str, verify: dict[str, str] | None = None,
 ) -> int:
     """Rows ``lo:hi`` of W from checkpoint parts ``(path or URL, part_lo, part_hi)`` (any
-    split); only those rows of each part are read."""
+    split); only those rows of each part are read, except for the parts in ``verify``
+    (path -> sha256), which are read whole and checked
+    (:class:`~svi_lda.distributed.sharded.part_io.PartChecksumError` if one differs)."""
+    verify = verify or {}
     rows = []
     for path, part_lo, part_hi in parts:
         start, stop = max(lo, part_lo), min(hi, part_hi)
-        if start < stop:
+        if path in verify:
+            block = part_io.read_rows_verified(path, max(0, start - part_lo),
+                                               max(0, stop - part_lo), dtype, verify[path])
+            if start < stop:
+                rows.append(block)
+        elif start < stop:
             rows.append(part_io.read_rows(path, start - part_lo, stop - part_lo, dtype))
     word_topic = np.concatenate(rows) if rows else np.zeros((0, 0), dtype=dtype)
     if len(word_topic) != hi - lo:
