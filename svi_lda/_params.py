@@ -7,7 +7,6 @@ and the rules live in one place: ``check_params`` at fit (and on load), ``initia
 
 from __future__ import annotations
 
-import inspect
 import os
 from typing import Any
 
@@ -80,32 +79,9 @@ def initial_state(model: Any, n_features: int) -> GlobalState:
     )
 
 
-ANCHOR_SCHEDULE = (100.0, 1.0)
-"""``(learning_offset, learning_decay)`` of ``init="anchors"`` when both are left at their
-defaults: the start is already near the topics, so the pass averages its minibatches
-(kappa 1: rho_t = 1 / (tau0 + t + 1)) with the start weighted as tau0 minibatches,
-instead of forgetting the start within its first hundred steps. Measured on the 1M
-benchmark corpus (``benchmarks/results/scvb0.md``, round 4): held-out perplexity 2,122
-against 2,236 with (10, 0.7)."""
-
-
 def schedule(model: Any) -> RobbinsMonro:
-    """The step-size schedule of ``learning_offset`` and ``learning_decay``
-    (:data:`ANCHOR_SCHEDULE` for ``init="anchors"`` with both at their defaults)."""
-    tau0, kappa = float(model.learning_offset), float(model.learning_decay)
-    if getattr(model, "init", None) == "anchors" and (tau0, kappa) == _default_schedule(model):
-        tau0, kappa = ANCHOR_SCHEDULE
-    return RobbinsMonro(tau0=tau0, kappa=kappa)
-
-
-def _default_schedule(model: Any) -> tuple[Any, Any]:
-    """The constructor's defaults of ``(learning_offset, learning_decay)`` (None where the
-    constructor has no such parameter)."""
-    parameters = inspect.signature(type(model).__init__).parameters
-    return tuple(
-        getattr(parameters.get(name), "default", None)
-        for name in ("learning_offset", "learning_decay")
-    )
+    """The step-size schedule of ``learning_offset`` and ``learning_decay``."""
+    return RobbinsMonro(tau0=float(model.learning_offset), kappa=float(model.learning_decay))
 
 
 def initial_alpha(n_components: int, prior: Any) -> np.ndarray:

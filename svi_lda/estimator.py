@@ -80,9 +80,9 @@ class OnlineLDA(sklearn_compat.EstimatorProtocol):
     learning_decay : float, default=0.7
         kappa in (0.5, 1].
     learning_offset : float, default=10.0
-        tau0 >= 0. With ``init="anchors"`` and both left at their defaults, the schedule
-        is tau0 = 100, kappa = 1 (:data:`svi_lda._params.ANCHOR_SCHEDULE`): the pass
-        averages its minibatches instead of forgetting the anchor start.
+        tau0 >= 0. After an ``init="anchors"`` start, one pass with
+        ``learning_offset=100, learning_decay=1.0`` averages its minibatches instead of
+        forgetting the start (measured at 1M documents; see the README).
     max_iter : int, default=10
         Passes over the data that ``fit`` makes.
     batch_size : int, default=512

@@ -4,6 +4,7 @@ invariance, and recovery of known, separable topics."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from reference import cooccurrence_reference
 from scipy.optimize import linear_sum_assignment
@@ -19,7 +20,7 @@ from svi_lda.numerics.anchors import (
     word_cooccurrence,
     word_marginals,
 )
-from svi_lda.synthetic import sample_documents
+from svi_lda.synthetic import make_lda_corpus, sample_documents
 
 
 def _random_counts(seed: int, n_docs: int = 60, n_words: int = 40) -> sp.csr_matrix:
@@ -236,13 +237,34 @@ def test_a_model_started_from_anchors_saves_loads_and_continues(tmp_path):
     assert loaded.state_.step == model.state_.step + 1
 
 
-def test_anchor_start_averages_its_pass_unless_the_schedule_is_given():
+def test_the_schedule_is_the_one_given_whatever_the_start():
+    """No schedule is swapped in behind the user's back: ``init="anchors"`` with the
+    defaults, or with the defaults written out, runs tau0=10, kappa=0.7; the one-pass
+    recipe is passed explicitly."""
     from svi_lda import OnlineLDA
-    from svi_lda._params import ANCHOR_SCHEDULE
 
-    anchors = OnlineLDA(6, learning_method="scvb0", init="anchors")._schedule()
-    assert (anchors.tau0, anchors.kappa) == ANCHOR_SCHEDULE
-    given = OnlineLDA(6, learning_method="scvb0", init="anchors", learning_decay=0.8)
-    assert (given._schedule().tau0, given._schedule().kappa) == (10.0, 0.8)
-    documents = OnlineLDA(6, learning_method="scvb0")._schedule()
-    assert (documents.tau0, documents.kappa) == (10.0, 0.7)
+    for model in (OnlineLDA(6, learning_method="scvb0", init="anchors"),
+                  OnlineLDA(6, learning_method="scvb0", init="anchors",
+                            learning_offset=10.0, learning_decay=0.7),
+                  OnlineLDA(6, learning_method="scvb0")):
+        assert (model._schedule().tau0, model._schedule().kappa) == (10.0, 0.7)
+    recipe = OnlineLDA(6, learning_method="scvb0", init="anchors", learning_offset=100,
+                       learning_decay=1.0)._schedule()
+    assert (recipe.tau0, recipe.kappa) == (100.0, 1.0)
+
+
+def test_the_cooccurrence_leaves_the_callers_matrix_as_it_was():
+    X = sp.csr_matrix((np.array([2.0, 3.0, 1.0]), np.array([2, 0, 1]), np.array([0, 3])),
+                      shape=(1, 3))
+    word_cooccurrence(X)
+    np.testing.assert_array_equal(X.indices, [2, 0, 1])
+    np.testing.assert_array_equal(X.data, [2.0, 3.0, 1.0])
+
+
+def test_a_small_sample_gets_a_warning():
+    from svi_lda import OnlineLDA
+
+    syn = make_lda_corpus(300, 60, 3, doc_length=30, seed=1)
+    with pytest.warns(UserWarning, match=r"init='anchors' on 300 documents: .*measured"):
+        OnlineLDA(3, learning_method="scvb0", init="anchors", max_iter=1,
+                  random_state=0).fit(syn.X)

@@ -49,7 +49,7 @@ def test_transform_and_top_words_on_the_workers_equal_the_assembled_model(
     from svi_lda.distributed.sharded import ShardedModel, load_sharded_model
 
     assembled = load_sharded_model(too_large)
-    assembled.vocabulary_ = corpus.vocabulary
+    assert assembled.vocabulary_.sha256 == corpus.vocabulary.sha256  # raw text works too
     new_docs = make_lda_corpus(60, corpus.n_features, 5, doc_length=40, seed=11).X.tocsr()
     new_docs.sort_indices()
     with ShardedModel.open(dask_client, too_large, n_shards=n_shards) as sharded:
@@ -286,3 +286,17 @@ def test_open_verifies_the_parts_on_the_workers_not_here(
         ShardedModel.open(dask_client, copy, n_shards=n_shards)
     held = dask_client.run(shard_tasks.held_bytes)
     assert sum(held.values()) == 0
+
+
+def test_a_lost_shard_owner_says_how_to_reopen(dask_client, too_large):
+    """A worker holding a query model's shards is gone (here: an owner address no worker
+    has): the error says the shards are lost and how to get the model back."""
+    from svi_lda.distributed.sharded import ShardedModel
+    from svi_lda.distributed.sharded.engine import ShardLost
+
+    with ShardedModel.open(dask_client, too_large) as sharded:
+        sharded.run.owners[0] = "tcp://127.0.0.1:9"
+        with pytest.raises(ShardLost, match=r"holding shards died: their shards of .* are "
+                                            r"gone; open the model again with "
+                                            r"ShardedModel\.open\(client, checkpoint\)"):
+            sharded.top_words(3)

@@ -118,3 +118,22 @@ def test_seed_candidates_leave_the_unit_cached(corpus):
     for name in ("keys", "doc_ids", "indptr", "indices", "counts"):
         np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
     assert unit_cache.drop_run(run) == 1
+
+
+def test_the_next_pass_read_of_a_unit_does_not_take_this_pass_entry(corpus):
+    """With one or two minibatches a pass, the next pass's read of a unit comes before
+    this pass's local step has taken it: both entries are kept, so the local step hits
+    (one key for both used to make it miss and read the unit again)."""
+    block, alpha = block_for(corpus)
+    run = uuid.uuid4().hex
+    unit = corpus.units[0]
+    this_pass, next_pass = (unit_cache.UnitSource(run, str(corpus.path), unit,
+                                                  corpus.n_features, epoch)
+                            for epoch in (0, 1))
+    before = unit_cache.cached_units()
+    unit_cache.read_unit_ids(this_pass)
+    unit_cache.read_unit_ids(next_pass)
+    assert unit_cache.cached_units() == before + 2
+    unit_cache.cached_local_step("online", this_pass, block, alpha, EStepSettings(seed=2))
+    assert unit_cache.cached_units() == before + 1  # next pass's entry is still there
+    assert unit_cache.drop_run(run) == 1

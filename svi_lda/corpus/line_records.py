@@ -49,8 +49,9 @@ def _line_chunks(part: Partition, block_bytes: int) -> Iterator[tuple[np.ndarray
                     lines_before += _n_lines(buf)
                 raise StreamBroken(
                     f"{path}: the compressed file is truncated or corrupt after line "
-                    f"{lines_before} ({one_line(broken)}); the lines before it were kept, "
-                    "the rest of the file is lost"
+                    f"{lines_before} ({one_line(broken)}); lines 1-{lines_before} were "
+                    "kept; the rest of the file is lost (with at most the last 4 KiB "
+                    "read before the cut, which the decompressor could not hand over)"
                 )
             if remaining is not None:
                 remaining -= len(data)

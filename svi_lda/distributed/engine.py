@@ -140,7 +140,8 @@ class DaskEngine:
         for the coordinator's update.
         """
         step.sources = [
-            UnitSource(self.token, self.corpus_path, unit, self.corpus.n_features)
+            UnitSource(self.token, self.corpus_path, unit, self.corpus.n_features,
+                       step.epoch)
             for unit in step.units
         ]
         step.read_on = self._placement(step.units)

@@ -13,7 +13,9 @@ path) and the unit. A miss reads the unit again, so a local step that Dask runs 
 another worker (stealing, a dead worker) or again (a retry) gets the same documents and
 the same result: the cache saves time, never decides a result.
 
-Pure functions of their arguments for Dask; no Dask imports here.
+Task functions whose results depend only on their arguments (the cache is module
+state of the worker process, which changes only how often a unit is read); no Dask
+imports here.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from svi_lda.step import UnitStats
 # the units of the steps in flight (the current one and those read ahead).
 CACHE_BYTES = 512 * 2**20
 
-_cache: OrderedDict[tuple[str, str], PreparedUnit] = OrderedDict()
+_cache: OrderedDict[tuple[str, int, str], PreparedUnit] = OrderedDict()
 _cache_bytes = 0
 _lock = threading.Lock()  # a worker may run several tasks at once
 
@@ -57,17 +59,22 @@ class UnitSource:
         The row group.
     n_features : int
         The corpus's vocabulary size.
+    epoch : int
+        The pass the read is for: a unit is read once per pass, and with few
+        minibatches a pass the next pass's read of a unit comes before this pass's
+        local step has taken it.
     """
 
     run: str
     corpus_path: str
     unit: CorpusUnit
     n_features: int
+    epoch: int = 0
 
     @property
-    def cache_key(self) -> tuple[str, str]:
-        """The run and the unit's key."""
-        return self.run, self.unit.key
+    def cache_key(self) -> tuple[str, int, str]:
+        """The run, the pass and the unit's key."""
+        return self.run, self.epoch, self.unit.key
 
 
 def read_unit_ids(source: UnitSource) -> np.ndarray:
@@ -119,7 +126,7 @@ def cached_units() -> int:
         return len(_cache)
 
 
-def _put(key: tuple[str, str], prepared: PreparedUnit) -> None:
+def _put(key: tuple[str, int, str], prepared: PreparedUnit) -> None:
     global _cache_bytes
     with _lock:
         old = _cache.pop(key, None)
@@ -132,7 +139,7 @@ def _put(key: tuple[str, str], prepared: PreparedUnit) -> None:
             _cache_bytes -= _nbytes(evicted)
 
 
-def _take(key: tuple[str, str]) -> PreparedUnit | None:
+def _take(key: tuple[str, int, str]) -> PreparedUnit | None:
     # A unit's local step runs once per epoch: its entry is done with after it.
     global _cache_bytes
     with _lock:

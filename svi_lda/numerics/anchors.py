@@ -86,7 +86,7 @@ def word_cooccurrence(
     the rows past ``n_columns`` is proportional to their words' occurrences, so rare
     words add rows cheaply.
     """
-    X = sp.csr_matrix(X, dtype=np.float64)
+    X = sp.csr_matrix(X, dtype=np.float64, copy=True)  # sorted below: not the caller's
     X.sum_duplicates()
     X.sort_indices()  # the kernel bisects each document's words
     n_rows = X.shape[1]

@@ -322,4 +322,23 @@ def load_sharded_model(folder: str | Path) -> Any:
         step=int(manifest["step"]), n_docs_seen=int(manifest["n_docs_seen"]),
     )
     _restore_records(model, manifest, a)
+    vocabulary = corpus_vocabulary(manifest)
+    if vocabulary is not None:  # raw text and top words as words, as ShardedModel has them
+        model.vocabulary_ = vocabulary
     return model
+
+
+def corpus_vocabulary(manifest: dict[str, Any]) -> Any:
+    """The training corpus's vocabulary, or None when its folder cannot be read here."""
+    from svi_lda.corpus import CorpusError, ParquetCorpus
+
+    try:
+        vocabulary = ParquetCorpus(manifest["corpus"]).vocabulary
+    except (CorpusError, OSError, ValueError) as exc:
+        logger.warning("no vocabulary for the sharded model (%s): top words as ids", exc)
+        return None
+    if vocabulary.sha256 != manifest["vocabulary_sha256"]:
+        logger.warning("the corpus %s changed since training: top words as ids",
+                    manifest["corpus"])
+        return None
+    return vocabulary

@@ -82,6 +82,9 @@ class ShardedRun:
     bounds: np.ndarray
     owners: list[str]
     dtype: str
+    # What a user can do when an owner dies (the training run recovers by itself; a
+    # query model says how to reopen).
+    on_loss: str = ""
 
     @property
     def n_shards(self) -> int:
@@ -108,7 +111,7 @@ class ShardedRun:
             return  # unknown: keep waiting
         dead = sorted(set(self.owners) - alive)
         if dead:
-            raise ShardLost(f"worker(s) {', '.join(dead)} holding shards died")
+            raise ShardLost(f"worker(s) {', '.join(dead)} holding shards died{self.on_loss}")
 
     def wait(self, futures: list[Any]) -> list[Any]:
         """Gather ``futures``; raise :class:`ShardLost` as soon as an owner is gone."""

@@ -42,6 +42,7 @@ from svi_lda.distributed.sharded.bound_tasks import (
     shard_bound_piece,
     shard_bound_sums,
 )
+from svi_lda.distributed.sharded.checkpoint import corpus_vocabulary as _vocabulary
 from svi_lda.distributed.sharded.engine import ShardedRun, alive_workers
 from svi_lda.distributed.sharded.layout import assign_shards, segments, shard_bounds
 from svi_lda.persistence.manifest import find_sharded_checkpoint
@@ -175,6 +176,8 @@ class ShardedModel:
                  manifest: dict[str, Any], arrays: dict[str, np.ndarray],
                  vocabulary: Any) -> None:
         self.run = run
+        run.on_loss = (f": their shards of {checkpoint} are gone; open the model again with "
+                       "ShardedModel.open(client, checkpoint)")
         self.checkpoint = checkpoint
         self.manifest = manifest
         self.vocabulary = vocabulary
@@ -436,19 +439,3 @@ def _document_batches(indptr: np.ndarray, nonzeros: int) -> list[tuple[int, int]
         out.append((lo, hi))
         lo = hi
     return out
-
-
-def _vocabulary(manifest: dict[str, Any]) -> Any:
-    """The training corpus's vocabulary, or None when its folder cannot be read here."""
-    from svi_lda.corpus import CorpusError, ParquetCorpus
-
-    try:
-        vocabulary = ParquetCorpus(manifest["corpus"]).vocabulary
-    except (CorpusError, OSError, ValueError) as exc:
-        logger.warning("no vocabulary for the sharded model (%s): top words as ids", exc)
-        return None
-    if vocabulary.sha256 != manifest["vocabulary_sha256"]:
-        logger.warning("the corpus %s changed since training: top words as ids",
-                    manifest["corpus"])
-        return None
-    return vocabulary
