@@ -131,8 +131,9 @@ def anchor_start(
     if sample.shape[0] < FEW_DOCUMENTS:
         warnings.warn(
             f"init='anchors' on {sample.shape[0]:,} documents: the anchor start was "
-            f"measured to help from about 1,000,000 documents and did worse than the "
-            f"default init='documents' below {FEW_DOCUMENTS:,}", UserWarning, stacklevel=4,
+            f"measured to help from about 1,000,000 documents; at {FEW_DOCUMENTS:,} it "
+            "recovered the topics worse than the default start, and on small samples some "
+            "of its topics are single frequent words", UserWarning, stacklevel=5,
         )
     sample = sp.csr_matrix(sample, dtype=np.float64)
     doc_freq = np.bincount(sample.indices[sample.data > 0], minlength=sample.shape[1])
