@@ -137,3 +137,21 @@ def test_the_next_pass_read_of_a_unit_does_not_take_this_pass_entry(corpus):
     unit_cache.cached_local_step("online", this_pass, block, alpha, EStepSettings(seed=2))
     assert unit_cache.cached_units() == before + 1  # next pass's entry is still there
     assert unit_cache.drop_run(run) == 1
+
+
+def test_units_no_local_step_took_are_dropped_once_their_pass_is_past(corpus):
+    """A unit read for a local step that ran elsewhere (stolen, moved) is never taken
+    here: a read more than PASSES_IN_FLIGHT passes later drops it; entries of the passes
+    still in flight stay."""
+    run = uuid.uuid4().hex
+    first, second = corpus.units[0], corpus.units[1]
+
+    def source(unit, epoch):
+        return unit_cache.UnitSource(run, str(corpus.path), unit, corpus.n_features, epoch)
+
+    unit_cache.read_unit_ids(source(first, 0))  # its local step ran on another worker
+    unit_cache.read_unit_ids(source(second, unit_cache.PASSES_IN_FLIGHT))
+    assert unit_cache.drop_run(run) == 2  # pass 0 is still in flight: kept
+    unit_cache.read_unit_ids(source(first, 0))
+    unit_cache.read_unit_ids(source(second, unit_cache.PASSES_IN_FLIGHT + 1))
+    assert unit_cache.drop_run(run) == 1  # pass 0 is past: dropped

@@ -126,12 +126,23 @@ def cached_units() -> int:
         return len(_cache)
 
 
+# Passes of a run that may still have local steps to come while a later pass is read:
+# the engine reads up to READ_AHEAD (2) minibatches ahead, which with one minibatch a pass
+# is two passes ahead. An entry of an older pass was read for a local step that ran on
+# another worker (a stolen read, a moved unit): nothing will take it.
+PASSES_IN_FLIGHT = 3
+
+
 def _put(key: tuple[str, int, str], prepared: PreparedUnit) -> None:
     global _cache_bytes
+    run, epoch, _ = key
     with _lock:
         old = _cache.pop(key, None)
         if old is not None:
             _cache_bytes -= _nbytes(old)
+        stale = [k for k in _cache if k[0] == run and k[1] < epoch - PASSES_IN_FLIGHT]
+        for k in stale:
+            _cache_bytes -= _nbytes(_cache.pop(k))
         _cache[key] = prepared
         _cache_bytes += _nbytes(prepared)
         while _cache_bytes > CACHE_BYTES and len(_cache) > 1:
