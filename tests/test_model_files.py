@@ -440,3 +440,23 @@ def test_crafted_token_patterns_cannot_hang_or_load(X, tmp_path):
     _vocabulary_with_pattern(tmp_path / "m", r"(a)\1")  # RE2 has no backreferences
     with pytest.raises(ModelFileError, match="vocabulary"):
         svi_lda.load(tmp_path / "m")
+
+
+@pytest.mark.parametrize("flag", [0x1, 0x20, 0x40])
+def test_an_arrays_member_marked_encrypted_or_patched_is_refused_by_name(flag):
+    """Zip flag bits a model file never sets (encrypted, patched, strong encryption):
+    one ModelFileError naming the member, before zipfile is asked to read it (which
+    raised RuntimeError or NotImplementedError mid-read)."""
+    import io
+    from pathlib import Path
+
+    from svi_lda.persistence import ModelFileError
+    from svi_lda.persistence.arrays import ArraySpec, read_arrays
+
+    buf = io.BytesIO()
+    np.savez(buf, a=np.zeros(3))
+    data = bytearray(buf.getvalue())
+    for signature, offset in ((b"PK\x01\x02", 8), (b"PK\x03\x04", 6)):
+        data[data.find(signature) + offset] |= flag
+    with pytest.raises(ModelFileError, match=r"array 'a': marked encrypted or patched"):
+        read_arrays(bytes(data), {"a": ArraySpec((3,), ("float64",))}, Path("m/arrays.npz"))

@@ -53,6 +53,11 @@ def _header(stream, where: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
     return shape, fortran, dtype, stream.tell()
 
 
+# Zip flag bits a model file never sets: encrypted (0), compressed patched data (5),
+# strong encryption (6). zipfile refuses them only when the member is read.
+_ENCRYPTED_OR_PATCHED = 0x1 | 0x20 | 0x40
+
+
 def read_arrays(
     data: bytes, specs: dict[str, ArraySpec], where: Path
 ) -> dict[str, np.ndarray]:
@@ -74,9 +79,11 @@ def read_arrays(
             raise ModelFileError(f"{where} holds an unexpected member {info.filename!r}.")
         if info.compress_type != zipfile.ZIP_STORED or info.file_size > len(data):
             raise ModelFileError(f"{label}: compressed or larger than the file; corrupt.")
+        if info.flag_bits & _ENCRYPTED_OR_PATCHED:  # zipfile would refuse it mid-read
+            raise ModelFileError(f"{label}: marked encrypted or patched; corrupt.")
         try:
             raw = archive.read(info)
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
             raise ModelFileError(f"{label} cannot be read: {exc}.") from None
         out[name] = _parse_member(raw, specs[name], label)
     missing = [name for name, spec in specs.items() if spec.required and name not in out]
